@@ -1,0 +1,256 @@
+"""Torch-free utilities: configs, class construction, bad-input handling, URL cache, run dirs, logging."""
+
+import contextlib
+import hashlib
+import importlib
+import os
+import re
+import sys
+import tempfile
+import time
+import urllib.parse
+
+import click
+
+#----------------------------------------------------------------------------
+# Dictionary whose keys are also attributes; configs are plain JSON-able EasyDicts.
+
+class EasyDict(dict):
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name)
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+    def __delattr__(self, name):
+        del self[name]
+
+#----------------------------------------------------------------------------
+# Construct objects from dotted names, as configs carry `class_name`.
+
+def get_obj_by_name(name):
+    """Return the object named 'package.module.attr', importing the longest importable module prefix."""
+    parts = name.split('.')
+    for i in range(len(parts) - 1, 0, -1):
+        module_name = '.'.join(parts[:i])
+        try:
+            obj = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name is not None and not module_name.startswith(err.name):
+                raise # a real import error inside the module, not a wrong prefix
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    return importlib.import_module(name)
+
+def call_func_by_name(*args, func_name, **kwargs):
+    return get_obj_by_name(func_name)(*args, **kwargs)
+
+def construct_class_by_name(*args, class_name, **kwargs):
+    return call_func_by_name(*args, func_name=class_name, **kwargs)
+
+#----------------------------------------------------------------------------
+# Bad input: library code raises UserError, the CLIs print one line and exit 2.
+
+class UserError(Exception):
+    """A problem with the user's input (file, option, format); the message names it in one line."""
+
+def cli_main(command, args=None):
+    """Run a click command so that every bad input ends in one 'Error: ...' line on stderr and exit code 2."""
+    try:
+        rv = command.main(args=args, standalone_mode=False)
+    except click.exceptions.Abort:
+        print('Aborted.', file=sys.stderr)
+        sys.exit(1)
+    except click.ClickException as err:
+        print(f'Error: {err.format_message()}', file=sys.stderr)
+        sys.exit(2)
+    except UserError as err:
+        print(f'Error: {err}', file=sys.stderr)
+        sys.exit(2)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+#----------------------------------------------------------------------------
+# Small parsers and formatters shared by the CLIs.
+
+def parse_int_list(s):
+    """Parse '0-3,7,10-11' into [0, 1, 2, 3, 7, 10, 11]; a list passes through."""
+    if isinstance(s, list):
+        return s
+    values = []
+    for part in s.split(','):
+        m = re.fullmatch(r'\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?', part)
+        if m is None:
+            raise UserError(f'cannot parse "{s}" as a list of integers like 0-63,100')
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise UserError(f'range "{part.strip()}" in "{s}" runs backwards')
+        values.extend(range(lo, hi + 1))
+    return values
+
+def format_time(seconds):
+    """Human-readable duration: '42s', '3m 05s', '2h 07m', '1d 03h'."""
+    s = int(round(seconds))
+    if s < 60:
+        return f'{s}s'
+    if s < 60 * 60:
+        return f'{s // 60}m {s % 60:02d}s'
+    if s < 24 * 60 * 60:
+        return f'{s // 3600}h {(s // 60) % 60:02d}m'
+    return f'{s // 86400}d {(s // 3600) % 24:02d}h'
+
+#----------------------------------------------------------------------------
+# Atomic file writing: readers see the old file or the complete new one, never a partial one.
+
+@contextlib.contextmanager
+def atomic_write(path, mode='wb'):
+    """Open a temporary file next to `path`; on success fsync it and rename it over `path`."""
+    path = os.fspath(path)
+    dirname = os.path.dirname(os.path.abspath(path))
+    os.makedirs(dirname, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=dirname)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp_path)
+        raise
+
+#----------------------------------------------------------------------------
+# Cache directory and open_url: plain paths, file:// and http(s):// with a download cache.
+
+def cache_dir(*subdirs):
+    """$GANAS_CACHE, else ~/.cache/ganas, joined with `subdirs`."""
+    root = os.environ.get('GANAS_CACHE') or os.path.join(os.path.expanduser('~'), '.cache', 'ganas')
+    return os.path.join(root, *subdirs)
+
+def is_url(obj):
+    return isinstance(obj, str) and re.match(r'^[a-z][a-z0-9+.-]*://', obj) is not None
+
+def open_url(url, cache=True, num_attempts=3, verbose=True, return_filename=False):
+    """Open a local path, file:// URL or http(s):// URL as a binary file object (or return its local filename).
+
+    Downloads are stored under cache_dir('downloads') keyed by the URL's hash, written atomically,
+    so a second call, or a call with no network, reuses them.
+    """
+    url = os.fspath(url)
+    if not is_url(url):
+        if not os.path.isfile(url):
+            raise UserError(f'{url}: no such file')
+        return url if return_filename else open(url, 'rb')
+    if url.startswith('file://'):
+        path = urllib.parse.unquote(urllib.parse.urlparse(url).path)
+        return open_url(path, return_filename=return_filename)
+
+    url_hash = hashlib.md5(url.encode('utf-8')).hexdigest()
+    url_name = re.sub(r'[^0-9a-zA-Z._-]', '_', os.path.basename(urllib.parse.urlparse(url).path)) or 'download'
+    cache_file = os.path.join(cache_dir('downloads'), f'{url_hash}_{url_name}')
+    if cache and os.path.isfile(cache_file):
+        return cache_file if return_filename else open(cache_file, 'rb')
+    if not cache and return_filename:
+        raise ValueError('return_filename=True requires cache=True')
+
+    import requests # imported here so that plain-path use needs no network stack
+    data = None
+    for attempt in range(num_attempts):
+        try:
+            if verbose:
+                print(f'Downloading {url} ...', end='', flush=True)
+            with requests.get(url, timeout=60) as res:
+                res.raise_for_status()
+                data = res.content
+            if verbose:
+                print(' done')
+            break
+        except requests.RequestException as err:
+            if verbose:
+                print(' failed')
+            if attempt == num_attempts - 1:
+                raise UserError(f'{url}: download failed ({err.__class__.__name__}); '
+                                f'download it by hand and pass the local path instead') from err
+            time.sleep(1 + attempt)
+    if cache:
+        with atomic_write(cache_file) as f:
+            f.write(data)
+        if return_filename:
+            return cache_file
+    import io
+    return io.BytesIO(data)
+
+#----------------------------------------------------------------------------
+# Numbered run directories: <outdir>/00000-<desc>, as StyleGAN2-ADA names them.
+
+def next_run_dir(outdir, desc):
+    """Path of the next numbered run directory under `outdir` (not created)."""
+    ids = []
+    if os.path.isdir(outdir):
+        for name in os.listdir(outdir):
+            m = re.match(r'^(\d+)', name)
+            if m is not None and os.path.isdir(os.path.join(outdir, name)):
+                ids.append(int(m.group(1)))
+    run_id = max(ids, default=-1) + 1
+    return os.path.join(outdir, f'{run_id:05d}-{desc}')
+
+def make_run_dir(outdir, desc):
+    """Create and return the next numbered run directory under `outdir`."""
+    run_dir = next_run_dir(outdir, desc)
+    os.makedirs(run_dir, exist_ok=False)
+    return run_dir
+
+#----------------------------------------------------------------------------
+# Logger: tee stdout and stderr into a file (log.txt of a run) while it is active.
+
+class Logger:
+    def __init__(self, file_name=None, file_mode='a', should_flush=True):
+        self.file = open(file_name, file_mode) if file_name is not None else None
+        self.should_flush = should_flush
+        self.stdout = sys.stdout
+        self.stderr = sys.stderr
+        sys.stdout = self
+        sys.stderr = self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        self.close()
+
+    def write(self, text):
+        if isinstance(text, bytes):
+            text = text.decode()
+        if len(text) == 0:
+            return
+        if self.file is not None:
+            self.file.write(text)
+        self.stdout.write(text)
+        if self.should_flush:
+            self.flush()
+
+    def flush(self):
+        if self.file is not None:
+            self.file.flush()
+        self.stdout.flush()
+
+    def isatty(self):
+        return False # keep tqdm and friends from drawing control sequences into log.txt
+
+    def close(self):
+        self.flush()
+        if sys.stdout is self:
+            sys.stdout = self.stdout
+        if sys.stderr is self:
+            sys.stderr = self.stderr
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+#----------------------------------------------------------------------------

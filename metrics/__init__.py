@@ -1,0 +1,1 @@
+"""Quality metrics: FID, KID, IS, precision/recall."""

@@ -1,0 +1,125 @@
+"""dnnlib.util: EasyDict, class construction, int-list parsing, atomic writes, open_url cache, run dirs, Logger."""
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import click
+import pytest
+
+from dnnlib import util
+
+#----------------------------------------------------------------------------
+
+def test_easydict_attribute_access():
+    d = util.EasyDict(a=1)
+    d.b = 2
+    assert d == {'a': 1, 'b': 2} and d.a == 1
+    del d.a
+    assert 'a' not in d
+    with pytest.raises(AttributeError):
+        _ = d.missing
+
+def test_construct_class_by_name():
+    obj = util.construct_class_by_name(class_name='collections.OrderedDict', a=1)
+    assert type(obj).__name__ == 'OrderedDict' and obj['a'] == 1
+    assert util.get_obj_by_name('os.path.join') is os.path.join
+
+def test_parse_int_list():
+    assert util.parse_int_list('0-3,7,10-11') == [0, 1, 2, 3, 7, 10, 11]
+    assert util.parse_int_list('5') == [5]
+    assert util.parse_int_list([1, 2]) == [1, 2]
+    with pytest.raises(util.UserError, match='3-1'):
+        util.parse_int_list('3-1')
+    with pytest.raises(util.UserError, match='a-b'):
+        util.parse_int_list('a-b')
+
+def test_format_time():
+    assert [util.format_time(s) for s in [5, 65, 3600 * 2 + 7 * 60, 86400 + 3 * 3600]] == ['5s', '1m 05s', '2h 07m', '1d 03h']
+
+#----------------------------------------------------------------------------
+
+def test_atomic_write_replaces_or_keeps(tmp_path):
+    path = tmp_path / 'out.bin'
+    path.write_bytes(b'old')
+    with pytest.raises(RuntimeError):
+        with util.atomic_write(path) as f:
+            f.write(b'partial')
+            raise RuntimeError('killed')
+    assert path.read_bytes() == b'old'
+    assert os.listdir(tmp_path) == ['out.bin'] # no temporary file left behind
+    with util.atomic_write(path) as f:
+        f.write(b'new')
+    assert path.read_bytes() == b'new'
+
+def test_open_url_paths_file_urls_and_cache(tmp_path, monkeypatch):
+    src = tmp_path / 'weights.bin'
+    src.write_bytes(b'abc')
+    with util.open_url(str(src)) as f:
+        assert f.read() == b'abc'
+    with util.open_url(src.as_uri()) as f:
+        assert f.read() == b'abc'
+    with pytest.raises(util.UserError, match='no such file'):
+        util.open_url(str(tmp_path / 'missing.bin'))
+
+    # A cached download is served without touching the network.
+    monkeypatch.setenv('GANAS_CACHE', str(tmp_path / 'cache'))
+    url = 'https://example.invalid/models/net.pkl'
+    cache_file = os.path.join(util.cache_dir('downloads'), hashlib.md5(url.encode()).hexdigest() + '_net.pkl')
+    os.makedirs(os.path.dirname(cache_file))
+    with open(cache_file, 'wb') as f:
+        f.write(b'cached')
+    assert util.open_url(url, return_filename=True) == cache_file
+    with util.open_url(url) as f:
+        assert f.read() == b'cached'
+
+def test_open_url_failed_download_is_user_error(tmp_path, monkeypatch):
+    import requests
+    monkeypatch.setenv('GANAS_CACHE', str(tmp_path / 'cache'))
+    def refuse(*args, **kwargs):
+        raise requests.ConnectionError('offline')
+    monkeypatch.setattr(requests, 'get', refuse)
+    with pytest.raises(util.UserError, match='download failed'):
+        util.open_url('https://example.invalid/x.pt', num_attempts=1, verbose=False)
+    assert not os.path.exists(util.cache_dir('downloads', 'x.pt'))
+
+#----------------------------------------------------------------------------
+
+def test_run_dirs_are_numbered(tmp_path):
+    assert util.next_run_dir(str(tmp_path / 'none'), 'a') == str(tmp_path / 'none' / '00000-a')
+    first = util.make_run_dir(str(tmp_path), 'fmnist32-micro')
+    (tmp_path / '00007-other').mkdir()
+    (tmp_path / '00009-file').write_text('not a dir')
+    second = util.make_run_dir(str(tmp_path), 'x')
+    assert os.path.basename(first) == '00000-fmnist32-micro'
+    assert os.path.basename(second) == '00008-x'
+
+def test_logger_tees_to_file(tmp_path, capsys):
+    log = tmp_path / 'log.txt'
+    with util.Logger(str(log)):
+        print('hello')
+        print('oops', file=sys.stderr)
+    print('after')
+    assert log.read_text() == 'hello\noops\n'
+    assert 'hello' in capsys.readouterr().out
+
+#----------------------------------------------------------------------------
+
+def test_cli_main_bad_input_one_line_exit_2(tmp_path):
+    script = tmp_path / 'cli.py'
+    script.write_text(
+        'import click\nfrom dnnlib.util import cli_main, UserError\n'
+        '@click.command()\n@click.option("--n", type=int, required=True)\n'
+        'def main(n):\n    if n < 0:\n        raise UserError(f"--n: {n} is negative")\n    print(n * 2)\n'
+        'cli_main(main)\n')
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    ok = subprocess.run([sys.executable, str(script), '--n=4'], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0 and ok.stdout == '8\n'
+    for args, message in [(['--n=-1'], 'Error: --n: -1 is negative'), (['--n=x'], "Error: Invalid value for '--n'"), ([], 'Error: Missing option')]:
+        res = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env)
+        assert res.returncode == 2
+        assert res.stderr.startswith(message) and res.stderr.count('\n') == 1, res.stderr
+        assert 'Traceback' not in res.stderr
+
+#----------------------------------------------------------------------------

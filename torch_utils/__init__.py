@@ -1,0 +1,1 @@
+"""ganas low-level PyTorch utilities (imports only dnnlib)."""

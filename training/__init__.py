@@ -1,0 +1,1 @@
+"""Training: datasets, networks, losses, augmentation and the training loop."""
