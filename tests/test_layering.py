@@ -50,7 +50,8 @@ def module_name(path):
 
 def imported_modules(path):
     """Absolute dotted names of everything `path` imports (relative imports resolved)."""
-    tree = ast.parse(open(path, encoding='utf-8').read(), filename=path)
+    with open(path, encoding='utf-8') as f:
+        tree = ast.parse(f.read(), filename=path)
     package = module_name(path).split('.')
     if not path.endswith('__init__.py'):
         package = package[:-1]

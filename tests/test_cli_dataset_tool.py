@@ -1,0 +1,144 @@
+"""dataset_tool.py: round trips source -> zip/folder -> ImageFolderDataset for every source kind; bad input exits 2."""
+
+import os
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from training.dataset import ImageFolderDataset
+from test_training_data_sources import (make_cifar_tarball, make_idx_pair, make_image_folder, make_image_zip,
+    make_stl_bin, pattern, write_png)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#----------------------------------------------------------------------------
+
+def run_tool(*args):
+    res = subprocess.run([sys.executable, os.path.join(ROOT, 'dataset_tool.py'), *args], capture_output=True, text=True,
+                         cwd=ROOT)
+    return res.returncode, res.stdout, res.stderr
+
+def convert(*args):
+    rc, out, err = run_tool(*args)
+    assert rc == 0, err
+    return out
+
+def load(path):
+    ds = ImageFolderDataset(path, use_labels=True)
+    images = np.stack([ds[i][0] for i in range(len(ds))])
+    labels = [ds.get_details(i).raw_label.tolist() if ds.has_labels else None for i in range(len(ds))]
+    return ds, images, labels
+
+def snapshot(path):
+    """Every byte under a file or directory, to check that it was left untouched."""
+    if os.path.isfile(path):
+        return pathlib.Path(path).read_bytes()
+    return {str(p.relative_to(path)): p.read_bytes() for p in pathlib.Path(path).rglob('*') if p.is_file()}
+
+def assert_bad_input(args, message):
+    rc, _out, err = run_tool(*args)
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1, err
+    assert lines[0].startswith('Error: ') and message in lines[0], err
+    assert 'Traceback' not in err
+
+#----------------------------------------------------------------------------
+# Round trips: exact pixels and labels back from the written zip or folder.
+
+def test_idx_to_zip_resized_rgb_and_gray(tmp_path):
+    path, images, labels = make_idx_pair(tmp_path, n=5)
+    out = convert(f'--source={path}', f'--dest={tmp_path}/out.zip', '--resolution=32', '--channels=3')
+    assert 'Wrote 5 images' in out
+    ds, got, got_labels = load(str(tmp_path / 'out.zip'))
+    ref = np.stack([np.asarray(PIL.Image.fromarray(img).resize((32, 32), PIL.Image.LANCZOS)) for img in images])
+    assert ds.image_shape == [3, 32, 32] and all(np.array_equal(got[:, c], ref) for c in range(3))
+    assert got_labels == labels and ds.label_dim == 5
+    with zipfile.ZipFile(tmp_path / 'out.zip') as zf:
+        assert sorted(zf.namelist()) == ['00000/img00000000.png', '00000/img00000001.png', '00000/img00000002.png',
+                                         '00000/img00000003.png', '00000/img00000004.png', 'dataset.json']
+    convert(f'--source={path}', f'--dest={tmp_path}/gray', '--max-images=3')
+    ds, got, got_labels = load(str(tmp_path / 'gray'))
+    assert ds.image_shape == [1, 28, 28] and np.array_equal(got[:, 0], images[:3]) and got_labels == labels[:3]
+
+def test_cifar10_round_trip_both_splits(tmp_path):
+    train, train_labels, test, test_labels = make_cifar_tarball(tmp_path / 'cifar-10-python.tar.gz')
+    convert(f'--source={tmp_path}/cifar-10-python.tar.gz', f'--dest={tmp_path}/train.zip')
+    ds, got, labels = load(str(tmp_path / 'train.zip'))
+    assert np.array_equal(got, train.transpose(0, 3, 1, 2)) and labels == train_labels
+    convert(f'--source={tmp_path}/cifar-10-python.tar.gz', f'--dest={tmp_path}/test.zip', '--split=test')
+    assert np.array_equal(load(str(tmp_path / 'test.zip'))[1], test.transpose(0, 3, 1, 2))
+
+def test_stl10_round_trip_keeps_orientation(tmp_path):
+    images = make_stl_bin(tmp_path / 'train_X.bin', n=2, labels=[4, 9])
+    convert(f'--source={tmp_path}/train_X.bin', f'--dest={tmp_path}/stl.zip')
+    _ds, got, labels = load(str(tmp_path / 'stl.zip'))
+    assert np.array_equal(got, images.transpose(0, 3, 1, 2)) and labels == [4, 9]
+
+def test_folder_and_zip_round_trip_with_labels_and_crop(tmp_path):
+    images = pattern(3, 6, 10, 3)
+    names = ['x/0.png', 'x/1.png', 'y.png']
+    folder = make_image_folder(tmp_path / 'src', images, names, labels=[2, 0, 1])
+    convert(f'--source={folder}', f'--dest={tmp_path}/a.zip', '--transform=center-crop')
+    _ds, got, labels = load(str(tmp_path / 'a.zip'))
+    assert np.array_equal(got, images[:, :, 2:8].transpose(0, 3, 1, 2)) and labels == [2, 0, 1]
+    source_zip = make_image_zip(tmp_path / 'src.zip', images[:, :, :6], names)
+    convert(f'--source={source_zip}', f'--dest={tmp_path}/b.zip', '--channels=1')
+    ds, got, labels = load(str(tmp_path / 'b.zip'))
+    ref = np.stack([np.asarray(PIL.Image.fromarray(img).convert('L')) for img in images[:, :, :6]])
+    assert ds.image_shape == [1, 6, 6] and np.array_equal(got[:, 0], ref) and labels == [None] * 3
+
+#----------------------------------------------------------------------------
+# Bad input: one line 'Error: <file>: <problem>' on stderr, exit 2, no traceback, existing output untouched.
+
+def test_missing_unreadable_and_empty_sources(tmp_path):
+    assert_bad_input([f'--source={tmp_path}/nope', f'--dest={tmp_path}/o.zip'], f'{tmp_path}/nope: no such file')
+    (tmp_path / 'bad.zip').write_bytes(b'garbage')
+    assert_bad_input([f'--source={tmp_path}/bad.zip', f'--dest={tmp_path}/o.zip'], 'bad.zip: not a readable zip file')
+    with zipfile.ZipFile(tmp_path / 'empty.zip', 'w') as zf:
+        zf.writestr('notes.txt', 'hi')
+    assert_bad_input([f'--source={tmp_path}/empty.zip', f'--dest={tmp_path}/o.zip'], 'empty.zip: no images found')
+    assert not os.path.exists(tmp_path / 'o.zip')
+
+def test_mixed_resolutions_and_non_square(tmp_path):
+    write_png(str(tmp_path / 'mixed' / 'a.png'), pattern(1, 8, 8, 3)[0])
+    write_png(str(tmp_path / 'mixed' / 'b.png'), pattern(1, 16, 16, 3)[0])
+    assert_bad_input([f'--source={tmp_path}/mixed', f'--dest={tmp_path}/o.zip'], 'mixed: b.png: mixed image sizes')
+    convert(f'--source={tmp_path}/mixed', f'--dest={tmp_path}/o.zip', '--resolution=8')
+    write_png(str(tmp_path / 'wide' / 'a.png'), pattern(1, 8, 16, 3)[0])
+    assert_bad_input([f'--source={tmp_path}/wide', f'--dest={tmp_path}/w.zip'], 'wide: a.png: image is 16x8, not square')
+    assert not os.path.exists(tmp_path / 'w.zip') and sorted(os.listdir(tmp_path)) == ['mixed', 'o.zip', 'wide']
+
+def test_wrong_idx_magic_and_truncated_tarball(tmp_path):
+    path, _images, _labels = make_idx_pair(tmp_path, gz=True)
+    labels_path = path.replace('images-idx3', 'labels-idx1')
+    assert_bad_input([f'--source={labels_path}', f'--dest={tmp_path}/o.zip'], 'labels-idx1-ubyte.gz: wrong magic number 2049')
+    make_cifar_tarball(tmp_path / 'c.tar.gz')
+    data = (tmp_path / 'c.tar.gz').read_bytes()
+    (tmp_path / 'cut.tar.gz').write_bytes(data[:len(data) * 2 // 3])
+    assert_bad_input([f'--source={tmp_path}/cut.tar.gz', f'--dest={tmp_path}/o.zip'], 'cut.tar.gz: truncated or corrupt tarball')
+
+@pytest.mark.parametrize('dest', ['out.zip', 'outdir'])
+def test_existing_output_refused_then_replaced(tmp_path, dest):
+    path, images, _labels = make_idx_pair(tmp_path, n=4)
+    dest = str(tmp_path / dest)
+    convert(f'--source={path}', f'--dest={dest}', '--max-images=2')
+    before = snapshot(dest)
+    assert_bad_input([f'--source={path}', f'--dest={dest}'], f'{dest}: already exists; pass --overwrite')
+    write_png(str(tmp_path / 'wide' / 'a.png'), pattern(1, 8, 16)[0])
+    assert_bad_input([f'--source={tmp_path}/wide', f'--dest={dest}', '--overwrite'], 'not square') # fails mid-way
+    assert snapshot(dest) == before
+    assert not [name for name in os.listdir(tmp_path) if name.startswith('.')] # no temporaries left behind
+    convert(f'--source={path}', f'--dest={dest}', '--overwrite')
+    assert len(ImageFolderDataset(dest)) == 4 and np.array_equal(ImageFolderDataset(dest)[3][0][0], images[3])
+
+def test_option_errors_exit_2(tmp_path):
+    path, _images, _labels = make_idx_pair(tmp_path)
+    assert_bad_input([f'--source={path}', f'--dest={tmp_path}/o.zip', '--channels=2'], "'--channels'")
+    assert_bad_input([f'--source={path}', f'--dest={tmp_path}/o.zip', '--split=test'], '--split applies to CIFAR-10')
+
+#----------------------------------------------------------------------------
