@@ -1,0 +1,237 @@
+"""Network snapshots (pickle, and safetensors + JSON config as nanoGPT keeps model_args) and training state with RNG."""
+
+import json
+import os
+import pickle
+import random
+
+import numpy as np
+import safetensors
+import safetensors.torch
+import torch
+
+import dnnlib
+from . import persistence
+
+#----------------------------------------------------------------------------
+# Version of the JSON config stored in the safetensors metadata under _metadata_key.
+
+_safe_format_version = 1
+_metadata_key = 'ganas'
+_one_line = persistence._one_line # one-line error summary shared with load_pickle()
+
+#----------------------------------------------------------------------------
+# StyleGAN2-ADA-compatible pickle, written atomically.
+
+def save_pickle(path, obj):
+    with dnnlib.util.atomic_write(path) as f:
+        pickle.dump(obj, f)
+
+#----------------------------------------------------------------------------
+# JSON checks: configs must survive a JSON round trip unchanged (no int keys silently turned into strings).
+
+def _check_json(value, where):
+    if value is None or isinstance(value, (bool, int, str)):
+        return
+    if isinstance(value, float):
+        if not np.isfinite(value):
+            raise TypeError(f'{where} is {value}, which JSON cannot hold')
+        return
+    if isinstance(value, (list, tuple)):
+        for idx, item in enumerate(value):
+            _check_json(item, f'{where}[{idx}]')
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f'{where} has the non-string key {key!r}')
+            _check_json(item, f'{where}.{key}')
+        return
+    raise TypeError(f'{where} is a {type(value).__module__}.{type(value).__qualname__}, which JSON cannot hold')
+
+def _class_name(module):
+    cls = type(module)
+    module_name = getattr(cls, '_persistent_module_name', cls.__module__) # embedded copies keep their origin
+    return f'{module_name}.{cls.__qualname__}'
+
+def _is_trusted_name(name):
+    return isinstance(name, str) and name.split('.')[0] in persistence._trusted_packages
+
+def _untrusted_names(value):
+    """Every class_name/func_name value inside `value` that points outside the trusted packages."""
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ('class_name', 'func_name') and not _is_trusted_name(item):
+                found.append(str(item))
+            found += _untrusted_names(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found += _untrusted_names(item)
+    return found
+
+#----------------------------------------------------------------------------
+# Safe snapshot: one .safetensors file with every module's state_dict under '<name>.' and, in its metadata,
+# JSON with each module's class name and constructor arguments plus `extra`.
+
+def save_safe(path, modules, extra=None):
+    """Write `modules` ({'G': G, 'D': D, ...}, persistent classes) and `extra` (JSON) to `path` atomically."""
+    extra = dict(extra or {})
+    _check_json(extra, 'extra')
+    config = dict(format_version=_safe_format_version, modules=dict(), extra=extra)
+    tensors = dict()
+    for name, module in modules.items():
+        if not isinstance(name, str) or '.' in name or name in extra:
+            raise ValueError(f'save_safe: module name {name!r} must be a string without dots, distinct from extra keys')
+        if not (isinstance(module, torch.nn.Module) and persistence.is_persistent(module)):
+            raise TypeError(f'save_safe: {name} is a {type(module).__qualname__}, not a @persistent_class module')
+        class_name = _class_name(module)
+        if not _is_trusted_name(class_name):
+            raise TypeError(f'save_safe: {name} is a {class_name}, outside ganas; a safe file could not rebuild it')
+        init_args, init_kwargs = module.init_args, module.init_kwargs
+        _check_json(list(init_args), f'{name}.init_args')
+        _check_json(dict(init_kwargs), f'{name}.init_kwargs')
+        config['modules'][name] = dict(class_name=class_name, init_args=list(init_args), init_kwargs=dict(init_kwargs))
+        for key, tensor in module.state_dict().items():
+            tensors[f'{name}.{key}'] = tensor.detach().cpu().clone(memory_format=torch.contiguous_format)
+    metadata = {'format': 'pt', _metadata_key: json.dumps(config, allow_nan=False)}
+    data = safetensors.torch.save(tensors, metadata=metadata)
+    with dnnlib.util.atomic_write(path) as f:
+        f.write(data)
+
+#----------------------------------------------------------------------------
+# Load a safe snapshot without running stored code: only ganas @persistent_class modules are constructed.
+
+def _read_safe(path):
+    if not os.path.isfile(path):
+        raise dnnlib.util.UserError(f'{path}: no such file')
+    try:
+        with safetensors.safe_open(path, framework='pt', device='cpu') as f:
+            metadata = f.metadata() or dict()
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except Exception as err: # safetensors raises its own error type for every malformed file
+        raise dnnlib.util.UserError(f'{path}: truncated or not a safetensors file ({_one_line(err)})') from err
+    if _metadata_key not in metadata:
+        raise dnnlib.util.UserError(f'{path}: safetensors file without ganas metadata; '
+                                    f'it holds weights but no network config')
+    try:
+        config = json.loads(metadata[_metadata_key])
+        version = config['format_version']
+        modules, extra = config['modules'], config['extra']
+        assert isinstance(modules, dict) and isinstance(extra, dict)
+    except (ValueError, KeyError, TypeError, AssertionError) as err:
+        raise dnnlib.util.UserError(f'{path}: malformed ganas metadata ({_one_line(err)})') from err
+    if version != _safe_format_version:
+        raise dnnlib.util.UserError(f'{path}: safe format version {version} is not {_safe_format_version}; '
+                                    f'use the ganas version that wrote it')
+    return modules, extra, tensors
+
+def _build_module(path, name, spec):
+    class_name = spec.get('class_name') if isinstance(spec, dict) else None
+    untrusted = ([] if _is_trusted_name(class_name) else [str(class_name)]) + _untrusted_names(spec.get('init_kwargs'))
+    if untrusted:
+        raise dnnlib.util.UserError(f'{path}: {name} refers to code outside ganas ({untrusted[0]}); '
+                                    f'refusing to construct it')
+    try:
+        cls = dnnlib.util.get_obj_by_name(class_name)
+    except (ImportError, AttributeError) as err:
+        raise dnnlib.util.UserError(f'{path}: {name} needs {class_name}, which this ganas does not have') from err
+    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module) and persistence.is_persistent(cls)):
+        raise dnnlib.util.UserError(f'{path}: {name} refers to {class_name}, which is not a ganas network class')
+    try:
+        return cls(*spec.get('init_args', []), **spec.get('init_kwargs', {}))
+    except (TypeError, ValueError, AssertionError) as err:
+        raise dnnlib.util.UserError(f'{path}: cannot construct {name} as {class_name} ({_one_line(err)})') from err
+
+def load_safe(path, device='cpu'):
+    """Return {name: module (eval mode, requires_grad off), **extra} from a file written by save_safe()."""
+    path = os.fspath(path)
+    modules, extra, tensors = _read_safe(path)
+    result = dict()
+    for name, spec in modules.items():
+        module = _build_module(path, name, spec)
+        prefix = name + '.'
+        state = {key[len(prefix):]: tensors.pop(key) for key in list(tensors) if key.startswith(prefix)}
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            raise dnnlib.util.UserError(f'{path}: weights of {name} do not fit {spec["class_name"]} '
+                                        f'({_one_line(err)})') from err
+        result[name] = module.eval().requires_grad_(False).to(device)
+    if tensors:
+        raise dnnlib.util.UserError(f'{path}: tensors {", ".join(sorted(tensors)[:3])} '
+                                    f'belong to no module in the config')
+    result.update(extra)
+    return result
+
+#----------------------------------------------------------------------------
+# Load networks from a .safetensors file, a .pkl (preferring its safe twin) or a URL.
+
+def load_network(path_or_url, allow_pickle=False, device='cpu'):
+    """Return the snapshot dict ({'G': ..., 'D': ..., 'G_ema': ..., ...}) with modules moved to `device`.
+
+    A .pkl whose safe twin (same stem, .safetensors) exists loads the twin; other pickles load through
+    persistence.load_pickle(), which refuses foreign code unless allow_pickle.
+    """
+    path = dnnlib.util.open_url(path_or_url, return_filename=True)
+    if path.endswith('.safetensors'):
+        return load_safe(path, device=device)
+    twin = os.path.splitext(path)[0] + '.safetensors'
+    if os.path.isfile(twin):
+        return load_safe(twin, device=device)
+    data = persistence.load_pickle(path, allow_pickle=allow_pickle)
+    if not isinstance(data, dict):
+        raise dnnlib.util.UserError(f'{path}: expected a dict of networks (G, D, G_ema, ...), '
+                                    f'got a {type(data).__name__}')
+    return {key: value.to(device) if isinstance(value, torch.nn.Module) else value for key, value in data.items()}
+
+#----------------------------------------------------------------------------
+# RNG state of python, numpy, torch and every CUDA device, as tensors and plain types so that
+# load_state() can use weights_only=True.
+
+def capture_rng_state():
+    np_state = np.random.get_state(legacy=False)
+    state = dict(
+        python=random.getstate(),
+        numpy=dict(key=torch.from_numpy(np_state['state']['key'].astype(np.int64)), pos=int(np_state['state']['pos']),
+                   has_gauss=int(np_state['has_gauss']), gauss=float(np_state['gauss'])),
+        torch=torch.get_rng_state(),
+        cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    )
+    return state
+
+def restore_rng_state(state):
+    """Restore capture_rng_state()'s result; CUDA states apply to the devices present (none on a CPU machine)."""
+    version, internal, gauss_next = state['python']
+    random.setstate((version, tuple(internal), gauss_next))
+    np_state = state['numpy']
+    np.random.set_state(('MT19937', np_state['key'].numpy().astype(np.uint32), np_state['pos'],
+                         np_state['has_gauss'], np_state['gauss']))
+    torch.set_rng_state(state['torch'])
+    if torch.cuda.is_available():
+        for device, cuda_state in enumerate(state['cuda'][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, device=device)
+
+#----------------------------------------------------------------------------
+# Training state (optimisers, counters, RNG): torch.save atomically, loaded with weights_only=True.
+
+def save_state(path, state):
+    with dnnlib.util.atomic_write(path) as f:
+        torch.save(state, f)
+
+def load_state(path):
+    """Load save_state()'s file on CPU; a file holding more than tensors and plain types is refused."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise dnnlib.util.UserError(f'{path}: no such file')
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as err:
+        if 'weights only' in str(err).lower() or 'weights_only' in str(err):
+            raise dnnlib.util.UserError(f'{path}: holds objects that weights-only loading refuses '
+                                        f'({_one_line(err)})') from err
+        raise dnnlib.util.UserError(f'{path}: truncated or not a training state ({_one_line(err)})') from err
+    except (RuntimeError, EOFError, ValueError, OSError) as err:
+        raise dnnlib.util.UserError(f'{path}: truncated or not a training state ({_one_line(err)})') from err
+
+#----------------------------------------------------------------------------
