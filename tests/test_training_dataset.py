@@ -86,6 +86,20 @@ def test_pickle_after_use_and_dataloader_workers(rgb_zip):
     assert x.shape == (4, 3, 8, 8) and x.dtype == torch.uint8
     assert np.array_equal(x.numpy(), images.transpose(0, 3, 1, 2))
 
+def test_forked_workers_reopen_the_zip(tmp_path, monkeypatch):
+    # A handle inherited across fork shares its file offset with the parent: concurrent reads then fail.
+    images = pattern(128, 8, 8, 3)
+    path = make_image_zip(tmp_path / 'many.zip', images, [f'{i:05d}.png' for i in range(128)])
+    ds = ImageFolderDataset(path)
+    _ = ds[0] # the parent opens the zip before the workers fork
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, multiprocessing_context='fork')
+    x = torch.cat([batch[0] for batch in loader])
+    assert np.array_equal(x.numpy(), images.transpose(0, 3, 1, 2))
+    handle = ds._files._get_zipfile()
+    assert ds._files._get_zipfile() is handle # same process: the handle is reused
+    monkeypatch.setattr('os.getpid', lambda: -1)
+    assert ds._files._get_zipfile() is not handle
+
 #----------------------------------------------------------------------------
 # Bad input: one-line UserError naming the path.
 

@@ -44,12 +44,14 @@ def one_line(err):
 
 #----------------------------------------------------------------------------
 # Image files in a directory tree or a zip, sorted by name, with the labels of an optional dataset.json.
-# Pickles without its zip handle and reopens it lazily, so DataLoader workers each get their own.
+# Pickles without its zip handle and reopens it lazily, so DataLoader workers each get their own; a forked worker
+# reopens too, because a handle inherited across fork shares its file offset with the parent.
 
 class ImageFiles:
     def __init__(self, path):
         self.path = os.fspath(path)
         self._zipfile = None
+        self._zipfile_pid = None
         if os.path.isdir(self.path):
             self._is_zip = False
             all_names = []
@@ -70,9 +72,10 @@ class ImageFiles:
         return len(self.names)
 
     def _get_zipfile(self):
-        if self._zipfile is None:
+        if self._zipfile is None or self._zipfile_pid != os.getpid():
             try:
                 self._zipfile = zipfile.ZipFile(self.path)
+                self._zipfile_pid = os.getpid()
             except (zipfile.BadZipFile, OSError, EOFError) as err:
                 raise UserError(f'{self.path}: not a readable zip file ({one_line(err)})') from err
         return self._zipfile
