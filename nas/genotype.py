@@ -1,0 +1,220 @@
+"""Genotype: one versioned JSON description of a searched generator for every backbone (alphaGAN, Tian et al. 2022)."""
+
+import dataclasses
+import json
+import numbers
+
+from dnnlib.util import UserError, atomic_write
+from nas.space import primitives
+
+FORMAT_VERSION = 1
+FIELDS = ('format_version', 'backbone', 'mode', 'resolution', 'channels', 'ops', 'w_idx', 'provenance')
+REQUIRED_FIELDS = ('format_version', 'backbone', 'mode', 'resolution', 'channels', 'ops')
+PROVENANCE_FIELDS = ('method', 'data', 'seed', 'iteration', 'alphas', 'extra')
+
+#----------------------------------------------------------------------------
+# Validation failures: one line naming the source (file), the field path and the problem.
+
+class _Checker:
+    def __init__(self, source):
+        self.source = source
+
+    def fail(self, path, msg):
+        raise UserError(f'{self.source}: {path}: {msg}' if path else f'{self.source}: {msg}')
+
+    def keys(self, path, obj, required, optional=()):
+        """Check that `obj` is a dict with all `required` keys and nothing beyond `optional`."""
+        if not isinstance(obj, dict):
+            self.fail(path, f'expected a JSON object, got {_show(obj)}')
+        for key in required:
+            if key not in obj:
+                self.fail(path, f'missing field {key!r}')
+        for key in obj:
+            if key not in required and key not in optional:
+                self.fail(path, f'unknown field {key!r} (expected {", ".join([*required, *optional])})')
+
+    def integer(self, path, value, minimum=None):
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.fail(path, f'expected an integer, got {_show(value)}')
+        if minimum is not None and value < minimum:
+            self.fail(path, f'{value} is below {minimum}')
+
+    def op(self, path, value, choices):
+        if not isinstance(value, str):
+            self.fail(path, f'expected an op name, got {_show(value)}')
+        if value not in choices:
+            self.fail(path, f'unknown op {value!r} (choose from {", ".join(choices)})')
+
+def _show(value):
+    text = json.dumps(value) if _is_json(value) else repr(value)
+    return text if len(text) <= 40 else text[:37] + '...'
+
+def _is_json(value):
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+def _default_provenance():
+    return dict(method=None, data=None, seed=None, iteration=None, alphas=None, extra={})
+
+def _check_version(check, version):
+    if not isinstance(version, int) or isinstance(version, bool) or version != FORMAT_VERSION:
+        check.fail('format_version', f'unsupported version {_show(version)} (this ganas reads {FORMAT_VERSION})')
+
+def _is_nested_numbers(value):
+    if isinstance(value, list):
+        return all(_is_nested_numbers(v) for v in value)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+#----------------------------------------------------------------------------
+# Per-backbone validators of resolution, channels, ops and w_idx. Registered by name;
+# the StyleGAN2 and AutoGAN issues add theirs with the same decorator.
+
+_backbone_validators = dict() # backbone name => fn(genotype, checker)
+
+def register_backbone(name):
+    def decorator(fn):
+        assert name in primitives.BACKBONES
+        _backbone_validators[name] = fn
+        return fn
+    return decorator
+
+@register_backbone('conventional')
+def _validate_conventional(g, check):
+    if g.resolution % 8 != 0:
+        check.fail('resolution', f'{g.resolution} is not a multiple of 8 (three x2 cells on a square bottom map)')
+    check.keys('channels', g.channels, required=['g_channels'], optional=['d_channels'])
+    for key, value in g.channels.items():
+        check.integer(f'channels.{key}', value, minimum=1)
+    check.keys('ops', g.ops, required=primitives.CONVENTIONAL_CELLS)
+    normal_ops = primitives.known_ops('conventional', 'normal')
+    up_ops = primitives.known_ops('conventional', 'up')
+    for cell in primitives.CONVENTIONAL_CELLS:
+        edges = [*primitives.CONVENTIONAL_UP_EDGES, *primitives.CONVENTIONAL_NORMAL_EDGES]
+        check.keys(f'ops.{cell}', g.ops[cell], required=[*edges, 'skip'])
+        for edge in primitives.CONVENTIONAL_UP_EDGES:
+            check.op(f'ops.{cell}.{edge}', g.ops[cell][edge], up_ops)
+        for edge in primitives.CONVENTIONAL_NORMAL_EDGES:
+            check.op(f'ops.{cell}.{edge}', g.ops[cell][edge], normal_ops)
+        sources = primitives.CONVENTIONAL_SKIPS[cell]
+        check.keys(f'ops.{cell}.skip', g.ops[cell]['skip'], required=sources)
+        for src in sources:
+            check.op(f'ops.{cell}.skip.{src}', g.ops[cell]['skip'][src], up_ops)
+    if g.w_idx is not None:
+        check.fail('w_idx', f'the conventional backbone has no W choice, expected null, got {_show(g.w_idx)}')
+
+#----------------------------------------------------------------------------
+# Genotype: what search writes and training builds from. `ops` is backbone-specific:
+# conventional = {cell: {up0, up1, n0, n1, n2: op, skip: {source cell: op}}}.
+
+@dataclasses.dataclass
+class Genotype:
+    backbone:       str                 # One of primitives.BACKBONES.
+    mode:           str                 # One of primitives.MODES[backbone].
+    resolution:     int                 # Image resolution the genotype was searched at.
+    channels:       dict                # Channel settings of the search, e.g. {'g_channels': 256}.
+    ops:            object              # Per-edge/per-layer op names, layout set by the backbone.
+    w_idx:          list = None         # Per-layer W index (StyleGAN2 dynamic W), None = no W choice.
+    provenance:     dict = None         # method, data, seed, iteration, alphas {name: nested list}, extra {}.
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self):
+        if self.provenance is None or isinstance(self.provenance, dict):
+            self.provenance = {**_default_provenance(), **(self.provenance or {})}
+
+    def validate(self, source='genotype'):
+        """Raise UserError '<source>: <field>: <problem>' if anything is off; return self."""
+        check = _Checker(source)
+        _check_version(check, self.format_version)
+        if self.backbone not in primitives.BACKBONES:
+            choices = ', '.join(primitives.BACKBONES)
+            check.fail('backbone', f'unknown backbone {self.backbone!r} (choose from {choices})')
+        modes = primitives.MODES[self.backbone]
+        if self.mode not in modes:
+            check.fail('mode',
+                f'unknown mode {self.mode!r} for backbone {self.backbone!r} (choose from {", ".join(modes)})')
+        check.integer('resolution', self.resolution, minimum=1)
+        self._validate_provenance(check)
+        _backbone_validators[self.backbone](self, check)
+        if not _is_json({name: getattr(self, name) for name in FIELDS}):
+            check.fail('provenance.extra', 'not representable as JSON')
+        return self
+
+    def _validate_provenance(self, check):
+        check.keys('provenance', self.provenance, required=(), optional=PROVENANCE_FIELDS)
+        p = {**_default_provenance(), **self.provenance}
+        for key in ('method', 'data'):
+            if p[key] is not None and not isinstance(p[key], str):
+                check.fail(f'provenance.{key}', f'expected a string or null, got {_show(p[key])}')
+        for key in ('seed', 'iteration'):
+            if p[key] is not None:
+                check.integer(f'provenance.{key}', p[key], minimum=0)
+        if p['alphas'] is not None:
+            if not isinstance(p['alphas'], dict):
+                check.fail('provenance.alphas', f'expected an object of nested number lists, got {_show(p["alphas"])}')
+            for name, value in p['alphas'].items():
+                if not _is_nested_numbers(value):
+                    check.fail(f'provenance.alphas.{name}', f'expected nested lists of numbers, got {_show(value)}')
+        if not isinstance(p['extra'], dict):
+            check.fail('provenance.extra', f'expected a JSON object, got {_show(p["extra"])}')
+
+    def to_dict(self):
+        """Plain JSON-able dict (deep copy) in the file's field order."""
+        return json.loads(json.dumps({name: getattr(self, name) for name in FIELDS}))
+
+    @classmethod
+    def from_dict(cls, d, source='genotype'):
+        """Build and validate; errors name `source` (the file) and the field."""
+        check = _Checker(source)
+        if not isinstance(d, dict):
+            check.fail('', f'expected a JSON object at the top level, got {_show(d)}')
+        if 'format_version' not in d:
+            check.fail('', "missing field 'format_version'")
+        _check_version(check, d['format_version'])
+        check.keys('', d, required=REQUIRED_FIELDS, optional=('w_idx', 'provenance'))
+        if d.get('provenance') is not None:
+            check.keys('provenance', d['provenance'], required=(), optional=PROVENANCE_FIELDS)
+        if not _is_json(d):
+            check.fail('', 'not representable as JSON')
+        d = json.loads(json.dumps(d)) # own copy, nothing shared with the caller
+        return cls(**d).validate(source)
+
+    def to_json(self, path):
+        """Validate and write atomically, with short number lists kept on one line."""
+        self.validate(str(path))
+        with atomic_write(path, 'w') as f:
+            f.write(_format_json(self.to_dict()) + '\n')
+
+    @classmethod
+    def from_json(cls, path, backbone=None):
+        """Read and validate a genotype file; `backbone` (optional) is the one the caller needs."""
+        source = str(path)
+        try:
+            with open(path, encoding='utf-8') as f:
+                d = json.load(f)
+        except FileNotFoundError:
+            raise UserError(f'{source}: no such file') from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            where = f' at line {err.lineno} column {err.colno}' if isinstance(err, json.JSONDecodeError) else ''
+            raise UserError(f'{source}: not valid JSON ({getattr(err, "msg", "not UTF-8")}{where})') from None
+        genotype = cls.from_dict(d, source=source)
+        if backbone is not None and genotype.backbone != backbone:
+            _Checker(source).fail('backbone', f'expected {backbone!r}, got {genotype.backbone!r}')
+        return genotype
+
+#----------------------------------------------------------------------------
+# JSON layout: indented objects, but lists of scalars (op rows, alpha rows) on one line.
+
+def _format_json(value, indent=0):
+    pad = ' ' * (indent + 2)
+    if isinstance(value, dict) and value:
+        items = [f'{pad}{json.dumps(key)}: {_format_json(v, indent + 2)}' for key, v in value.items()]
+        return '{\n' + ',\n'.join(items) + '\n' + ' ' * indent + '}'
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        items = [pad + _format_json(v, indent + 2) for v in value]
+        return '[\n' + ',\n'.join(items) + '\n' + ' ' * indent + ']'
+    return json.dumps(value)
+
+#----------------------------------------------------------------------------

@@ -1,0 +1,58 @@
+"""Continuous relaxation of one edge's op choice (DARTS, Liu et al. 2019; alphaGAN Eq. 8, supp. Table 1 Gumbel-max)."""
+
+import torch
+
+from dnnlib.util import get_obj_by_name
+from torch_utils import misc
+from torch_utils import persistence
+
+#----------------------------------------------------------------------------
+# sum_i weights[i] * outputs[i]: the mixing step of a MixedOp or of a W selector.
+
+def weighted_sum(weights, outputs):
+    misc.assert_shape(weights, [len(outputs)])
+    out = weights[0] * outputs[0]
+    for w, y in zip(weights[1:], outputs[1:]):
+        out = out + w * y
+    return out
+
+#----------------------------------------------------------------------------
+# Architecture parameters [edges, ops] -> op weights [edges, ops]: softmax per row (Eq. 8), or a Gumbel-softmax
+# sample with temperature tau (supp. Eq. 1); hard=True gives an exact one-hot forward with the soft sample's gradient.
+
+def edge_weights(alpha, gumbel=False, tau=1.0, hard=True, generator=None):
+    if not gumbel:
+        return alpha.softmax(dim=-1)
+    u = torch.rand(alpha.shape, dtype=alpha.dtype, device=alpha.device, generator=generator)
+    g = -(-u.clamp(min=torch.finfo(u.dtype).tiny).log()).log() # Gumbel(0, 1)
+    soft = ((alpha + g) / tau).softmax(dim=-1)
+    if not hard:
+        return soft
+    one_hot = torch.zeros_like(soft).scatter_(-1, soft.argmax(dim=-1, keepdim=True), 1.0)
+    return one_hot + (soft - soft.detach()) # forward: exactly one-hot; backward: d soft
+
+#----------------------------------------------------------------------------
+# Mixed op: every candidate of one edge, built from a name -> factory registry, mixed by weights given at forward.
+# The architecture parameters live in the supernet's own container, never here.
+
+@persistence.persistent_class
+class MixedOp(torch.nn.Module):
+    def __init__(self,
+        candidates,                 # Op names, in the order of the weights.
+        registry,                   # Dotted name of the registry dict, e.g. 'nas.space.ops.OPS'.
+        *op_args,                   # Arguments of every factory call.
+        **op_kwargs,                # Keyword arguments of every factory call.
+    ):
+        super().__init__()
+        factories = get_obj_by_name(registry)
+        self.candidates = tuple(candidates)
+        self.ops = torch.nn.ModuleList([factories[name](*op_args, **op_kwargs) for name in self.candidates])
+
+    def forward(self, x, weights, *args, **kwargs):
+        """Extra arguments (e.g. a style vector) go to every candidate."""
+        return weighted_sum(weights, [op(x, *args, **kwargs) for op in self.ops])
+
+    def extra_repr(self):
+        return f'candidates={list(self.candidates)}'
+
+#----------------------------------------------------------------------------
