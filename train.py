@@ -1,7 +1,263 @@
-"""Train a StyleGAN2-ADA or searched generator. Not implemented yet: this stub lands with issue 5 (StyleGAN2-ADA training)."""
+"""Train a StyleGAN2-ADA generator (Karras et al. 2020) or a searched architecture, with StyleGAN2-ADA's options."""
 
-import sys
+import json
+import os
+import tempfile
+
+import click
+import torch
+
+import dnnlib
+from dnnlib.util import UserError, cli_main
+from torch_utils import distributed
+from torch_utils import training_stats
+from training import training_loop
+from training.augment import AUGPIPE_SPECS
+
+#----------------------------------------------------------------------------
+# Training presets: StyleGAN2-ADA (Karras et al. 2020), Appendix D / Table 3 and its train.py `--cfg` specs.
+# ref_gpus: GPUs the preset was tuned for; mb: batch; mbstd: minibatch-stddev group; fmaps: channel_base / 32768;
+# lrate: Adam learning rate; gamma: R1 weight; ema: G_ema half-life in kimg; ramp: EMA ramp-up; map: mapping layers.
+
+CFG_SPECS = {
+    'auto':      dict(ref_gpus=-1, kimg=25000,  mb=-1, mbstd=-1, fmaps=-1,  lrate=-1,     gamma=-1,   ema=-1,  ramp=0.05, map=2),
+    'stylegan2': dict(ref_gpus=8,  kimg=25000,  mb=32, mbstd=4,  fmaps=1,   lrate=0.002,  gamma=10,   ema=10,  ramp=None, map=8),
+    'paper256':  dict(ref_gpus=8,  kimg=25000,  mb=64, mbstd=8,  fmaps=0.5, lrate=0.0025, gamma=1,    ema=20,  ramp=None, map=8),
+    'paper512':  dict(ref_gpus=8,  kimg=25000,  mb=64, mbstd=8,  fmaps=1,   lrate=0.0025, gamma=0.5,  ema=20,  ramp=None, map=8),
+    'paper1024': dict(ref_gpus=8,  kimg=25000,  mb=32, mbstd=4,  fmaps=1,   lrate=0.002,  gamma=2,    ema=10,  ramp=None, map=8),
+    'cifar':     dict(ref_gpus=2,  kimg=100000, mb=64, mbstd=32, fmaps=1,   lrate=0.0025, gamma=0.01, ema=500, ramp=0.05, map=2),
+}
+
+def resolve_cfg(cfg, resolution, gpus):
+    """The preset's values; 'auto' derives them from resolution and GPU count (StyleGAN2-ADA Appendix D.2)."""
+    spec = dnnlib.EasyDict(CFG_SPECS[cfg])
+    if cfg == 'auto':
+        spec.ref_gpus = gpus
+        spec.mb = max(min(gpus * min(4096 // resolution, 32), 64), gpus)
+        spec.mbstd = min(spec.mb // gpus, 4)
+        spec.fmaps = 1 if resolution >= 512 else 0.5
+        spec.lrate = 0.002 if resolution >= 1024 else 0.0025
+        spec.gamma = 0.0002 * (resolution ** 2) / spec.mb
+        spec.ema = spec.mb * 10 / 32
+    return spec
+
+#----------------------------------------------------------------------------
+# Build the training config `c` (plain JSON) from the CLI options; every check names its option.
+
+def setup_training_config(opts):
+    c = dnnlib.EasyDict()
+
+    # Dataset.
+    c.training_set_kwargs = dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset', path=opts.data,
+                                            use_labels=opts.cond, max_size=None, xflip=opts.mirror)
+    try:
+        training_set = dnnlib.util.construct_class_by_name(**c.training_set_kwargs)
+    except UserError as err:
+        raise UserError(f'--data: {err}') from err
+    resolution = training_set.resolution
+    if resolution < 4 or resolution & (resolution - 1) != 0:
+        raise UserError(f'--data: resolution {resolution} of {opts.data} is not a power of two (>= 4)')
+    if opts.cond and not training_set.has_labels:
+        raise UserError(f'--cond: {opts.data} has no labels (dataset.json)')
+    c.training_set_kwargs.resolution = resolution
+    c.training_set_kwargs.max_size = len(training_set)
+    dataset_name = training_set.name
+    del training_set # conserve memory
+    c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=opts.device == 'cuda', num_workers=opts.workers, prefetch_factor=2 if opts.workers > 0 else None)
+
+    # Preset and overrides.
+    spec = resolve_cfg(opts.cfg, resolution, opts.gpus)
+    c.batch_size = opts.batch if opts.batch is not None else spec.mb
+    if c.batch_size % opts.gpus != 0:
+        raise UserError(f'--batch: {c.batch_size} is not divisible by --gpus={opts.gpus}')
+    batch_per_gpu = c.batch_size // opts.gpus
+    c.batch_gpu = opts.batch_gpu if opts.batch_gpu is not None else batch_per_gpu
+    if batch_per_gpu % c.batch_gpu != 0:
+        raise UserError(f'--batch-gpu: {c.batch_gpu} does not divide the per-GPU batch {batch_per_gpu}')
+
+    # Hardware (after the batch checks, which hold whatever the machine).
+    if opts.device == 'cuda':
+        available = torch.cuda.device_count()
+        if opts.gpus > available:
+            raise UserError(f'--gpus: {opts.gpus} requested but only {available} CUDA device(s) are visible')
+    elif opts.gpus != 1:
+        raise UserError(f'--gpus: {opts.gpus} processes need CUDA; on the CPU use --gpus=1')
+    c.num_gpus = opts.gpus
+    c.device = opts.device
+
+    # Capacity, regularisation, duration.
+    mbstd_group = min(spec.mbstd, c.batch_gpu)
+    channel_base = opts.cbase if opts.cbase is not None else int(spec.fmaps * 32768)
+    channel_max = opts.cmax
+    gamma = opts.gamma if opts.gamma is not None else spec.gamma
+    c.total_kimg = opts.kimg if opts.kimg is not None else spec.kimg
+    c.ema_kimg = spec.ema
+    c.ema_rampup = spec.ramp
+    num_fp16_res = 0 if opts.fp32 else 4
+
+    # Networks, losses and optimizers.
+    c.G_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Generator', z_dim=512, w_dim=512,
+                                 mapping_kwargs=dnnlib.EasyDict(num_layers=opts.map if opts.map is not None else spec.map),
+                                 synthesis_kwargs=dnnlib.EasyDict(channel_base=channel_base, channel_max=channel_max,
+                                                                  num_fp16_res=num_fp16_res, conv_clamp=256 if num_fp16_res > 0 else None,
+                                                                  fp16_channels_last=opts.nhwc))
+    c.D_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Discriminator', channel_base=channel_base,
+                                 channel_max=channel_max, num_fp16_res=num_fp16_res,
+                                 conv_clamp=256 if num_fp16_res > 0 else None,
+                                 block_kwargs=dnnlib.EasyDict(fp16_channels_last=opts.nhwc),
+                                 epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=mbstd_group))
+    c.G_opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=spec.lrate, betas=[0, 0.99], eps=1e-8)
+    c.D_opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=spec.lrate, betas=[0, 0.99], eps=1e-8)
+    c.loss_kwargs = dnnlib.EasyDict(class_name='training.loss.StyleGAN2Loss', r1_gamma=gamma)
+    if opts.cfg == 'cifar':
+        c.loss_kwargs.pl_weight = 0 # disable path length regularization
+        c.loss_kwargs.style_mixing_prob = 0 # disable style mixing
+
+    # Augmentation.
+    c.augment_kwargs = None
+    c.augment_p = 0
+    c.ada_target = None
+    if opts.aug != 'noaug':
+        c.augment_kwargs = dnnlib.EasyDict(class_name='training.augment.AugmentPipe', **AUGPIPE_SPECS[opts.augpipe])
+    if opts.aug == 'ada':
+        c.ada_target = opts.target
+    elif opts.aug == 'fixed':
+        if opts.p is None:
+            raise UserError('--aug=fixed needs --p')
+        c.augment_p = opts.p
+    elif opts.p is not None:
+        raise UserError(f'--p: only meaningful with --aug=fixed, not --aug={opts.aug}')
+
+    # Logging, snapshots, metrics, performance.
+    c.metrics = opts.metrics
+    c.kimg_per_tick = opts.tick
+    c.image_snapshot_ticks = c.network_snapshot_ticks = opts.snap
+    c.random_seed = opts.seed
+    c.resume_pkl = opts.resume
+    c.cudnn_benchmark = not opts.nobench
+    c.allow_tf32 = opts.allow_tf32
+    c.max_grid_images = opts.grid_images
+
+    desc = f'{dataset_name}-{opts.cfg}-gpus{opts.gpus}-batch{c.batch_size}-gamma{gamma:g}'
+    if opts.aug != 'ada':
+        desc += f'-{opts.aug}'
+    return c, desc
+
+#----------------------------------------------------------------------------
+# One process of training: logs, distributed init, then the loop.
+
+def subprocess_fn(rank, c, temp_dir):
+    if rank == 0:
+        dnnlib.util.Logger(file_name=os.path.join(c.run_dir, 'log.txt'), file_mode='a', should_flush=True)
+    if c.num_gpus > 1:
+        distributed.init_process_group(rank=rank, world_size=c.num_gpus, temp_dir=temp_dir)
+    sync_device = torch.device('cuda', rank) if c.num_gpus > 1 else None
+    training_stats.init_multiprocessing(rank=rank, sync_device=sync_device)
+    training_loop.training_loop(rank=rank, **c)
+
+def launch_training(c, desc, outdir, dry_run):
+    c.run_dir = dnnlib.util.next_run_dir(outdir, desc)
+    print()
+    print('Training options:')
+    print(json.dumps(c, indent=2))
+    print()
+    print(f'Output directory:    {c.run_dir}')
+    print(f'Number of GPUs:      {c.num_gpus}')
+    print(f'Batch size:          {c.batch_size} images')
+    print(f'Training duration:   {c.total_kimg} kimg')
+    print()
+    if dry_run:
+        print('Dry run; exiting.')
+        return
+    os.makedirs(c.run_dir)
+    with dnnlib.util.atomic_write(os.path.join(c.run_dir, 'training_options.json'), 'w') as f:
+        json.dump(c, f, indent=2)
+    torch.multiprocessing.set_start_method('spawn', force=True)
+    with tempfile.TemporaryDirectory() as temp_dir:
+        if c.num_gpus == 1:
+            subprocess_fn(rank=0, c=c, temp_dir=temp_dir)
+        else:
+            torch.multiprocessing.spawn(fn=subprocess_fn, args=(c, temp_dir), nprocs=c.num_gpus)
+
+#----------------------------------------------------------------------------
+
+def parse_metrics(value):
+    from metrics import metric_main
+    if value is None or value.lower() == 'none':
+        return []
+    names = [name for name in value.split(',') if name]
+    unknown = [name for name in names if not metric_main.is_valid_metric(name)]
+    if unknown:
+        raise UserError(f'--metrics: unknown metric {unknown[0]!r}; valid: {", ".join(metric_main.list_valid_metrics())}')
+    return names
+
+def check_resume(resume):
+    """Fail before launching when --resume is not a loadable network snapshot."""
+    from torch_utils import checkpoint
+    try:
+        data = checkpoint.load_network(resume)
+    except UserError as err:
+        raise UserError(f'--resume: {err}') from err
+    if not isinstance(data, dict) or not all(isinstance(data.get(name), torch.nn.Module) for name in ['G', 'D', 'G_ema']):
+        raise UserError(f'--resume: {resume} is not a training snapshot (it lacks G, D and G_ema)')
+
+@click.command()
+# Required.
+@click.option('--outdir',     help='Where to save the results', metavar='DIR', required=True)
+@click.option('--data',       help='Training data (directory or zip)', metavar='PATH', required=True)
+# General options.
+@click.option('--gpus',       help='Number of GPUs to use', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
+@click.option('--snap',       help='Snapshot interval in ticks', metavar='TICKS', type=click.IntRange(min=1), default=50, show_default=True)
+@click.option('--metrics',    help='Comma-separated metrics or "none"', metavar='[NAME|A,B,C|none]', default='fid50k_full', show_default=True)
+@click.option('--seed',       help='Random seed', metavar='INT', type=click.IntRange(min=0), default=0, show_default=True)
+@click.option('--dry-run',    help='Print training options and exit', is_flag=True)
+# Dataset.
+@click.option('--cond',       help='Train conditional model based on dataset labels', is_flag=True)
+@click.option('--mirror',     help='Enable dataset x-flips', is_flag=True)
+# Base config.
+@click.option('--cfg',        help='Base config', type=click.Choice(list(CFG_SPECS)), default='auto', show_default=True)
+@click.option('--gamma',      help='Override R1 gamma', metavar='FLOAT', type=click.FloatRange(min=0))
+@click.option('--kimg',       help='Override training duration', metavar='KIMG', type=click.FloatRange(min=0, min_open=True))
+@click.option('--batch',      help='Override total batch size', metavar='INT', type=click.IntRange(min=1))
+@click.option('--batch-gpu',  help='Samples per GPU at a time (gradient accumulation above it)', metavar='INT', type=click.IntRange(min=1))
+@click.option('--cbase',      help='Override channel base (capacity)', metavar='INT', type=click.IntRange(min=1))
+@click.option('--cmax',       help='Maximum channels per layer', metavar='INT', type=click.IntRange(min=1), default=512, show_default=True)
+@click.option('--map',        help='Override mapping-network depth', metavar='INT', type=click.IntRange(min=1))
+# Discriminator augmentation.
+@click.option('--aug',        help='Augmentation mode', type=click.Choice(['noaug', 'ada', 'fixed']), default='ada', show_default=True)
+@click.option('--p',          help='Augmentation probability for --aug=fixed', metavar='FLOAT', type=click.FloatRange(min=0, max=1))
+@click.option('--target',     help='ADA target value', metavar='FLOAT', type=click.FloatRange(min=0, max=1), default=0.6, show_default=True)
+@click.option('--augpipe',    help='Augmentation pipeline', type=click.Choice(list(AUGPIPE_SPECS)), default='bgc', show_default=True)
+# Transfer learning and resume.
+@click.option('--resume',     help='Resume from a network snapshot (path or URL)', metavar='PKL')
+# Performance and logging.
+@click.option('--fp32',       help='Disable mixed-precision training', is_flag=True)
+@click.option('--nhwc',       help='Use NHWC memory format with FP16', is_flag=True)
+@click.option('--allow-tf32', help='Allow PyTorch to use TF32 internally', is_flag=True)
+@click.option('--nobench',    help='Disable cuDNN benchmarking', is_flag=True)
+@click.option('--workers',    help='DataLoader worker processes', metavar='INT', type=click.IntRange(min=0), default=3, show_default=True)
+@click.option('--tick',       help='Progress print interval in kimg', metavar='KIMG', type=click.FloatRange(min=0, min_open=True), default=4, show_default=True)
+@click.option('--grid-images', help='Cap on images in preview grids', metavar='INT', type=click.IntRange(min=1))
+@click.option('--device',     help='Device to train on (default: cuda when available)', type=click.Choice(['cuda', 'cpu']))
+def main(**kwargs):
+    """Train a GAN using the techniques of "Training Generative Adversarial Networks with Limited Data".
+
+    \b
+    Examples:
+    python train.py --outdir=runs --data=datasets/fmnist32.zip --cfg=cifar --gpus=1
+    python train.py --outdir=runs --data=~/datasets/ffhq.zip --gpus=8 --cfg=paper256 --mirror
+    """
+    opts = dnnlib.EasyDict(kwargs)
+    opts.device = opts.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    opts.metrics = parse_metrics(opts.metrics)
+    if opts.resume is not None:
+        check_resume(opts.resume)
+    c, desc = setup_training_config(opts)
+    launch_training(c=c, desc=desc, outdir=opts.outdir, dry_run=opts.dry_run)
+
+#----------------------------------------------------------------------------
 
 if __name__ == '__main__':
-    print('train.py: not implemented yet; it lands with issue 5 (StyleGAN2-ADA training).', file=sys.stderr)
-    sys.exit(2)
+    cli_main(main)
+
+#----------------------------------------------------------------------------

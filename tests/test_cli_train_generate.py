@@ -1,0 +1,124 @@
+"""train.py and generate.py end to end on a tiny dataset: outputs, safe loading, resume, bad input."""
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import PIL.Image
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ['--cfg=stylegan2', '--cbase=128', '--cmax=32', '--map=2', '--batch=4', '--tick=0.008', '--snap=1',
+        '--metrics=none', '--workers=0', '--grid-images=8', '--device=cpu']
+
+#----------------------------------------------------------------------------
+
+def run(script, *args):
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
+    return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True, text=True, env=env, cwd=ROOT)
+
+def make_images(path, count, size):
+    os.makedirs(path, exist_ok=True)
+    rnd = np.random.RandomState(0)
+    for i in range(count):
+        PIL.Image.fromarray(rnd.randint(0, 256, [size, size, 3], dtype=np.uint8)).save(os.path.join(path, f'{i:02d}.png'))
+    return str(path)
+
+def read_stats(run_dir):
+    with open(os.path.join(run_dir, 'stats.jsonl')) as f:
+        return [json.loads(line) for line in f]
+
+def assert_one_line_error(res, *fragments):
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert 'Traceback' not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('Error: '), res.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """One tiny training run (16 images of 16x16, 4 steps), shared by the tests below."""
+    tmp = tmp_path_factory.mktemp('train')
+    data = make_images(tmp / 'data', 16, 16)
+    res = run('train.py', f'--outdir={tmp / "runs"}', f'--data={data}', '--kimg=0.016', *TINY)
+    assert res.returncode == 0, res.stderr
+    run_dir = os.path.join(tmp, 'runs', os.listdir(tmp / 'runs')[0])
+    return dict(tmp=tmp, data=data, run_dir=run_dir, pkl=os.path.join(run_dir, 'network-snapshot-000000.pkl'))
+
+#----------------------------------------------------------------------------
+
+def test_training_writes_stylegan2_ada_outputs(trained):
+    run_dir = trained['run_dir']
+    assert os.path.basename(run_dir) == '00000-data-stylegan2-gpus1-batch4-gamma10'
+    names = set(os.listdir(run_dir))
+    for name in ['log.txt', 'stats.jsonl', 'training_options.json', 'reals.png', 'fakes_init.png', 'fakes000000.png',
+                 'network-snapshot-000000.pkl', 'network-snapshot-000000.safetensors', 'training-state-000000.pt']:
+        assert name in names
+    assert any(name.startswith('events.out.tfevents') for name in names)
+    with open(os.path.join(run_dir, 'log.txt')) as f:
+        log = f.read()
+    assert 'tick 0 ' in log and 'sec/kimg' in log and 'Exiting...' in log
+    stats = read_stats(run_dir)
+    assert stats[-1]['Progress/kimg']['mean'] == pytest.approx(0.016)
+    assert {'Loss/G/loss', 'Loss/D/loss', 'Loss/r1_penalty', 'Loss/pl_penalty'} <= set(stats[-1])
+    with open(os.path.join(run_dir, 'training_options.json')) as f:
+        options = json.load(f)
+    assert options['batch_size'] == 4 and options['G_kwargs']['synthesis_kwargs']['channel_base'] == 128
+    assert PIL.Image.open(os.path.join(run_dir, 'fakes000000.png')).size == (PIL.Image.open(os.path.join(run_dir, 'reals.png')).size)
+
+def test_generate_from_own_pickle_needs_no_flag(trained, tmp_path):
+    # A pkl without its safe twin beside it: our own classes unpickle safely, no --allow-pickle needed.
+    lone_pkl = tmp_path / 'lone.pkl'
+    shutil.copyfile(trained['pkl'], lone_pkl)
+    out = tmp_path / 'out'
+    res = run('generate.py', f'--network={lone_pkl}', '--seeds=0-2,7', f'--outdir={out}', '--device=cpu')
+    assert res.returncode == 0, res.stderr
+    assert sorted(os.listdir(out)) == ['seed0000.png', 'seed0001.png', 'seed0002.png', 'seed0007.png']
+    img = PIL.Image.open(out / 'seed0007.png')
+    assert img.size == (16, 16) and img.mode == 'RGB'
+    res = run('generate.py', f'--network={trained["pkl"]}', '--seeds=0-2,7', f'--outdir={out}', '--grid', '--device=cpu')
+    assert res.returncode == 0 and PIL.Image.open(out / 'grid.png').size == (32, 32)
+    again = run('generate.py', f'--network={trained["pkl"]}', '--seeds=7', f'--outdir={tmp_path / "again"}', '--device=cpu')
+    assert again.returncode == 0
+    assert np.array_equal(np.asarray(PIL.Image.open(out / 'seed0007.png')), np.asarray(PIL.Image.open(tmp_path / 'again' / 'seed0007.png')))
+
+def test_resume_continues_kimg_and_ada_p(trained):
+    res = run('train.py', f'--outdir={trained["tmp"] / "resumed"}', f'--data={trained["data"]}', f'--resume={trained["pkl"]}',
+              '--kimg=0.032', *TINY)
+    assert res.returncode == 0, res.stderr
+    resumed_dir = os.path.join(trained['tmp'], 'resumed', os.listdir(trained['tmp'] / 'resumed')[0])
+    first, last = read_stats(trained['run_dir']), read_stats(resumed_dir)
+    assert last[0]['Progress/kimg']['mean'] == pytest.approx(0.020) # one step of 4 images after 0.016
+    assert last[-1]['Progress/kimg']['mean'] == pytest.approx(0.032)
+    assert last[0]['Progress/augment']['mean'] >= first[-1]['Progress/augment']['mean'] - 1e-6
+    assert 'fakes_init.png' not in os.listdir(resumed_dir)
+
+#----------------------------------------------------------------------------
+
+def test_bad_network_files(trained, tmp_path):
+    truncated = tmp_path / 'truncated.pkl'
+    with open(trained['pkl'], 'rb') as f:
+        truncated.write_bytes(f.read()[:100])
+    assert_one_line_error(run('generate.py', f'--network={truncated}', f'--outdir={tmp_path}'), '--network', 'truncated')
+    assert_one_line_error(run('train.py', f'--outdir={tmp_path}', f'--data={trained["data"]}', f'--resume={truncated}'), '--resume', 'truncated')
+    not_network = tmp_path / 'dict.pkl'
+    not_network.write_bytes(pickle.dumps({'answer': 42}))
+    assert_one_line_error(run('generate.py', f'--network={not_network}', f'--outdir={tmp_path}'), 'no generator')
+    assert_one_line_error(run('train.py', f'--outdir={tmp_path}', f'--data={trained["data"]}', f'--resume={not_network}'), 'not a training snapshot')
+    assert_one_line_error(run('generate.py', f'--network={tmp_path / "missing.pkl"}', f'--outdir={tmp_path}'), 'missing.pkl')
+
+def test_bad_training_options(trained, tmp_path):
+    odd = make_images(tmp_path / 'odd', 4, 12)
+    assert_one_line_error(run('train.py', f'--outdir={tmp_path}', f'--data={odd}'), '--data', 'not a power of two')
+    assert_one_line_error(run('train.py', f'--outdir={tmp_path}', f'--data={trained["data"]}', '--gpus=3', '--batch=4'), '--batch', 'divisible')
+    assert_one_line_error(run('train.py', f'--outdir={tmp_path}', f'--data={trained["data"]}', '--gpus=64', '--batch=64'), '--gpus')
+    assert_one_line_error(run('train.py', f'--outdir={tmp_path}', f'--data={trained["data"]}', '--metrics=fid_bogus'), '--metrics', 'fid_bogus')
+    assert_one_line_error(run('train.py', f'--outdir={tmp_path}', f'--data={tmp_path / "nowhere"}'), '--data', 'nowhere')
+    assert not [name for name in os.listdir(tmp_path) if name[:5].isdigit()] # no run directory was created
+
+#----------------------------------------------------------------------------

@@ -1,0 +1,461 @@
+"""StyleGAN2 config-f generator and discriminator (Karras et al., CVPR 2020), with a mapping network that
+exposes every layer's output for alphaGAN's dynamic W (Tian et al., TPAMI 2022)."""
+
+import numpy as np
+import torch
+
+from torch_utils import misc
+from torch_utils import persistence
+from torch_utils.ops import upfirdn2d
+from training.layers import Conv2dLayer
+from training.layers import FullyConnectedLayer
+from training.layers import SynthesisLayer
+from training.layers import ToRGBLayer
+from training.layers import normalize_2nd_moment
+
+#----------------------------------------------------------------------------
+# Blocks marked use_fp16 compute in FP16 on CUDA only: on CPU, half convolutions are about 50x slower
+# (G forward+backward at 32x32, 128 channels, batch 16: 116 s vs 2.4 s in float, torch 2.13).
+
+def _fp16_active(use_fp16, force_fp32, device):
+    return use_fp16 and not force_fp32 and device.type == 'cuda'
+
+#----------------------------------------------------------------------------
+# Mapping network z (+ c) -> w: num_layers equalised-lr FC layers. Tracks a running average of
+# every layer's output (buffer w_avg_all [num_layers, w_dim]) so truncation works on any W_i.
+
+@persistence.persistent_class
+class MappingNetwork(torch.nn.Module):
+    def __init__(self,
+        z_dim,                      # Input latent (Z) dimensionality, 0 = no latent.
+        c_dim,                      # Conditioning label (C) dimensionality, 0 = no label.
+        w_dim,                      # Intermediate latent (W) dimensionality, also the width of every layer.
+        num_ws,                     # Number of intermediate latents to output, None = do not broadcast.
+        num_layers      = 8,        # Number of mapping layers.
+        embed_features  = None,     # Label embedding dimensionality, None = same as w_dim.
+        activation      = 'lrelu',  # Activation function: 'relu', 'lrelu', etc.
+        lr_multiplier   = 0.01,     # Learning rate multiplier for the mapping layers.
+        w_avg_beta      = 0.995,    # Decay for tracking the moving average of W during training, None = do not track.
+    ):
+        super().__init__()
+        assert z_dim > 0 or c_dim > 0
+        self.z_dim = z_dim
+        self.c_dim = c_dim
+        self.w_dim = w_dim
+        self.num_ws = num_ws
+        self.num_layers = num_layers
+        self.w_avg_beta = w_avg_beta
+
+        if embed_features is None:
+            embed_features = w_dim
+        if c_dim == 0:
+            embed_features = 0
+        features = [z_dim + embed_features] + [w_dim] * num_layers
+        if c_dim > 0:
+            self.embed = FullyConnectedLayer(c_dim, embed_features)
+        for idx in range(num_layers):
+            layer = FullyConnectedLayer(features[idx], features[idx + 1], activation=activation,
+                lr_multiplier=lr_multiplier)
+            setattr(self, f'fc{idx}', layer)
+        if num_ws is not None and w_avg_beta is not None:
+            self.register_buffer('w_avg_all', torch.zeros([num_layers, w_dim]))
+
+    @property
+    def w_avg(self):
+        """Running average of the last layer's output (StyleGAN's w_avg): a view of w_avg_all[-1]."""
+        return self.w_avg_all[-1]
+
+    def forward(self, z, c, truncation_psi=1, truncation_cutoff=None, update_emas=False, return_all_layers=False):
+        """Returns ws [N, num_ws, w_dim], or [N, num_layers, num_ws, w_dim] (W_1..W_n) with return_all_layers.
+        Without num_ws the num_ws axis is absent."""
+        # Embed, normalize, and concatenate inputs.
+        x = None
+        if self.z_dim > 0:
+            misc.assert_shape(z, [None, self.z_dim])
+            x = normalize_2nd_moment(z.to(torch.float32))
+        if self.c_dim > 0:
+            misc.assert_shape(c, [None, self.c_dim])
+            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
+            x = torch.cat([x, y], dim=1) if x is not None else y
+
+        # Run every layer and keep its output.
+        outputs = []
+        for idx in range(self.num_layers):
+            x = getattr(self, f'fc{idx}')(x)
+            outputs.append(x)
+        x = torch.stack(outputs, dim=1) # [N, num_layers, w_dim]
+
+        # Update moving averages.
+        if update_emas and self.w_avg_beta is not None:
+            self.w_avg_all.copy_(x.detach().mean(dim=0).lerp(self.w_avg_all, self.w_avg_beta))
+
+        # Select, broadcast and truncate.
+        if not return_all_layers:
+            x = x[:, -1]
+        if self.num_ws is not None:
+            x = x.unsqueeze(-2).repeat_interleave(self.num_ws, dim=-2)
+        if truncation_psi != 1:
+            assert self.num_ws is not None and self.w_avg_beta is not None
+            avg = (self.w_avg_all if return_all_layers else self.w_avg).unsqueeze(-2) # [(num_layers,) 1, w_dim]
+            cutoff = self.num_ws if truncation_cutoff is None else truncation_cutoff
+            head = avg.lerp(x[..., :cutoff, :], truncation_psi)
+            x = torch.cat([head, x[..., cutoff:, :]], dim=-2)
+        return x
+
+    def extra_repr(self):
+        return f'z_dim={self.z_dim:d}, c_dim={self.c_dim:d}, w_dim={self.w_dim:d}, num_ws={self.num_ws}'
+
+#----------------------------------------------------------------------------
+# Synthesis block of the 'skip' generator (StyleGAN2 Fig. 7b): [const 4x4 |] conv0 (up x2),
+# conv1, toRGB whose image is added to the upsampled image of the block below.
+# Its ws are [conv0, conv1, torgb] (the 4x4 block: [conv1, torgb]).
+
+@persistence.persistent_class
+class SynthesisBlock(torch.nn.Module):
+    def __init__(self,
+        in_channels,                        # Number of input channels, 0 = first block.
+        out_channels,                       # Number of output channels.
+        w_dim,                              # Intermediate latent (W) dimensionality.
+        resolution,                         # Resolution of this block.
+        img_channels,                       # Number of output color channels.
+        resample_filter     = [1,3,3,1],    # Low-pass filter to apply when resampling activations.
+        conv_clamp          = 256,          # Clamp the output of convolution layers to +-X, None = disable clamping.
+        use_fp16            = False,        # Use FP16 for this block? CUDA only: elsewhere it runs in FP32.
+        fp16_channels_last  = False,        # Use channels-last memory format with FP16?
+        **layer_kwargs,                     # Arguments for SynthesisLayer.
+    ):
+        super().__init__()
+        self.in_channels = in_channels
+        self.w_dim = w_dim
+        self.resolution = resolution
+        self.img_channels = img_channels
+        self.use_fp16 = use_fp16
+        self.channels_last = (use_fp16 and fp16_channels_last)
+        self.register_buffer('resample_filter', upfirdn2d.setup_filter(resample_filter))
+        self.num_conv = 0
+        self.num_torgb = 0
+
+        if in_channels == 0:
+            self.const = torch.nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim=w_dim, resolution=resolution, up=2,
+                resample_filter=resample_filter, conv_clamp=conv_clamp, channels_last=self.channels_last,
+                **layer_kwargs)
+            self.num_conv += 1
+        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim=w_dim, resolution=resolution,
+            conv_clamp=conv_clamp, channels_last=self.channels_last, **layer_kwargs)
+        self.num_conv += 1
+        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp,
+            channels_last=self.channels_last)
+        self.num_torgb += 1
+
+    def forward(self, x, img, ws, force_fp32=False, fused_modconv=None, **layer_kwargs):
+        misc.assert_shape(ws, [None, self.num_conv + self.num_torgb, self.w_dim])
+        w_iter = iter(ws.unbind(dim=1))
+        fp16 = _fp16_active(self.use_fp16, force_fp32, ws.device)
+        dtype = torch.float16 if fp16 else torch.float32
+        memory_format = torch.channels_last if self.channels_last and fp16 else torch.contiguous_format
+        if fused_modconv is None:
+            fused_modconv = (not self.training) and (dtype == torch.float32 or int(ws.shape[0]) == 1)
+
+        # Main layers.
+        if self.in_channels == 0:
+            x = self.const.to(dtype=dtype, memory_format=memory_format)
+            x = x.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
+        else:
+            misc.assert_shape(x, [None, self.in_channels, self.resolution // 2, self.resolution // 2])
+            x = x.to(dtype=dtype, memory_format=memory_format)
+            x = self.conv0(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
+            x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
+
+        # Skip connection to the image.
+        if img is not None:
+            misc.assert_shape(img, [None, self.img_channels, self.resolution // 2, self.resolution // 2])
+            img = upfirdn2d.upsample2d(img, self.resample_filter)
+        y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv)
+        y = y.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+        img = img.add_(y) if img is not None else y
+
+        assert x.dtype == dtype
+        return x, img
+
+    def extra_repr(self):
+        return f'resolution={self.resolution:d}, use_fp16={self.use_fp16}'
+
+#----------------------------------------------------------------------------
+# Synthesis network ws -> image (StyleGAN2 config-f, 'skip' architecture).
+# w order (num_ws = 2*log2(img_resolution) - 2, e.g. 12/14/18 at 128/256/1024): conv layers are
+# numbered bottom-up (b4.conv1, b8.conv0, b8.conv1, b16.conv0, ...) and conv layer j reads ws[:, j];
+# every toRGB but the last reads the w of the next block's conv0; the last toRGB reads ws[:, -1].
+
+@persistence.persistent_class
+class SynthesisNetwork(torch.nn.Module):
+    def __init__(self,
+        w_dim,                      # Intermediate latent (W) dimensionality.
+        img_resolution,             # Output image resolution, a power of two >= 4.
+        img_channels,               # Number of color channels.
+        channel_base    = 32768,    # Overall multiplier for the number of channels.
+        channel_max     = 512,      # Maximum number of channels in any layer.
+        num_fp16_res    = 4,        # Use FP16 for the N highest resolutions.
+        **block_kwargs,             # Arguments for SynthesisBlock.
+    ):
+        assert img_resolution >= 4 and img_resolution & (img_resolution - 1) == 0
+        super().__init__()
+        self.w_dim = w_dim
+        self.img_resolution = img_resolution
+        self.img_resolution_log2 = int(np.log2(img_resolution))
+        self.img_channels = img_channels
+        self.block_resolutions = [2 ** i for i in range(2, self.img_resolution_log2 + 1)]
+        channels_dict = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
+        fp16_resolution = max(2 ** (self.img_resolution_log2 + 1 - num_fp16_res), 8)
+
+        self.num_ws = 0
+        for res in self.block_resolutions:
+            in_channels = channels_dict[res // 2] if res > 4 else 0
+            out_channels = channels_dict[res]
+            use_fp16 = (res >= fp16_resolution)
+            block = SynthesisBlock(in_channels, out_channels, w_dim=w_dim, resolution=res,
+                img_channels=img_channels, use_fp16=use_fp16, **block_kwargs)
+            self.num_ws += block.num_conv
+            if res == self.img_resolution: # the last toRGB has a w of its own
+                self.num_ws += block.num_torgb
+            setattr(self, f'b{res}', block)
+
+    def forward(self, ws, **block_kwargs):
+        misc.assert_shape(ws, [None, self.num_ws, self.w_dim])
+        ws = ws.to(torch.float32)
+        w_idx = 0
+        x = img = None
+        for res in self.block_resolutions:
+            block = getattr(self, f'b{res}')
+            block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+            w_idx += block.num_conv
+            x, img = block(x, img, block_ws, **block_kwargs)
+        return img
+
+    def extra_repr(self):
+        return (f'w_dim={self.w_dim:d}, num_ws={self.num_ws:d}, '
+            f'img_resolution={self.img_resolution:d}, img_channels={self.img_channels:d}')
+
+#----------------------------------------------------------------------------
+# Generator = mapping + synthesis (StyleGAN2 config-f with the defaults below).
+
+@persistence.persistent_class
+class Generator(torch.nn.Module):
+    def __init__(self,
+        z_dim               = 512,  # Input latent (Z) dimensionality.
+        c_dim               = 0,    # Conditioning label (C) dimensionality, 0 = unconditional.
+        w_dim               = 512,  # Intermediate latent (W) dimensionality.
+        img_resolution      = 1024, # Output resolution.
+        img_channels        = 3,    # Number of output color channels.
+        mapping_kwargs      = {},   # Arguments for MappingNetwork.
+        synthesis_kwargs    = {},   # Arguments for SynthesisNetwork.
+    ):
+        super().__init__()
+        self.z_dim = z_dim
+        self.c_dim = c_dim
+        self.w_dim = w_dim
+        self.img_resolution = img_resolution
+        self.img_channels = img_channels
+        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
+            **synthesis_kwargs)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
+
+    def forward(self, z, c, truncation_psi=1, truncation_cutoff=None, update_emas=False, **synthesis_kwargs):
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+            update_emas=update_emas)
+        return self.synthesis(ws, **synthesis_kwargs)
+
+#----------------------------------------------------------------------------
+# Residual discriminator block (StyleGAN2 Fig. 7c): [fromRGB,] conv0, conv1 (down x2),
+# plus a 1x1 down-sampled skip; both branches scaled by sqrt(0.5).
+
+@persistence.persistent_class
+class DiscriminatorBlock(torch.nn.Module):
+    def __init__(self,
+        in_channels,                        # Number of input channels, 0 = first block (takes the image).
+        tmp_channels,                       # Number of intermediate channels.
+        out_channels,                       # Number of output channels.
+        resolution,                         # Resolution of this block.
+        img_channels,                       # Number of input color channels.
+        first_layer_idx,                    # Index of the first layer, counted from the image.
+        activation          = 'lrelu',      # Activation function: 'relu', 'lrelu', etc.
+        resample_filter     = [1,3,3,1],    # Low-pass filter to apply when resampling activations.
+        conv_clamp          = None,         # Clamp the output of convolution layers to +-X, None = disable clamping.
+        use_fp16            = False,        # Use FP16 for this block? CUDA only: elsewhere it runs in FP32.
+        fp16_channels_last  = False,        # Use channels-last memory format with FP16?
+        freeze_layers       = 0,            # Freeze the first N layers (transfer learning).
+    ):
+        super().__init__()
+        self.in_channels = in_channels
+        self.resolution = resolution
+        self.img_channels = img_channels
+        self.use_fp16 = use_fp16
+        self.channels_last = (use_fp16 and fp16_channels_last)
+
+        self.num_layers = 0
+        def trainable(): # Count this block's layers; the first freeze_layers of the whole D keep their weights.
+            layer_idx = first_layer_idx + self.num_layers
+            self.num_layers += 1
+            return layer_idx >= freeze_layers
+        common = dict(activation=activation, conv_clamp=conv_clamp, channels_last=self.channels_last)
+
+        if in_channels == 0:
+            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, kernel_size=1, trainable=trainable(), **common)
+        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, kernel_size=3, trainable=trainable(), **common)
+        self.conv1 = Conv2dLayer(tmp_channels, out_channels, kernel_size=3, down=2, resample_filter=resample_filter,
+            trainable=trainable(), **common)
+        self.skip = Conv2dLayer(tmp_channels, out_channels, kernel_size=1, bias=False, down=2,
+            resample_filter=resample_filter, trainable=trainable(), channels_last=self.channels_last)
+
+    def forward(self, x, force_fp32=False):
+        """x: the image [N, img_channels, H, W] for the first block, features otherwise."""
+        fp16 = _fp16_active(self.use_fp16, force_fp32, x.device)
+        dtype = torch.float16 if fp16 else torch.float32
+        memory_format = torch.channels_last if self.channels_last and fp16 else torch.contiguous_format
+        if self.in_channels == 0:
+            misc.assert_shape(x, [None, self.img_channels, self.resolution, self.resolution])
+            x = self.fromrgb(x.to(dtype=dtype, memory_format=memory_format))
+        else:
+            misc.assert_shape(x, [None, self.in_channels, self.resolution, self.resolution])
+            x = x.to(dtype=dtype, memory_format=memory_format)
+        y = self.skip(x, gain=np.sqrt(0.5))
+        x = self.conv0(x)
+        x = self.conv1(x, gain=np.sqrt(0.5))
+        x = y.add_(x)
+        assert x.dtype == dtype
+        return x
+
+#----------------------------------------------------------------------------
+# Minibatch standard deviation (Karras et al., ICLR 2018, Sec. 3; StyleGAN2: group 4, 1 feature).
+# Sample i belongs to group i % (N / G); N must be divisible by the group size.
+
+@persistence.persistent_class
+class MinibatchStdLayer(torch.nn.Module):
+    def __init__(self,
+        group_size,                 # Samples per group, None = the whole minibatch.
+        num_channels    = 1,        # Number of features to append.
+    ):
+        super().__init__()
+        self.group_size = group_size
+        self.num_channels = num_channels
+
+    def forward(self, x):
+        N, C, H, W = x.shape
+        G = min(self.group_size, N) if self.group_size is not None else N
+        F = self.num_channels
+        c = C // F
+        y = x.reshape(G, -1, F, c, H, W)        # [GnFcHW] Split the minibatch into n groups of size G.
+        y = y - y.mean(dim=0)                   # [GnFcHW] Subtract the group mean.
+        y = y.square().mean(dim=0)              # [nFcHW]  Variance over the group.
+        y = (y + 1e-8).sqrt()                   # [nFcHW]  Standard deviation.
+        y = y.mean(dim=[2, 3, 4])               # [nF]     Average over channels and pixels.
+        y = y.reshape(-1, F, 1, 1)              # [nF11]
+        y = y.repeat(G, 1, H, W)                # [NFHW]   Replicate over the group and pixels.
+        return torch.cat([x, y], dim=1)
+
+    def extra_repr(self):
+        return f'group_size={self.group_size}, num_channels={self.num_channels:d}'
+
+#----------------------------------------------------------------------------
+# Discriminator epilogue at 4x4: minibatch-stddev, conv, FC, output; with cmap_dim > 0 the
+# output is projected on the label embedding (Miyato & Koyama, ICLR 2018).
+
+@persistence.persistent_class
+class DiscriminatorEpilogue(torch.nn.Module):
+    def __init__(self,
+        in_channels,                    # Number of input channels.
+        cmap_dim,                       # Dimensionality of the mapped conditioning label, 0 = no label.
+        resolution,                     # Resolution of this block.
+        mbstd_group_size    = 4,        # Samples per minibatch-stddev group, None = the whole minibatch.
+        mbstd_num_channels  = 1,        # Number of features for the minibatch standard deviation layer, 0 = disable.
+        activation          = 'lrelu',  # Activation function: 'relu', 'lrelu', etc.
+        conv_clamp          = None,     # Clamp the output of convolution layers to +-X, None = disable clamping.
+    ):
+        super().__init__()
+        self.in_channels = in_channels
+        self.cmap_dim = cmap_dim
+        self.resolution = resolution
+        self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels > 0 else None
+        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, kernel_size=3, activation=activation,
+            conv_clamp=conv_clamp)
+        self.fc = FullyConnectedLayer(in_channels * (resolution ** 2), in_channels, activation=activation)
+        self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
+
+    def forward(self, x, cmap):
+        misc.assert_shape(x, [None, self.in_channels, self.resolution, self.resolution])
+        x = x.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+        if self.mbstd is not None:
+            x = self.mbstd(x)
+        x = self.conv(x)
+        x = self.fc(x.flatten(1))
+        x = self.out(x)
+        if self.cmap_dim > 0:
+            misc.assert_shape(cmap, [None, self.cmap_dim])
+            x = (x * cmap).sum(dim=1, keepdim=True) * (1 / np.sqrt(self.cmap_dim))
+        misc.assert_shape(x, [None, 1])
+        return x
+
+#----------------------------------------------------------------------------
+# Residual discriminator (StyleGAN2 config-f): blocks from img_resolution down to 8, then the
+# 4x4 epilogue; labels enter through a mapping network of c (projection conditioning).
+
+@persistence.persistent_class
+class Discriminator(torch.nn.Module):
+    def __init__(self,
+        c_dim,                          # Conditioning label (C) dimensionality, 0 = unconditional.
+        img_resolution,                 # Input resolution, a power of two >= 8.
+        img_channels,                   # Number of input color channels.
+        channel_base        = 32768,    # Overall multiplier for the number of channels.
+        channel_max         = 512,      # Maximum number of channels in any layer.
+        num_fp16_res        = 4,        # Use FP16 for the N highest resolutions.
+        conv_clamp          = 256,      # Clamp the output of convolution layers to +-X, None = disable clamping.
+        cmap_dim            = None,     # Dimensionality of the mapped conditioning label, None = default.
+        block_kwargs        = {},       # Arguments for DiscriminatorBlock.
+        mapping_kwargs      = {},       # Arguments for MappingNetwork.
+        epilogue_kwargs     = {},       # Arguments for DiscriminatorEpilogue.
+    ):
+        assert img_resolution >= 8 and img_resolution & (img_resolution - 1) == 0
+        super().__init__()
+        self.c_dim = c_dim
+        self.img_resolution = img_resolution
+        self.img_resolution_log2 = int(np.log2(img_resolution))
+        self.img_channels = img_channels
+        self.block_resolutions = [2 ** i for i in range(self.img_resolution_log2, 2, -1)]
+        channels_dict = {res: min(channel_base // res, channel_max) for res in self.block_resolutions + [4]}
+        fp16_resolution = max(2 ** (self.img_resolution_log2 + 1 - num_fp16_res), 8)
+        if cmap_dim is None:
+            cmap_dim = channels_dict[4]
+        if c_dim == 0:
+            cmap_dim = 0
+
+        common_kwargs = dict(img_channels=img_channels, conv_clamp=conv_clamp)
+        cur_layer_idx = 0
+        for res in self.block_resolutions:
+            in_channels = channels_dict[res] if res < img_resolution else 0
+            tmp_channels = channels_dict[res]
+            out_channels = channels_dict[res // 2]
+            use_fp16 = (res >= fp16_resolution)
+            block = DiscriminatorBlock(in_channels, tmp_channels, out_channels, resolution=res,
+                first_layer_idx=cur_layer_idx, use_fp16=use_fp16, **block_kwargs, **common_kwargs)
+            setattr(self, f'b{res}', block)
+            cur_layer_idx += block.num_layers
+        if c_dim > 0:
+            self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None, w_avg_beta=None,
+                **mapping_kwargs)
+        self.b4 = DiscriminatorEpilogue(channels_dict[4], cmap_dim=cmap_dim, resolution=4, conv_clamp=conv_clamp,
+            **epilogue_kwargs)
+
+    def forward(self, img, c, **block_kwargs):
+        x = img
+        for res in self.block_resolutions:
+            x = getattr(self, f'b{res}')(x, **block_kwargs)
+        cmap = self.mapping(None, c) if self.c_dim > 0 else None
+        return self.b4(x, cmap)
+
+    def extra_repr(self):
+        return f'c_dim={self.c_dim:d}, img_resolution={self.img_resolution:d}, img_channels={self.img_channels:d}'
+
+#----------------------------------------------------------------------------

@@ -1,0 +1,373 @@
+"""Main training loop of StyleGAN2-ADA (Karras et al. 2020), shared by every generator ganas trains."""
+
+import copy
+import json
+import os
+import time
+
+import numpy as np
+import psutil
+import torch
+
+import dnnlib
+from torch_utils import checkpoint
+from torch_utils import distributed
+from torch_utils import misc
+from torch_utils import training_stats
+from torch_utils.ops import conv2d_gradfix
+from torch_utils.ops import grid_sample_gradfix
+from training.augment import AdaController
+from training.image_grid import grid_size_for, save_image_grid
+
+#----------------------------------------------------------------------------
+# Fixed preview grid: real images (and their labels) laid out like StyleGAN2-ADA's reals.png.
+
+def setup_snapshot_image_grid(training_set, random_seed=0, max_images=None):
+    rnd = np.random.RandomState(random_seed)
+    gw, gh = grid_size_for(training_set.resolution, max_images=min(len(training_set), max_images or len(training_set)))
+    indices = list(range(len(training_set)))
+    rnd.shuffle(indices)
+    indices = (indices * (gw * gh // max(len(indices), 1) + 1))[:gw * gh]
+    images, labels = zip(*[training_set[i] for i in indices])
+    return (gw, gh), np.stack(images), np.stack(labels)
+
+#----------------------------------------------------------------------------
+# Generate images in micro-batches so previews never need more memory than one training batch.
+
+@torch.no_grad()
+def generate_images(G, z, c, batch_gpu, noise_mode='const'):
+    out = [G(z=zb, c=cb, noise_mode=noise_mode).float().cpu() for zb, cb in zip(z.split(batch_gpu), c.split(batch_gpu))]
+    return torch.cat(out).numpy()
+
+#----------------------------------------------------------------------------
+# Lazy regularisation (StyleGAN2, Sec. 3.1): run the regulariser every `reg_interval` minibatches and rescale the
+# optimiser's learning rate and betas so that the combined update matches the non-lazy one.
+
+def make_phases(name, module, opt_kwargs, reg_interval):
+    opt_kwargs = dnnlib.EasyDict(opt_kwargs)
+    if reg_interval is None or reg_interval <= 0:
+        opt = dnnlib.util.construct_class_by_name(params=module.parameters(), **opt_kwargs)
+        return [dnnlib.EasyDict(name=name + 'both', module=module, opt=opt, interval=1)]
+    mb_ratio = reg_interval / (reg_interval + 1)
+    opt_kwargs.lr = opt_kwargs.lr * mb_ratio
+    opt_kwargs.betas = [beta ** mb_ratio for beta in opt_kwargs.betas]
+    opt = dnnlib.util.construct_class_by_name(params=module.parameters(), **opt_kwargs)
+    return [dnnlib.EasyDict(name=name + 'main', module=module, opt=opt, interval=1),
+            dnnlib.EasyDict(name=name + 'reg', module=module, opt=opt, interval=reg_interval)]
+
+#----------------------------------------------------------------------------
+# Average gradients over processes; NaN/Inf gradients are zeroed as in StyleGAN2-ADA.
+
+def reduce_gradients(module, num_gpus):
+    params = [p for p in module.parameters() if p.grad is not None]
+    if len(params) == 0:
+        return
+    flat = torch.cat([p.grad.flatten() for p in params])
+    if num_gpus > 1:
+        torch.distributed.all_reduce(flat)
+        flat /= num_gpus
+    torch.nan_to_num(flat, nan=0, posinf=1e5, neginf=-1e5, out=flat)
+    for p, g in zip(params, flat.split([p.numel() for p in params])):
+        p.grad.copy_(g.reshape(p.shape))
+
+#----------------------------------------------------------------------------
+# File names of a snapshot and its full training state.
+
+def snapshot_paths(run_dir, cur_nimg):
+    stem = os.path.join(run_dir, f'network-snapshot-{cur_nimg // 1000:06d}')
+    return stem + '.pkl', stem + '.safetensors', os.path.join(run_dir, f'training-state-{cur_nimg // 1000:06d}.pt')
+
+def resume_state_path(resume_pkl):
+    """The training-state file written next to a snapshot pkl, or None."""
+    name = os.path.basename(resume_pkl)
+    if not name.startswith('network-snapshot-'):
+        return None
+    path = os.path.join(os.path.dirname(resume_pkl), 'training-state-' + name[len('network-snapshot-'):].rsplit('.', 1)[0] + '.pt')
+    return path if os.path.isfile(path) else None
+
+#----------------------------------------------------------------------------
+
+def training_loop(
+    run_dir                 = '.',      # Output directory.
+    training_set_kwargs     = {},       # Options for training set.
+    data_loader_kwargs      = {},       # Options for torch.utils.data.DataLoader.
+    G_kwargs                = {},       # Options for generator network.
+    D_kwargs                = {},       # Options for discriminator network.
+    G_opt_kwargs            = {},       # Options for generator optimizer.
+    D_opt_kwargs            = {},       # Options for discriminator optimizer.
+    augment_kwargs          = None,     # Options for augmentation pipeline, None = disable.
+    loss_kwargs             = {},       # Options for loss function.
+    metrics                 = [],       # Metrics to evaluate during training.
+    random_seed             = 0,        # Global random seed.
+    num_gpus                = 1,        # Number of processes taking part in training.
+    rank                    = 0,        # Rank of the current process in [0, num_gpus).
+    device                  = 'cuda',   # 'cuda' or 'cpu'.
+    batch_size              = 4,        # Total batch size for one training iteration, across processes.
+    batch_gpu               = 4,        # Number of samples processed at a time by one process (accumulation below that).
+    ema_kimg                = 10,       # Half-life of the exponential moving average (EMA) of generator weights.
+    ema_rampup              = 0.05,     # EMA ramp-up coefficient, None = no rampup.
+    G_reg_interval          = 4,        # How often to perform regularization for G, None = disable lazy regularization.
+    D_reg_interval          = 16,       # How often to perform regularization for D, None = disable lazy regularization.
+    augment_p               = 0,        # Initial value of augmentation probability.
+    ada_target              = None,     # ADA target value, None = fixed p.
+    ada_interval            = 4,        # How often to perform ADA adjustment (minibatches).
+    ada_kimg                = 500,      # ADA adjustment speed: kimg for p to go from 0 to 1.
+    total_kimg              = 25000,    # Total length of the training, measured in thousands of real images.
+    kimg_per_tick           = 4,        # Progress snapshot interval.
+    image_snapshot_ticks    = 50,       # How often to save image snapshots, None = disable.
+    network_snapshot_ticks  = 50,       # How often to save network snapshots, None = disable.
+    max_grid_images         = None,     # Cap on preview-grid images, None = fill about a 4K screen.
+    resume_pkl              = None,     # Network snapshot to resume from; its training-state file is used if present.
+    cudnn_benchmark         = True,     # Enable torch.backends.cudnn.benchmark?
+    allow_tf32              = False,    # Enable TF32 matmul/convolutions on Ampere and newer?
+):
+    # Initialize.
+    start_time = time.time()
+    device = torch.device(device, rank) if device == 'cuda' else torch.device(device)
+    np.random.seed(random_seed * num_gpus + rank)
+    torch.manual_seed(random_seed * num_gpus + rank)
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    torch.backends.cuda.matmul.allow_tf32 = allow_tf32
+    torch.backends.cudnn.allow_tf32 = allow_tf32
+    conv2d_gradfix.enabled = True           # Improves training speed and allows R1 through weights-free gradients.
+    grid_sample_gradfix.enabled = True      # Avoids errors with the augmentation pipe's double backward.
+    batch_gpu_total = batch_size // num_gpus
+
+    # Load training set.
+    distributed.print0('Loading training set...')
+    training_set = dnnlib.util.construct_class_by_name(**training_set_kwargs)
+    distributed.print0(f'Num images:  {len(training_set)}')
+    distributed.print0(f'Image shape: {training_set.image_shape}')
+    distributed.print0(f'Label shape: {training_set.label_shape}')
+    distributed.print0()
+
+    # Construct networks.
+    distributed.print0('Constructing networks...')
+    common_kwargs = dict(c_dim=training_set.label_dim, img_resolution=training_set.resolution, img_channels=training_set.num_channels)
+    G = dnnlib.util.construct_class_by_name(**G_kwargs, **common_kwargs).train().requires_grad_(False).to(device)
+    D = dnnlib.util.construct_class_by_name(**D_kwargs, **common_kwargs).train().requires_grad_(False).to(device)
+    G_ema = copy.deepcopy(G).eval()
+    augment_pipe = None
+    if augment_kwargs is not None and (augment_p > 0 or ada_target is not None):
+        augment_pipe = dnnlib.util.construct_class_by_name(**augment_kwargs).train().requires_grad_(False).to(device)
+        augment_pipe.p.copy_(torch.as_tensor(augment_p))
+
+    # Resume from an existing snapshot: weights always, the full training state when its file sits beside it.
+    cur_nimg = 0
+    state = None
+    if resume_pkl is not None:
+        distributed.print0(f'Resuming from "{resume_pkl}"')
+        resume_data = checkpoint.load_network(resume_pkl)
+        for name, module in [('G', G), ('D', D), ('G_ema', G_ema), ('augment_pipe', augment_pipe)]:
+            if module is not None and resume_data.get(name) is not None:
+                misc.copy_params_and_buffers(resume_data[name], module, require_all=False)
+        cur_nimg = int(resume_data.get('progress', {}).get('cur_nimg', 0))
+        state_path = resume_state_path(resume_pkl)
+        if state_path is not None:
+            state = checkpoint.load_state(state_path)
+            cur_nimg = int(state['cur_nimg'])
+        del resume_data
+
+    # Print network summary tables.
+    if rank == 0:
+        z = torch.empty([batch_gpu, G.z_dim], device=device)
+        c = torch.empty([batch_gpu, G.c_dim], device=device)
+        img = misc.print_module_summary(G, [z, c])
+        misc.print_module_summary(D, [img, c])
+
+    # Set up the ADA controller, loss and optimizers.
+    ada_controller = None
+    if augment_pipe is not None and ada_target is not None:
+        ada_controller = AdaController(augment_pipe, batch_size=batch_size, target=ada_target, ada_kimg=ada_kimg,
+                                       interval=ada_interval, p=None)
+    loss = dnnlib.util.construct_class_by_name(device=device, G=G, D=D, augment_pipe=augment_pipe,
+                                               ada_controller=ada_controller, **loss_kwargs)
+    phases = make_phases('G', G, G_opt_kwargs, G_reg_interval) + make_phases('D', D, D_opt_kwargs, D_reg_interval)
+
+    # Data pipeline: one iterator over an infinite sampler, positioned where a resumed run left off.
+    sampler = misc.InfiniteSampler(dataset=training_set, rank=rank, num_replicas=num_gpus, seed=random_seed,
+                                   start_index=cur_nimg // num_gpus)
+    training_set_iterator = iter(torch.utils.data.DataLoader(dataset=training_set, sampler=sampler, batch_size=batch_gpu_total, **data_loader_kwargs))
+
+    # Export sample images.
+    grid_size = grid_z = grid_c = None
+    if rank == 0:
+        distributed.print0('Exporting sample images...')
+        grid_size, images, labels = setup_snapshot_image_grid(training_set, random_seed, max_grid_images)
+        save_image_grid(images, os.path.join(run_dir, 'reals.png'), grid_size, drange=[0, 255])
+        grid_z = torch.randn([labels.shape[0], G.z_dim], generator=torch.Generator().manual_seed(random_seed)).to(device)
+        grid_c = torch.from_numpy(labels).to(device)
+        if state is None:
+            save_image_grid(generate_images(G_ema, grid_z, grid_c, batch_gpu), os.path.join(run_dir, 'fakes_init.png'), grid_size)
+
+    # Initialize logs.
+    distributed.print0('Initializing logs...')
+    stats_collector = training_stats.Collector(regex='.*')
+    stats_metrics = dict()
+    stats_jsonl = None
+    stats_tfevents = None
+    if rank == 0:
+        stats_jsonl = open(os.path.join(run_dir, 'stats.jsonl'), 'at')
+        try:
+            import torch.utils.tensorboard as tensorboard
+            stats_tfevents = tensorboard.SummaryWriter(run_dir)
+        except ImportError as err:
+            print('Skipping tfevents export:', err)
+
+    # Restore the full training state last: building the summary, grids and data iterator above draws random numbers.
+    if state is not None:
+        for phase in phases:
+            phase.opt.load_state_dict(state['optimizers'][phase.name[0]])
+        if ada_controller is not None and 'ada' in state:
+            ada_controller.load_state_dict(state['ada'])
+        checkpoint.restore_rng_state(state['rng'])
+
+    # Train.
+    distributed.print0(f'Training for {total_kimg} kimg...')
+    distributed.print0()
+    cur_tick = 0
+    tick_start_nimg = cur_nimg
+    tick_start_time = time.time()
+    maintenance_time = tick_start_time - start_time
+    batch_idx = 0
+    done = cur_nimg >= total_kimg * 1000
+    while not done:
+
+        # Fetch training data.
+        with torch.autograd.profiler.record_function('data_fetch'):
+            phase_real_img, phase_real_c = next(training_set_iterator)
+            phase_real_img = (phase_real_img.to(device).to(torch.float32) / 127.5 - 1).split(batch_gpu)
+            phase_real_c = phase_real_c.to(device).split(batch_gpu)
+            all_gen_z = torch.randn([len(phases) * batch_size, G.z_dim], device=device)
+            all_gen_z = [phase_gen_z.split(batch_gpu) for phase_gen_z in all_gen_z.split(batch_size)]
+            all_gen_c = [training_set.get_label(np.random.randint(len(training_set))) for _ in range(len(phases) * batch_size)]
+            all_gen_c = torch.from_numpy(np.stack(all_gen_c)).to(device)
+            all_gen_c = [phase_gen_c.split(batch_gpu) for phase_gen_c in all_gen_c.split(batch_size)]
+
+        # Execute training phases.
+        for phase, phase_gen_z, phase_gen_c in zip(phases, all_gen_z, all_gen_c):
+            if batch_idx % phase.interval != 0:
+                continue
+            phase.opt.zero_grad(set_to_none=True)
+            phase.module.requires_grad_(True)
+            for real_img, real_c, gen_z, gen_c in zip(phase_real_img, phase_real_c, phase_gen_z, phase_gen_c):
+                loss.accumulate_gradients(phase=phase.name, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c,
+                                          gain=phase.interval, cur_nimg=cur_nimg)
+            phase.module.requires_grad_(False)
+            with torch.autograd.profiler.record_function(phase.name + '_opt'):
+                reduce_gradients(phase.module, num_gpus)
+                phase.opt.step()
+
+        # Update G_ema.
+        with torch.autograd.profiler.record_function('Gema'):
+            ema_nimg = ema_kimg * 1000
+            if ema_rampup is not None:
+                ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)
+            ema_beta = 0.5 ** (batch_size / max(ema_nimg, 1e-8))
+            for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+                p_ema.copy_(p.lerp(p_ema, ema_beta))
+            for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+                b_ema.copy_(b)
+
+        # Update state.
+        cur_nimg += batch_size
+        batch_idx += 1
+
+        # Execute ADA heuristic.
+        if ada_controller is not None:
+            ada_controller.step()
+
+        # Perform maintenance tasks once per tick.
+        done = (cur_nimg >= total_kimg * 1000)
+        if (not done) and (cur_tick != 0) and (cur_nimg < tick_start_nimg + kimg_per_tick * 1000):
+            continue
+
+        # Print status line, accumulating the same information in training_stats.
+        tick_end_time = time.time()
+        fields = []
+        fields += [f"tick {training_stats.report0('Progress/tick', cur_tick):<5d}"]
+        fields += [f"kimg {training_stats.report0('Progress/kimg', cur_nimg / 1e3):<8.1f}"]
+        fields += [f"time {dnnlib.util.format_time(training_stats.report0('Timing/total_sec', tick_end_time - start_time)):<12s}"]
+        fields += [f"sec/tick {training_stats.report0('Timing/sec_per_tick', tick_end_time - tick_start_time):<7.1f}"]
+        fields += [f"sec/kimg {training_stats.report0('Timing/sec_per_kimg', (tick_end_time - tick_start_time) / max(cur_nimg - tick_start_nimg, 1) * 1e3):<7.2f}"]
+        fields += [f"maintenance {training_stats.report0('Timing/maintenance_sec', maintenance_time):<6.1f}"]
+        fields += [f"cpumem {training_stats.report0('Resources/cpu_mem_gb', psutil.Process(os.getpid()).memory_info().rss / 2**30):<6.2f}"]
+        if device.type == 'cuda':
+            fields += [f"gpumem {training_stats.report0('Resources/peak_gpu_mem_gb', torch.cuda.max_memory_allocated(device) / 2**30):<6.2f}"]
+            torch.cuda.reset_peak_memory_stats()
+        fields += [f"augment {training_stats.report0('Progress/augment', float(augment_pipe.p.cpu()) if augment_pipe is not None else 0):.3f}"]
+        training_stats.report0('Timing/total_hours', (tick_end_time - start_time) / (60 * 60))
+        training_stats.report0('Timing/total_days', (tick_end_time - start_time) / (24 * 60 * 60))
+        distributed.print0(' '.join(fields))
+
+        # Save image snapshot.
+        if rank == 0 and image_snapshot_ticks is not None and (done or cur_tick % image_snapshot_ticks == 0):
+            images = generate_images(G_ema, grid_z, grid_c, batch_gpu)
+            save_image_grid(images, os.path.join(run_dir, f'fakes{cur_nimg // 1000:06d}.png'), grid_size)
+
+        # Save network snapshot and full training state.
+        snapshot_pkl = None
+        if network_snapshot_ticks is not None and (done or cur_tick % network_snapshot_ticks == 0):
+            modules = dict(G=G, D=D, G_ema=G_ema, augment_pipe=augment_pipe)
+            for module in modules.values():
+                if module is not None and num_gpus > 1:
+                    misc.check_ddp_consistency(module, ignore_regex=r'.*\.[^.]+_(avg|ema)')
+            if rank == 0:
+                snapshot_pkl, snapshot_safe, state_path = snapshot_paths(run_dir, cur_nimg)
+                extra = dict(training_set_kwargs=dict(training_set_kwargs), progress=dict(cur_nimg=cur_nimg))
+                snapshot = {name: copy.deepcopy(module).eval().requires_grad_(False).cpu() if module is not None else None
+                            for name, module in modules.items()}
+                checkpoint.save_pickle(snapshot_pkl, dict(snapshot, **extra))
+                checkpoint.save_safe(snapshot_safe, {k: v for k, v in snapshot.items() if v is not None}, extra)
+                del snapshot # conserve memory
+                state = dict(cur_nimg=cur_nimg, rng=checkpoint.capture_rng_state(),
+                             optimizers={phase.name[0]: phase.opt.state_dict() for phase in phases})
+                if ada_controller is not None:
+                    state['ada'] = ada_controller.state_dict()
+                checkpoint.save_state(state_path, state)
+
+        # Evaluate metrics.
+        if snapshot_pkl is not None and len(metrics) > 0:
+            from metrics import metric_main
+            distributed.print0('Evaluating metrics...')
+            for metric in metrics:
+                result_dict = metric_main.calc_metric(metric=metric, G=G_ema, dataset_kwargs=training_set_kwargs,
+                                                      num_gpus=num_gpus, rank=rank, device=device)
+                if rank == 0:
+                    metric_main.report_metric(result_dict, run_dir=run_dir, snapshot_pkl=snapshot_pkl)
+                stats_metrics.update(result_dict.results)
+
+        # Collect statistics.
+        stats_collector.update()
+        stats_dict = stats_collector.as_dict()
+
+        # Update logs.
+        timestamp = time.time()
+        if stats_jsonl is not None:
+            fields = dict(stats_dict, timestamp=timestamp)
+            stats_jsonl.write(json.dumps(fields) + '\n')
+            stats_jsonl.flush()
+        if stats_tfevents is not None:
+            global_step = int(cur_nimg / 1e3)
+            walltime = timestamp - start_time
+            for name, value in stats_dict.items():
+                stats_tfevents.add_scalar(name, value.mean, global_step=global_step, walltime=walltime)
+            for name, value in stats_metrics.items():
+                stats_tfevents.add_scalar(f'Metrics/{name}', value, global_step=global_step, walltime=walltime)
+            stats_tfevents.flush()
+
+        # Update state.
+        cur_tick += 1
+        tick_start_nimg = cur_nimg
+        tick_start_time = time.time()
+        maintenance_time = tick_start_time - tick_end_time
+
+    # Done.
+    if stats_jsonl is not None:
+        stats_jsonl.close()
+    if stats_tfevents is not None:
+        stats_tfevents.close()
+    distributed.print0()
+    distributed.print0('Exiting...')
+
+#----------------------------------------------------------------------------
