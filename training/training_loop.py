@@ -40,20 +40,25 @@ def generate_images(G, z, c, batch_gpu, noise_mode='const'):
     return torch.cat(out).numpy()
 
 #----------------------------------------------------------------------------
-# Lazy regularisation (StyleGAN2, Sec. 3.1): run the regulariser every `reg_interval` minibatches and rescale the
-# optimiser's learning rate and betas so that the combined update matches the non-lazy one.
+# Training phases of one network. Lazy regularisation (StyleGAN2, Sec. 3.1): the regulariser runs every `reg_interval`
+# minibatches with its loss scaled by that interval, and the optimiser's learning rate and betas are rescaled so the
+# combined update matches the non-lazy one. `every` schedules the phase (reg_interval, times n_critic for G).
 
-def make_phases(name, module, opt_kwargs, reg_interval):
+def make_phases(name, module, opt_kwargs, reg_interval, batch_size, every=1):
     opt_kwargs = dnnlib.EasyDict(opt_kwargs)
+    if 'betas' in opt_kwargs:
+        opt_kwargs.betas = [float(beta) for beta in opt_kwargs.betas] # torch's Adam rejects a mix of int and float
     if reg_interval is None or reg_interval <= 0:
         opt = dnnlib.util.construct_class_by_name(params=module.parameters(), **opt_kwargs)
-        return [dnnlib.EasyDict(name=name + 'both', module=module, opt=opt, interval=1)]
-    mb_ratio = reg_interval / (reg_interval + 1)
-    opt_kwargs.lr = opt_kwargs.lr * mb_ratio
-    opt_kwargs.betas = [beta ** mb_ratio for beta in opt_kwargs.betas]
-    opt = dnnlib.util.construct_class_by_name(params=module.parameters(), **opt_kwargs)
-    return [dnnlib.EasyDict(name=name + 'main', module=module, opt=opt, interval=1),
-            dnnlib.EasyDict(name=name + 'reg', module=module, opt=opt, interval=reg_interval)]
+        specs = [('both', 1)]
+    else:
+        mb_ratio = reg_interval / (reg_interval + 1)
+        opt_kwargs.lr = opt_kwargs.lr * mb_ratio
+        opt_kwargs.betas = [beta ** mb_ratio for beta in opt_kwargs.betas]
+        opt = dnnlib.util.construct_class_by_name(params=module.parameters(), **opt_kwargs)
+        specs = [('main', 1), ('reg', reg_interval)]
+    return [dnnlib.EasyDict(name=name + suffix, module=module, opt=opt, interval=interval, every=interval * every,
+                            batch_size=batch_size, base_lr=opt_kwargs.lr) for suffix, interval in specs]
 
 #----------------------------------------------------------------------------
 # Average gradients over processes; NaN/Inf gradients are zeroed as in StyleGAN2-ADA.
@@ -108,6 +113,9 @@ def training_loop(
     ema_rampup              = 0.05,     # EMA ramp-up coefficient, None = no rampup.
     G_reg_interval          = 4,        # How often to perform regularization for G, None = disable lazy regularization.
     D_reg_interval          = 16,       # How often to perform regularization for D, None = disable lazy regularization.
+    n_critic                = 1,        # Run the G phases every n_critic-th minibatch (SN-GAN/AutoGAN: 5), 1 = every one.
+    G_batch_size            = None,     # Generated images per G step across processes, None = batch_size.
+    lr_schedule             = None,     # None = constant; 'linear' = both learning rates decay to 0 at total_kimg (AutoGAN).
     augment_p               = 0,        # Initial value of augmentation probability.
     ada_target              = None,     # ADA target value, None = fixed p.
     ada_interval            = 4,        # How often to perform ADA adjustment (minibatches).
@@ -182,7 +190,12 @@ def training_loop(
                                        interval=ada_interval, p=None)
     loss = dnnlib.util.construct_class_by_name(device=device, G=G, D=D, augment_pipe=augment_pipe,
                                                ada_controller=ada_controller, **loss_kwargs)
-    phases = make_phases('G', G, G_opt_kwargs, G_reg_interval) + make_phases('D', D, D_opt_kwargs, D_reg_interval)
+    assert lr_schedule in [None, 'linear']
+    G_batch_size = G_batch_size or batch_size
+    if G_batch_size % (num_gpus * batch_gpu) != 0:
+        raise dnnlib.util.UserError(f'G batch {G_batch_size} is not a multiple of {num_gpus} processes x batch_gpu {batch_gpu}')
+    phases = (make_phases('G', G, G_opt_kwargs, G_reg_interval, G_batch_size, every=n_critic) +
+              make_phases('D', D, D_opt_kwargs, D_reg_interval, batch_size))
 
     # Data pipeline: one iterator over an infinite sampler, positioned where a resumed run left off.
     sampler = misc.InfiniteSampler(dataset=training_set, rank=rank, num_replicas=num_gpus, seed=random_seed,
@@ -238,21 +251,29 @@ def training_loop(
             phase_real_img, phase_real_c = next(training_set_iterator)
             phase_real_img = (phase_real_img.to(device).to(torch.float32) / 127.5 - 1).split(batch_gpu)
             phase_real_c = phase_real_c.to(device).split(batch_gpu)
-            all_gen_z = torch.randn([len(phases) * batch_size, G.z_dim], device=device)
-            all_gen_z = [phase_gen_z.split(batch_gpu) for phase_gen_z in all_gen_z.split(batch_size)]
-            all_gen_c = [training_set.get_label(np.random.randint(len(training_set))) for _ in range(len(phases) * batch_size)]
-            all_gen_c = torch.from_numpy(np.stack(all_gen_c)).to(device)
-            all_gen_c = [phase_gen_c.split(batch_gpu) for phase_gen_c in all_gen_c.split(batch_size)]
 
-        # Execute training phases.
-        for phase, phase_gen_z, phase_gen_c in zip(phases, all_gen_z, all_gen_c):
-            if batch_idx % phase.interval != 0:
+        # Decay learning rates.
+        if lr_schedule == 'linear':
+            for phase in phases:
+                for group in phase.opt.param_groups:
+                    group['lr'] = phase.base_lr * max(1 - cur_nimg / (total_kimg * 1000), 0)
+
+        # Execute training phases. Each round's loss is scaled by 1/rounds, so accumulation gives the full-batch mean.
+        for phase in phases:
+            if batch_idx % phase.every != 0:
                 continue
+            num_gen = phase.batch_size // num_gpus
+            gen_z = torch.randn([num_gen, G.z_dim], device=device).split(batch_gpu)
+            gen_c = [training_set.get_label(np.random.randint(len(training_set))) for _ in range(num_gen)]
+            gen_c = torch.from_numpy(np.stack(gen_c)).to(device).split(batch_gpu)
+            rounds = len(gen_z)
             phase.opt.zero_grad(set_to_none=True)
             phase.module.requires_grad_(True)
-            for real_img, real_c, gen_z, gen_c in zip(phase_real_img, phase_real_c, phase_gen_z, phase_gen_c):
-                loss.accumulate_gradients(phase=phase.name, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c,
-                                          gain=phase.interval, cur_nimg=cur_nimg)
+            for round_idx in range(rounds):
+                real_idx = round_idx % len(phase_real_img) # G phases may generate more images than D sees reals
+                loss.accumulate_gradients(phase=phase.name, real_img=phase_real_img[real_idx], real_c=phase_real_c[real_idx],
+                                          gen_z=gen_z[round_idx], gen_c=gen_c[round_idx], gain=phase.interval / rounds,
+                                          cur_nimg=cur_nimg)
             phase.module.requires_grad_(False)
             with torch.autograd.profiler.record_function(phase.name + '_opt'):
                 reduce_gradients(phase.module, num_gpus)
