@@ -4,6 +4,8 @@ import json
 import os
 import pickle
 import random
+import re
+import shutil
 
 import numpy as np
 import safetensors
@@ -233,5 +235,151 @@ def load_state(path):
         raise dnnlib.util.UserError(f'{path}: truncated or not a training state ({_one_line(err)})') from err
     except (RuntimeError, EOFError, ValueError, OSError) as err:
         raise dnnlib.util.UserError(f'{path}: truncated or not a training state ({_one_line(err)})') from err
+
+#----------------------------------------------------------------------------
+# Checkpoints of a run directory: training writes network-snapshot-NNNNNN.{pkl,safetensors} plus
+# training-state-NNNNNN.pt (NNNNNN = kimg); searches write search-state-NNNNNN.pt (NNNNNN = iteration).
+
+_checkpoint_patterns = {
+    'training': re.compile(r'^(?:network-snapshot|training-state)-(\d+)\.(?:pkl|safetensors|pt)$'),
+    'search':   re.compile(r'^search-state-(\d+)\.pt$'),
+}
+
+def checkpoint_files(run_dir, index, kind):
+    """Every file of checkpoint `index` in `run_dir`, existing or not: snapshot pkl, safetensors and state
+    for training, the state alone for a search."""
+    if kind == 'search':
+        return [os.path.join(run_dir, f'search-state-{index:06d}.pt')]
+    stem = os.path.join(run_dir, f'network-snapshot-{index:06d}')
+    return [stem + '.pkl', stem + '.safetensors', os.path.join(run_dir, f'training-state-{index:06d}.pt')]
+
+def _run_kind(run_dir, kind):
+    names = os.listdir(run_dir) if os.path.isdir(run_dir) else []
+    if kind is None:
+        kind = 'training' if any(_checkpoint_patterns['training'].match(n) for n in names) else 'search'
+    if kind not in _checkpoint_patterns:
+        raise ValueError(f'kind must be None, "training" or "search", got {kind!r}')
+    indices = sorted({int(m.group(1)) for m in map(_checkpoint_patterns[kind].match, names) if m})
+    return kind, indices
+
+#----------------------------------------------------------------------------
+# Validate one checkpoint by reading every byte that resume would read, without constructing networks
+# from a pickle when its safe twin exists. Returns (path to resume from, None) or (None, reason).
+
+def _validate_checkpoint(run_dir, index, kind):
+    files = checkpoint_files(run_dir, index, kind)
+    state_path = files[-1]
+    if not os.path.isfile(state_path):
+        return None, f'{os.path.basename(state_path)} is missing'
+    try:
+        if kind == 'training':
+            pkl, safe = files[0], files[1]
+            if os.path.isfile(safe):
+                _read_safe(safe)
+            elif os.path.isfile(pkl):
+                persistence.load_pickle(pkl)
+            else:
+                return None, f'network-snapshot-{index:06d} is missing'
+        load_state(state_path)
+    except dnnlib.util.UserError as err:
+        return None, _one_line(err)
+    if kind == 'training':
+        return (files[1] if not os.path.isfile(files[0]) else files[0]), None
+    return state_path, None
+
+#----------------------------------------------------------------------------
+# `--resume` without a path: the newest valid checkpoint of a run directory.
+
+def find_resume_checkpoint(run_dir, kind=None, log=print):
+    """Return the path to resume from (network-snapshot-NNNNNN.pkl, or .safetensors when no pickle was
+    written, for training; search-state-NNNNNN.pt for a search), or None when `run_dir` holds no checkpoint.
+
+    `kind` None guesses training vs search from the file names. Checkpoints are tried newest first; each
+    one skipped for being truncated, corrupt or incomplete is reported to `log` in one line. Raises
+    UserError when checkpoints exist but none is valid.
+    """
+    run_dir = os.fspath(run_dir)
+    kind, indices = _run_kind(run_dir, kind)
+    skipped = []
+    for index in reversed(indices):
+        path, reason = _validate_checkpoint(run_dir, index, kind)
+        if path is not None:
+            return path
+        skipped.append(index)
+        log(f'warning: {kind} checkpoint {index:06d} in {run_dir} is unusable ({reason}); trying the previous one')
+    if skipped:
+        raise dnnlib.util.UserError(f'{run_dir}: none of its {len(skipped)} {kind} checkpoints is readable; '
+                                    f'cannot resume')
+    return None
+
+#----------------------------------------------------------------------------
+# `--keep`: delete all but the newest K checkpoints and the best one by a metric.
+
+def _best_index(run_dir, metric):
+    """Index of the snapshot with the best value in metric-<metric>.jsonl (lowest, or highest for IS)."""
+    path = os.path.join(run_dir, f'metric-{metric}.jsonl')
+    if not os.path.isfile(path):
+        return None
+    higher_is_better = metric.startswith('is')
+    best = None
+    with open(path) as f:
+        for line in f:
+            try:
+                entry = json.loads(line)
+                value = float(entry['results'][metric] if metric in entry['results']
+                              else next(iter(entry['results'].values())))
+                m = re.search(r'-(\d+)\.(?:pkl|safetensors)$', entry['snapshot_pkl'] or '')
+            except (ValueError, KeyError, TypeError, StopIteration):
+                continue # a line cut short by a crash, or one without a snapshot
+            if m is None or not np.isfinite(value):
+                continue
+            if best is None or (value > best[0] if higher_is_better else value < best[0]):
+                best = (value, int(m.group(1)))
+    return None if best is None else best[1]
+
+def prune_checkpoints(run_dir, keep, best=None, kind=None):
+    """Delete the files of every checkpoint in `run_dir` except the newest `keep` and the best one.
+
+    `best`: None, a checkpoint index to keep, or a metric name whose metric-<name>.jsonl picks it.
+    Returns the deleted paths, sorted.
+    """
+    if keep < 1:
+        raise ValueError(f'keep must be at least 1, got {keep}')
+    run_dir = os.fspath(run_dir)
+    kind, indices = _run_kind(run_dir, kind)
+    if isinstance(best, str):
+        best = _best_index(run_dir, best)
+    kept = set(indices[-keep:]) | ({best} if best is not None else set())
+    deleted = []
+    for index in indices:
+        if index in kept:
+            continue
+        for path in checkpoint_files(run_dir, index, kind):
+            if os.path.isfile(path):
+                os.remove(path)
+                deleted.append(path)
+    return sorted(deleted)
+
+#----------------------------------------------------------------------------
+# Free-disk check before writing a checkpoint, so that a full disk never leaves a run without one.
+
+def _format_bytes(num):
+    for unit in ['B', 'KiB', 'MiB', 'GiB']:
+        if num < 1024:
+            return f'{num:.1f} {unit}' if unit != 'B' else f'{num} B'
+        num /= 1024
+    return f'{num:.1f} TiB'
+
+def check_free_disk(path, needed_bytes):
+    """Raise UserError when the disk holding `path` (or its nearest existing parent) has less than
+    `needed_bytes` free; return the free byte count otherwise."""
+    target = os.path.abspath(os.fspath(path))
+    while not os.path.exists(target) and os.path.dirname(target) != target:
+        target = os.path.dirname(target)
+    free = shutil.disk_usage(target).free
+    if free < needed_bytes:
+        raise dnnlib.util.UserError(f'{path}: needs {_format_bytes(needed_bytes)} but only {_format_bytes(free)} '
+                                    f'is free on its disk; free some space or keep fewer checkpoints (--keep)')
+    return free
 
 #----------------------------------------------------------------------------
