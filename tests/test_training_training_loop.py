@@ -9,7 +9,9 @@ import torch
 
 import dnnlib
 from torch_utils import checkpoint
+from torch_utils import health
 from training import training_loop
+from training.loss import StyleGAN2Loss
 
 #----------------------------------------------------------------------------
 
@@ -66,5 +68,24 @@ def test_constant_lr_and_g_batch_checked(tmp_path):
     (tmp_path / 'odd').mkdir()
     with pytest.raises(dnnlib.util.UserError, match='G batch 5'):
         training_loop.training_loop(**tiny_config(tmp_path / 'odd', G_batch_size=5))
+
+#----------------------------------------------------------------------------
+# A loss that poisons G with NaN once 12 images have been seen (the 4th step).
+
+class NaNInjectingLoss(StyleGAN2Loss):
+    def accumulate_gradients(self, phase, cur_nimg, **kwargs):
+        super().accumulate_gradients(phase=phase, cur_nimg=cur_nimg, **kwargs)
+        if cur_nimg >= 12 and phase.startswith('G'):
+            with torch.no_grad():
+                next(self.G.parameters()).fill_(float('nan'))
+
+def test_nan_stops_the_run_and_keeps_the_last_good_snapshot(tmp_path):
+    c = tiny_config(tmp_path, kimg_per_tick=0.004) # a tick, and a snapshot, after every step
+    c.loss_kwargs = dict(c.loss_kwargs, class_name='test_training_training_loop.NaNInjectingLoss')
+    with pytest.raises(health.NonFiniteError, match=r'^G\.synthesis\.b4\.const is not finite at kimg 0\.016'):
+        training_loop.training_loop(**c)
+    kept = checkpoint.load_network(os.path.join(c.run_dir, 'network-snapshot-000000.pkl'))
+    assert all(torch.isfinite(p).all() for p in kept['G'].parameters())
+    assert checkpoint.load_state(os.path.join(c.run_dir, 'training-state-000000.pt'))['cur_nimg'] == 12
 
 #----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import torch
 import dnnlib
 from torch_utils import checkpoint
 from torch_utils import distributed
+from torch_utils import health
 from torch_utils import misc
 from torch_utils import training_stats
 from torch_utils.ops import conv2d_gradfix
@@ -320,6 +321,10 @@ def training_loop(
         training_stats.report0('Timing/total_hours', (tick_end_time - start_time) / (60 * 60))
         training_stats.report0('Timing/total_days', (tick_end_time - start_time) / (24 * 60 * 60))
         distributed.print0(' '.join(fields))
+
+        # Stop on NaN/Inf weights before anything is written, so the last snapshot stays the last good state.
+        for name, module in [('G', G), ('D', D), ('G_ema', G_ema)]:
+            health.check_finite(name, module, where=f'kimg {cur_nimg / 1e3:.3f}')
 
         # Save image snapshot.
         if rank == 0 and image_snapshot_ticks is not None and (done or cur_tick % image_snapshot_ticks == 0):
