@@ -167,6 +167,15 @@ def test_print_module_summary(capsys):
     rows = [line.split()[0] for line in capsys.readouterr().out.strip().splitlines()]
     assert rows == ['Small', '---', '<top-level>', '---', 'Total']
 
+def test_print_module_summary_leaves_batchnorm_statistics_alone(capsys):
+    # A probe on a training-mode net must not fold its (possibly garbage) input into the running statistics.
+    net = Small().train()
+    before = {name: b.clone() for name, b in net.named_buffers()}
+    misc.print_module_summary(net, [torch.full([5, 2], float('nan'))])
+    capsys.readouterr()
+    assert all(torch.equal(b, before[name]) for name, b in net.named_buffers())
+    assert net.norm.num_batches_tracked.item() == 0
+
 def test_single_process_helpers(capsys):
     assert distributed.get_rank() == 0 and distributed.get_world_size() == 1
     distributed.print0('hello')
@@ -202,6 +211,7 @@ def _ddp_worker(rank, world_size, temp_dir, out_dir):
     misc.check_ddp_consistency(net, ignore_regex=r'.*\.bias')
     with open(f'{out_dir}/rank{rank}.json', 'w') as f:
         json.dump(result, f)
+    torch.distributed.barrier() # neither rank tears gloo down while the other still talks to it
     torch.distributed.destroy_process_group()
 
 def test_ddp_sync_and_consistency(tmp_path):

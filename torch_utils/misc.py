@@ -225,11 +225,15 @@ def print_module_summary(module, inputs, max_nesting=3, skip_redundant=True):
             entries.append(dnnlib.EasyDict(mod=mod, outputs=[t for t in outputs if isinstance(t, torch.Tensor)]))
     hooks = [mod.register_forward_pre_hook(pre_hook) for mod in module.modules()]
     hooks += [mod.register_forward_hook(post_hook) for mod in module.modules()]
+    saved_buffers = [b.detach().clone() for b in module.buffers()] # the probe must not move BatchNorm statistics
     try:
-        outputs = module(*inputs)
+        with torch.no_grad():
+            outputs = module(*inputs)
     finally:
         for hook in hooks:
             hook.remove()
+        for buffer, saved in zip(module.buffers(), saved_buffers):
+            buffer.copy_(saved)
 
     # Attribute each tensor to the first (innermost) module that returns or owns it.
     seen = set()
