@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 FMNIST ?= /usr/share/datasets/fashion-mnist
 
-.PHONY: venv test data demo clean-venv
+.PHONY: venv test data demo help-docs clean-venv
 
 venv: $(VENV)/.installed
 
@@ -40,6 +40,12 @@ datasets/fmnist32-test.zip: | venv $(FMNIST)/train-images-idx3-ubyte.gz
 
 demo: data
 	@echo "make demo: the end-to-end search demo lands with issue 10; data is ready in datasets/." && exit 1
+
+# docs/<cli>-help.txt, checked against --help by tests/test_docs_help.py.
+help-docs: venv
+	for cli in train generate search calc_metrics dataset_tool doctor; do \
+		test ! -f $$cli.py || COLUMNS=100 $(BIN)/python $$cli.py --help > docs/$$cli-help.txt; \
+	done
 
 clean-venv:
 	rm -rf $(VENV)

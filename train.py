@@ -28,6 +28,24 @@ CFG_SPECS = {
     'cifar':     dict(ref_gpus=2,  kimg=100000, mb=64, mbstd=32, fmaps=1,   lrate=0.0025, gamma=0.01, ema=500, ramp=0.05, map=2),
 }
 
+# Re-training presets of a conventional (alphaGAN/AutoGAN) genotype: paper supp. A.1.1 (CIFAR-10: 50k G iterations,
+# Adam (0, 0.9)) and A.1.2 (STL-10 48x48: 80k G iterations, Adam (0.5, 0.9)); G batch 128, D batch 64, lr 2e-4,
+# n_critic 5 (AutoGAN), hence kimg = G iterations * n_critic * 64 / 1000. ema: G_ema half-life in kimg, 0 = off
+# (AutoGAN's 0.999 per G step is about 222 kimg at n_critic 5, batch 64).
+
+CONVENTIONAL_SPECS = {
+    'conv_cifar': dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=0),
+    'conv_stl':   dict(kimg=25600, mb=64, G_mb=128, lrate=0.0002, betas=[0.5, 0.9], n_critic=5, ema=0),
+}
+
+def load_genotype(path):
+    """The --genotype file, validated (errors name the file and the field)."""
+    from nas.genotype import Genotype
+    try:
+        return Genotype.from_json(path)
+    except UserError as err:
+        raise UserError(f'--genotype: {err}') from err
+
 def resolve_cfg(cfg, resolution, gpus):
     """The preset's values; 'auto' derives them from resolution and GPU count (StyleGAN2-ADA Appendix D.2)."""
     spec = dnnlib.EasyDict(CFG_SPECS[cfg])
@@ -55,7 +73,21 @@ def setup_training_config(opts):
     except UserError as err:
         raise UserError(f'--data: {err}') from err
     resolution = training_set.resolution
-    if resolution < 4 or resolution & (resolution - 1) != 0:
+    genotype = load_genotype(opts.genotype) if opts.genotype is not None else None
+    conventional = genotype is not None and genotype.backbone == 'conventional'
+    if genotype is not None and genotype.backbone not in ['conventional', 'stylegan2']:
+        raise UserError(f'--genotype: {opts.genotype}: backbone {genotype.backbone!r} cannot be trained by train.py; '
+                        f'expected conventional or stylegan2')
+    if genotype is not None and genotype.backbone == 'stylegan2':
+        from nas.genotype import stylegan2_layer_ops
+        try:
+            stylegan2_layer_ops(genotype, resolution)
+        except (UserError, ValueError) as err:
+            raise UserError(f'--genotype: {err} (data: {resolution}x{resolution})') from err
+    if conventional and resolution % 8 != 0:
+        raise UserError(f'--data: resolution {resolution} of {opts.data} is not 8 * bottom width, '
+                        f'as the conventional genotype {opts.genotype} needs')
+    if not conventional and (resolution < 4 or resolution & (resolution - 1) != 0):
         raise UserError(f'--data: resolution {resolution} of {opts.data} is not a power of two (>= 4)')
     if opts.cond and not training_set.has_labels:
         raise UserError(f'--cond: {opts.data} has no labels (dataset.json)')
@@ -64,6 +96,17 @@ def setup_training_config(opts):
     dataset_name = training_set.name
     del training_set # conserve memory
     c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=opts.device == 'cuda', num_workers=opts.workers, prefetch_factor=2 if opts.workers > 0 else None)
+
+    # A conventional genotype has its own presets and networks.
+    if conventional:
+        return setup_conventional_config(opts, c, genotype, resolution, dataset_name)
+    if opts.cfg in CONVENTIONAL_SPECS:
+        raise UserError(f'--cfg={opts.cfg}: only for a conventional --genotype')
+    for name in ['g_channels', 'd_channels']:
+        if opts[name] is not None:
+            raise UserError(f'--{name.replace("_", "-")}: only for a conventional --genotype; use --cbase/--cmax')
+    opts.cfg = opts.cfg or 'auto'
+    opts.aug = opts.aug or 'ada'
 
     # Preset and overrides.
     spec = resolve_cfg(opts.cfg, resolution, opts.gpus)
@@ -91,8 +134,10 @@ def setup_training_config(opts):
     channel_max = opts.cmax
     gamma = opts.gamma if opts.gamma is not None else spec.gamma
     c.total_kimg = opts.kimg if opts.kimg is not None else spec.kimg
-    c.ema_kimg = spec.ema
+    c.ema_kimg = opts.ema_kimg if opts.ema_kimg is not None else spec.ema
     c.ema_rampup = spec.ramp
+    if opts.lr_decay == 'linear':
+        c.lr_schedule = 'linear'
     num_fp16_res = 0 if opts.fp32 else 4
 
     # Networks, losses and optimizers.
@@ -106,6 +151,10 @@ def setup_training_config(opts):
                                  conv_clamp=256 if num_fp16_res > 0 else None,
                                  block_kwargs=dnnlib.EasyDict(fp16_channels_last=opts.nhwc),
                                  epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=mbstd_group))
+    if genotype is not None:
+        c.G_kwargs.genotype = genotype.to_dict()
+        if opts.map is None: # a dynamic-W genotype picks among the mapping layers it was searched with
+            c.G_kwargs.mapping_kwargs.num_layers = genotype.channels.get('num_mapping_layers', spec.map)
     c.G_opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=spec.lrate, betas=[0, 0.99], eps=1e-8)
     c.D_opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=spec.lrate, betas=[0, 0.99], eps=1e-8)
     c.loss_kwargs = dnnlib.EasyDict(class_name='training.loss.StyleGAN2Loss', r1_gamma=gamma)
@@ -113,7 +162,63 @@ def setup_training_config(opts):
         c.loss_kwargs.pl_weight = 0 # disable path length regularization
         c.loss_kwargs.style_mixing_prob = 0 # disable style mixing
 
-    # Augmentation.
+    set_augmentation(opts, c)
+    set_logging(opts, c)
+    desc = f'{dataset_name}-{opts.cfg}-gpus{opts.gpus}-batch{c.batch_size}-gamma{gamma:g}'
+    if genotype is not None:
+        desc += '-genotype'
+    if opts.aug != 'ada':
+        desc += f'-{opts.aug}'
+    return c, desc
+
+#----------------------------------------------------------------------------
+# Conventional re-training (alphaGAN supp. A.1.1, AutoGAN): the genotype's G, AutoGAN's spectral-norm D, hinge loss,
+# n_critic D steps per G step with twice the batch for G, linear LR decay, no augmentation or regularisers.
+
+def setup_conventional_config(opts, c, genotype, resolution, dataset_name):
+    if opts.cond:
+        raise UserError('--cond: the conventional generator is unconditional')
+    cfg = opts.cfg or ('conv_stl' if resolution == 48 else 'conv_cifar')
+    if cfg not in CONVENTIONAL_SPECS:
+        raise UserError(f'--cfg={cfg}: a conventional genotype takes {" or ".join(CONVENTIONAL_SPECS)}')
+    for name in ['cbase', 'map', 'gamma', 'batch_gpu']:
+        if opts[name] is not None:
+            raise UserError(f'--{name.replace("_", "-")}: not used by a conventional genotype')
+    spec = dnnlib.EasyDict(CONVENTIONAL_SPECS[cfg])
+    opts.cfg = cfg
+    opts.aug = opts.aug or 'noaug'
+    if opts.gpus != 1:
+        raise UserError(f'--gpus: conventional re-training runs on one GPU, got {opts.gpus}')
+    c.num_gpus = 1
+    c.device = opts.device
+    c.batch_size = c.batch_gpu = opts.batch if opts.batch is not None else spec.mb
+    c.G_batch_size = 2 * c.batch_size # paper: G 128, D 64
+    c.n_critic = spec.n_critic
+    c.total_kimg = opts.kimg if opts.kimg is not None else spec.kimg
+    c.lr_schedule = 'linear' if opts.lr_decay in [None, 'linear'] else None
+    c.ema_kimg = opts.ema_kimg if opts.ema_kimg is not None else spec.ema
+    c.ema_rampup = None
+    channels = genotype.channels
+    c.G_kwargs = dnnlib.EasyDict(class_name='training.networks_conventional.Generator', genotype=genotype.to_dict(),
+                                 z_dim=128, g_channels=opts.g_channels or channels['g_channels'])
+    c.D_kwargs = dnnlib.EasyDict(class_name='training.networks_conventional.Discriminator',
+                                 d_channels=opts.d_channels or channels.get('d_channels', 128))
+    c.G_opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=spec.lrate, betas=spec.betas, eps=1e-8)
+    c.D_opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=spec.lrate, betas=spec.betas, eps=1e-8)
+    c.loss_kwargs = dnnlib.EasyDict(class_name='training.loss.HingeLoss')
+    c.G_reg_interval = None
+    c.D_reg_interval = None
+    set_augmentation(opts, c)
+    set_logging(opts, c)
+    desc = f'{dataset_name}-{cfg}-genotype-batch{c.batch_size}'
+    if opts.aug != 'noaug':
+        desc += f'-{opts.aug}'
+    return c, desc
+
+#----------------------------------------------------------------------------
+# Options shared by both configs.
+
+def set_augmentation(opts, c):
     c.augment_kwargs = None
     c.augment_p = 0
     c.ada_target = None
@@ -128,7 +233,7 @@ def setup_training_config(opts):
     elif opts.p is not None:
         raise UserError(f'--p: only meaningful with --aug=fixed, not --aug={opts.aug}')
 
-    # Logging, snapshots, metrics, performance.
+def set_logging(opts, c):
     c.metrics = opts.metrics
     c.kimg_per_tick = opts.tick
     c.image_snapshot_ticks = c.network_snapshot_ticks = opts.snap
@@ -137,11 +242,6 @@ def setup_training_config(opts):
     c.cudnn_benchmark = not opts.nobench
     c.allow_tf32 = opts.allow_tf32
     c.max_grid_images = opts.grid_images
-
-    desc = f'{dataset_name}-{opts.cfg}-gpus{opts.gpus}-batch{c.batch_size}-gamma{gamma:g}'
-    if opts.aug != 'ada':
-        desc += f'-{opts.aug}'
-    return c, desc
 
 #----------------------------------------------------------------------------
 # One process of training: logs, distributed init, then the loop.
@@ -215,7 +315,13 @@ def check_resume(resume):
 @click.option('--cond',       help='Train conditional model based on dataset labels', is_flag=True)
 @click.option('--mirror',     help='Enable dataset x-flips', is_flag=True)
 # Base config.
-@click.option('--cfg',        help='Base config', type=click.Choice(list(CFG_SPECS)), default='auto', show_default=True)
+@click.option('--cfg',        help='Base config  [default: auto; conv_cifar/conv_stl for a conventional genotype]', type=click.Choice(list(CFG_SPECS) + list(CONVENTIONAL_SPECS)))
+# Searched architecture.
+@click.option('--genotype',   help='Train this searched architecture (search.py\'s found.json)', metavar='JSON')
+@click.option('--g-channels', help='Conventional genotype: G channels  [default: the genotype\'s]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--d-channels', help='Conventional genotype: D channels  [default: the genotype\'s or 128]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--lr-decay',   help='Learning-rate schedule  [default: linear for a conventional genotype, else none]', type=click.Choice(['linear', 'none']))
+@click.option('--ema-kimg',   help='Override the G_ema half-life in kimg (0 = off)', metavar='KIMG', type=click.FloatRange(min=0))
 @click.option('--gamma',      help='Override R1 gamma', metavar='FLOAT', type=click.FloatRange(min=0))
 @click.option('--kimg',       help='Override training duration', metavar='KIMG', type=click.FloatRange(min=0, min_open=True))
 @click.option('--batch',      help='Override total batch size', metavar='INT', type=click.IntRange(min=1))
@@ -224,7 +330,7 @@ def check_resume(resume):
 @click.option('--cmax',       help='Maximum channels per layer', metavar='INT', type=click.IntRange(min=1), default=512, show_default=True)
 @click.option('--map',        help='Override mapping-network depth', metavar='INT', type=click.IntRange(min=1))
 # Discriminator augmentation.
-@click.option('--aug',        help='Augmentation mode', type=click.Choice(['noaug', 'ada', 'fixed']), default='ada', show_default=True)
+@click.option('--aug',        help='Augmentation mode  [default: ada; noaug for a conventional genotype]', type=click.Choice(['noaug', 'ada', 'fixed']))
 @click.option('--p',          help='Augmentation probability for --aug=fixed', metavar='FLOAT', type=click.FloatRange(min=0, max=1))
 @click.option('--target',     help='ADA target value', metavar='FLOAT', type=click.FloatRange(min=0, max=1), default=0.6, show_default=True)
 @click.option('--augpipe',    help='Augmentation pipeline', type=click.Choice(list(AUGPIPE_SPECS)), default='bgc', show_default=True)
@@ -246,6 +352,7 @@ def main(**kwargs):
     Examples:
     python train.py --outdir=runs --data=datasets/fmnist32.zip --cfg=cifar --gpus=1
     python train.py --outdir=runs --data=~/datasets/ffhq.zip --gpus=8 --cfg=paper256 --mirror
+    python train.py --outdir=runs --data=datasets/cifar10.zip --genotype=nas/genotypes/alphagan_s_cifar10.json
     """
     opts = dnnlib.EasyDict(kwargs)
     opts.device = opts.device or ('cuda' if torch.cuda.is_available() else 'cpu')

@@ -218,3 +218,93 @@ def _format_json(value, indent=0):
     return json.dumps(value)
 
 #----------------------------------------------------------------------------
+# StyleGAN2 backbone (alphaGAN Sec. 6, Tables 8-10). ops = {'normal': [...], 'up': [...]}: one op per normal
+# layer (b4.conv1, b8.conv1, ...) and per up layer (b8.conv0, b16.conv0, ...), or a single shared op each in the
+# micro modes. w_idx (dynw modes only) = the W_i (1 = first mapping layer, as in the paper) of every conv layer in
+# w order and, last, of the final toRGB. channels = the network size settings the genotype was searched with.
+
+STYLEGAN2_CHANNEL_FIELDS = ('channel_base', 'channel_max', 'num_mapping_layers')
+
+@register_backbone('stylegan2')
+def _validate_stylegan2(g, check):
+    if g.resolution < 4 or g.resolution & (g.resolution - 1):
+        check.fail('resolution', f'{g.resolution} is not a power of two >= 4')
+    check.keys('channels', g.channels, required=STYLEGAN2_CHANNEL_FIELDS)
+    for key in STYLEGAN2_CHANNEL_FIELDS:
+        check.integer(f'channels.{key}', g.channels[key], minimum=1)
+    layers = primitives.stylegan2_layers(g.resolution)
+    check.keys('ops', g.ops, required=['normal', 'up'])
+    for kind in ('normal', 'up'):
+        path = f'ops.{kind}'
+        value = g.ops[kind]
+        if g.mode.startswith('micro'):
+            expected, why = 1, f'mode {g.mode} shares one {kind} op across all blocks'
+        else:
+            expected = sum(1 for _name, k in layers if k == kind)
+            why = f'one per {kind} layer at resolution {g.resolution}'
+        if not isinstance(value, list):
+            check.fail(path, f'expected a list of op names, got {_show(value)}')
+        if len(value) != expected:
+            check.fail(path, f'expected {expected} op(s) ({why}), got {len(value)}')
+        for i, name in enumerate(value):
+            check.op(f'{path}[{i}]', name, primitives.known_ops('stylegan2', kind))
+    num_layers = g.channels['num_mapping_layers']
+    if not g.mode.endswith('_dynw'):
+        if g.w_idx is not None:
+            check.fail('w_idx', f'mode {g.mode} has no W choice (every layer reads W_{num_layers}), expected null, '
+                f'got {_show(g.w_idx)}')
+        return
+    slots = primitives.stylegan2_w_slots(g.resolution)
+    if not isinstance(g.w_idx, list):
+        check.fail('w_idx', f'expected a list of W indices, got {_show(g.w_idx)}')
+    if len(g.w_idx) != len(slots):
+        check.fail('w_idx', f'expected {len(slots)} W indices (every conv layer and the last toRGB at resolution '
+            f'{g.resolution}), got {len(g.w_idx)}')
+    for i, value in enumerate(g.w_idx):
+        check.integer(f'w_idx[{i}]', value)
+        if not 1 <= value <= num_layers:
+            check.fail(f'w_idx[{i}]', f'W index {value} out of range 1..{num_layers} (channels.num_mapping_layers)')
+
+def stylegan2_layer_ops(genotype, resolution):
+    """One op name per synthesis conv layer, in w order, for a validated StyleGAN2 genotype built at `resolution`.
+    Only a micro genotype (no per-layer choice) builds at a resolution other than the one it was searched at."""
+    if resolution != genotype.resolution and genotype.mode != 'micro':
+        raise UserError(f'genotype: resolution: a {genotype.mode} genotype searched at {genotype.resolution} '
+            f'cannot build a {resolution}x{resolution} generator (only micro genotypes transfer)')
+    counters = {'normal': 0, 'up': 0}
+    ops = []
+    for _name, kind in primitives.stylegan2_layers(resolution):
+        row = genotype.ops[kind]
+        ops.append(row[0] if genotype.mode.startswith('micro') else row[counters[kind]])
+        counters[kind] += 1
+    return ops
+
+#----------------------------------------------------------------------------
+# AutoGAN backbone (Gong et al. 2019, Fig. 2). ops = {cell: {conv: 'post'|'pre', norm: 'none'|'batch'|'instance',
+# up: 'bilinear'|'nearest'|'deconv', shortcut: bool, skip: {earlier cell: bool}}}; channels = {'g_channels': C}.
+
+@register_backbone('autogan')
+def _validate_autogan(g, check):
+    if g.resolution % 8 != 0:
+        check.fail('resolution', f'{g.resolution} is not a multiple of 8 (three x2 cells on a square bottom map)')
+    check.keys('channels', g.channels, required=['g_channels'], optional=['d_channels'])
+    for key, value in g.channels.items():
+        check.integer(f'channels.{key}', value, minimum=1)
+    check.keys('ops', g.ops, required=primitives.AUTOGAN_CELLS)
+    for i, cell in enumerate(primitives.AUTOGAN_CELLS):
+        names = [name for name, _choices in primitives.AUTOGAN_TOKENS]
+        check.keys(f'ops.{cell}', g.ops[cell], required=[*names, 'skip'])
+        for name, choices in primitives.AUTOGAN_TOKENS:
+            value = g.ops[cell][name]
+            if isinstance(value, bool) != isinstance(choices[0], bool) or value not in choices:
+                check.fail(f'ops.{cell}.{name}', f'unknown choice {_show(value)} (choose from '
+                    f'{", ".join(json.dumps(c) for c in choices)})')
+        sources = primitives.AUTOGAN_CELLS[:i]
+        check.keys(f'ops.{cell}.skip', g.ops[cell]['skip'], required=sources)
+        for src in sources:
+            if not isinstance(g.ops[cell]['skip'][src], bool):
+                check.fail(f'ops.{cell}.skip.{src}', f'expected true or false, got {_show(g.ops[cell]["skip"][src])}')
+    if g.w_idx is not None:
+        check.fail('w_idx', f'the autogan backbone has no W choice, expected null, got {_show(g.w_idx)}')
+
+#----------------------------------------------------------------------------

@@ -111,7 +111,7 @@ ERROR_CASES = [
     (_set(['ops', 'cell3', 'skip'], {'cell1': 'deconv'}), "found.json: ops.cell3.skip: missing field 'cell2'"),
     (_set(['ops', 'cell2', 'skip', 'cell2'], 'deconv'), "found.json: ops.cell2.skip: unknown field 'cell2' (expected cell1)"),
     (_set(['ops'], ['deconv']), 'found.json: ops: expected a JSON object, got ["deconv"]'),
-    (_set(['backbone'], 'stylegan9'), "found.json: backbone: unknown backbone 'stylegan9' (choose from conventional)"),
+    (_set(['backbone'], 'stylegan9'), "found.json: backbone: unknown backbone 'stylegan9' (choose from conventional, stylegan2, autogan)"),
     (_set(['mode'], 'macro'), "found.json: mode: unknown mode 'macro' for backbone 'conventional' (choose from cell)"),
     (_set(['format_version'], 2), 'found.json: format_version: unsupported version 2 (this ganas reads 1)'),
     (_set(['format_version'], True), 'found.json: format_version: unsupported version true (this ganas reads 1)'),

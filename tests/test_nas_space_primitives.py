@@ -52,7 +52,7 @@ def test_conventional_cell_dataflow():
 def test_unknown_op_set_or_backbone():
     with pytest.raises(ValueError, match=r"unknown up op set 'no_bilinear' \(choose from default, no_deconv, learnable_interp\)"):
         primitives.candidates('conventional', 'up', 'no_bilinear')
-    with pytest.raises(ValueError, match="unknown backbone 'stylegan2'"):
-        primitives.space_size('stylegan2')
+    with pytest.raises(ValueError, match="unknown backbone 'nosuch'"):
+        primitives.space_size('nosuch')
 
 #----------------------------------------------------------------------------

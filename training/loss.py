@@ -1,5 +1,5 @@
 """StyleGAN2 losses (Karras et al., CVPR 2020): non-saturating logistic loss, lazy R1 and path-length
-regularisation, style mixing."""
+regularisation, style mixing; and the hinge loss of SN-GAN (Miyato et al. 2018) for the conventional backbone."""
 
 import contextlib
 
@@ -154,6 +154,58 @@ class StyleGAN2Loss(Loss):
                 training_stats.report('Loss/D/reg', loss_Dr1)
                 loss_D = loss_D + loss_Dr1.mean()
 
+            loss_D.mul(gain).backward()
+
+#----------------------------------------------------------------------------
+
+# Hinge loss (Lim & Ye 2017; SN-GAN, Miyato et al. 2018), as AutoGAN and alphaGAN train the conventional backbone:
+# D minimises relu(1 - D(x)) + relu(1 + D(G(z))), G minimises -D(G(z)). No regularisers: the reg phases do nothing.
+
+class HingeLoss(Loss):
+    def __init__(self,
+        device,                         # Device of the networks (torch.device).
+        G,                              # Generator: G(z, c) -> img.
+        D,                              # Discriminator: D(img, c) -> logits [N, 1].
+        augment_pipe        = None,     # Augmentation applied to every image D sees, None = disable.
+        ada_controller      = None,     # Receives D's logits on reals for the ADA heuristic, None = fixed p.
+    ):
+        super().__init__()
+        self.device = device
+        self.G = G
+        self.D = D
+        self.augment_pipe = augment_pipe
+        self.ada_controller = ada_controller
+
+    def run_D(self, img, c):
+        if self.augment_pipe is not None:
+            img = self.augment_pipe(img)
+        return self.D(img, c)
+
+    def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
+        assert phase in ['Gmain', 'Greg', 'Gboth', 'Dmain', 'Dreg', 'Dboth']
+
+        # Gmain: increase D(G(z)): -D(G(z)).
+        if phase in ['Gmain', 'Gboth']:
+            with _frozen(self.D):
+                gen_logits = self.run_D(self.G(gen_z, gen_c), gen_c)
+                training_stats.report('Loss/scores/fake', gen_logits)
+                loss_G = -gen_logits
+                training_stats.report('Loss/G/loss', loss_G)
+                loss_G.mean().mul(gain).backward()
+
+        # Dmain: relu(1 + D(G(z))) + relu(1 - D(x)).
+        if phase in ['Dmain', 'Dboth']:
+            with torch.no_grad():
+                gen_img = self.G(gen_z, gen_c)
+            gen_logits = self.run_D(gen_img, gen_c)
+            real_logits = self.run_D(real_img.detach(), real_c)
+            training_stats.report('Loss/scores/fake', gen_logits)
+            training_stats.report('Loss/scores/real', real_logits)
+            training_stats.report('Loss/signs/real', real_logits.sign())
+            if self.ada_controller is not None:
+                self.ada_controller.accumulate(real_logits)
+            loss_D = F.relu(1 + gen_logits).mean() + F.relu(1 - real_logits).mean()
+            training_stats.report('Loss/D/loss', loss_D)
             loss_D.mul(gain).backward()
 
 #----------------------------------------------------------------------------

@@ -4,12 +4,16 @@ exposes every layer's output for alphaGAN's dynamic W (Tian et al., TPAMI 2022).
 import numpy as np
 import torch
 
+from dnnlib.util import UserError
+from nas.genotype import Genotype
+from nas.genotype import stylegan2_layer_ops
+from nas.space import mixed
+from nas.space import ops_modulated
 from torch_utils import misc
 from torch_utils import persistence
 from torch_utils.ops import upfirdn2d
 from training.layers import Conv2dLayer
 from training.layers import FullyConnectedLayer
-from training.layers import SynthesisLayer
 from training.layers import ToRGBLayer
 from training.layers import normalize_2nd_moment
 
@@ -23,6 +27,7 @@ def _fp16_active(use_fp16, force_fp32, device):
 #----------------------------------------------------------------------------
 # Mapping network z (+ c) -> w: num_layers equalised-lr FC layers. Tracks a running average of
 # every layer's output (buffer w_avg_all [num_layers, w_dim]) so truncation works on any W_i.
+# w_idx gives each ws slot its own W_i (alphaGAN's derived dynamic W); by default every slot reads W_n.
 
 @persistence.persistent_class
 class MappingNetwork(torch.nn.Module):
@@ -36,9 +41,15 @@ class MappingNetwork(torch.nn.Module):
         activation      = 'lrelu',  # Activation function: 'relu', 'lrelu', etc.
         lr_multiplier   = 0.01,     # Learning rate multiplier for the mapping layers.
         w_avg_beta      = 0.995,    # Decay for tracking the moving average of W during training, None = do not track.
+        w_idx           = None,     # Mapping layer (0-based) read by each of the num_ws slots, None = the last.
     ):
         super().__init__()
         assert z_dim > 0 or c_dim > 0
+        if w_idx is not None:
+            w_idx = [int(i) for i in w_idx]
+            assert num_ws is not None and len(w_idx) == num_ws, 'w_idx needs one mapping layer per ws slot'
+            assert all(0 <= i < num_layers for i in w_idx), 'w_idx out of range'
+        self.w_idx = w_idx
         self.z_dim = z_dim
         self.c_dim = c_dim
         self.w_dim = w_dim
@@ -90,15 +101,22 @@ class MappingNetwork(torch.nn.Module):
             self.w_avg_all.copy_(x.detach().mean(dim=0).lerp(self.w_avg_all, self.w_avg_beta))
 
         # Select, broadcast and truncate.
-        if not return_all_layers:
-            x = x[:, -1]
-        if self.num_ws is not None:
-            x = x.unsqueeze(-2).repeat_interleave(self.num_ws, dim=-2)
+        per_slot = (self.w_idx is not None and not return_all_layers)
+        if per_slot:
+            x = x[:, self.w_idx] # [N, num_ws, w_dim]: slot j reads layer w_idx[j]
+        else:
+            if not return_all_layers:
+                x = x[:, -1]
+            if self.num_ws is not None:
+                x = x.unsqueeze(-2).repeat_interleave(self.num_ws, dim=-2)
         if truncation_psi != 1:
             assert self.num_ws is not None and self.w_avg_beta is not None
-            avg = (self.w_avg_all if return_all_layers else self.w_avg).unsqueeze(-2) # [(num_layers,) 1, w_dim]
+            if per_slot:
+                avg = self.w_avg_all[self.w_idx] # [num_ws, w_dim]
+            else:
+                avg = (self.w_avg_all if return_all_layers else self.w_avg).unsqueeze(-2) # [(num_layers,) 1, w_dim]
             cutoff = self.num_ws if truncation_cutoff is None else truncation_cutoff
-            head = avg.lerp(x[..., :cutoff, :], truncation_psi)
+            head = avg[..., :cutoff, :].lerp(x[..., :cutoff, :], truncation_psi)
             x = torch.cat([head, x[..., cutoff:, :]], dim=-2)
         return x
 
@@ -106,9 +124,26 @@ class MappingNetwork(torch.nn.Module):
         return f'z_dim={self.z_dim:d}, c_dim={self.c_dim:d}, w_dim={self.w_dim:d}, num_ws={self.num_ws}'
 
 #----------------------------------------------------------------------------
+# A synthesis conv layer from its op: one modulated op, or a MixedOp over several (alphaGAN search).
+
+def _build_op(op, *args, **kwargs):
+    if isinstance(op, str):
+        return ops_modulated.OPS[op](*args, **kwargs)
+    return mixed.MixedOp(op, 'nas.space.ops_modulated.OPS', *args, **kwargs)
+
+def _run_op(layer, x, w, weights, **kwargs):
+    if isinstance(layer, mixed.MixedOp):
+        assert weights is not None, 'a search layer needs its op weights'
+        return layer(x, weights, w, **kwargs)
+    assert weights is None, 'op weights given to a plain layer'
+    return layer(x, w, **kwargs)
+
+#----------------------------------------------------------------------------
 # Synthesis block of the 'skip' generator (StyleGAN2 Fig. 7b): [const 4x4 |] conv0 (up x2),
 # conv1, toRGB whose image is added to the upsampled image of the block below.
-# Its ws are [conv0, conv1, torgb] (the 4x4 block: [conv1, torgb]).
+# Its ws are [conv0, conv1, torgb] (the 4x4 block: [conv1, torgb]). conv0 and conv1 are modulated ops
+# of nas.space.ops_modulated (alphaGAN Sec. 6.2), the defaults StyleGAN2's own; a tuple of op names
+# makes the layer a search MixedOp, mixed by the op_weights given at forward.
 
 @persistence.persistent_class
 class SynthesisBlock(torch.nn.Module):
@@ -122,6 +157,8 @@ class SynthesisBlock(torch.nn.Module):
         conv_clamp          = 256,          # Clamp the output of convolution layers to +-X, None = disable clamping.
         use_fp16            = False,        # Use FP16 for this block? CUDA only: elsewhere it runs in FP32.
         fp16_channels_last  = False,        # Use channels-last memory format with FP16?
+        conv0_op            = 'deconv',     # Up-sampling op of conv0: a name in ops_modulated.OPS, or a tuple of them.
+        conv1_op            = 'conv_3x3',   # Normal op of conv1: a name in ops_modulated.OPS, or a tuple of them.
         **layer_kwargs,                     # Arguments for SynthesisLayer.
     ):
         super().__init__()
@@ -138,20 +175,22 @@ class SynthesisBlock(torch.nn.Module):
         if in_channels == 0:
             self.const = torch.nn.Parameter(torch.randn([out_channels, resolution, resolution]))
         else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim=w_dim, resolution=resolution, up=2,
+            self.conv0 = _build_op(conv0_op, in_channels, out_channels, w_dim=w_dim, resolution=resolution,
                 resample_filter=resample_filter, conv_clamp=conv_clamp, channels_last=self.channels_last,
                 **layer_kwargs)
             self.num_conv += 1
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim=w_dim, resolution=resolution,
+        self.conv1 = _build_op(conv1_op, out_channels, out_channels, w_dim=w_dim, resolution=resolution,
             conv_clamp=conv_clamp, channels_last=self.channels_last, **layer_kwargs)
         self.num_conv += 1
         self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp,
             channels_last=self.channels_last)
         self.num_torgb += 1
 
-    def forward(self, x, img, ws, force_fp32=False, fused_modconv=None, **layer_kwargs):
+    def forward(self, x, img, ws, op_weights=None, force_fp32=False, fused_modconv=None, **layer_kwargs):
+        """op_weights: one weight vector per conv layer (search MixedOps), None = plain ops."""
         misc.assert_shape(ws, [None, self.num_conv + self.num_torgb, self.w_dim])
         w_iter = iter(ws.unbind(dim=1))
+        op_iter = iter(op_weights if op_weights is not None else [None] * self.num_conv)
         fp16 = _fp16_active(self.use_fp16, force_fp32, ws.device)
         dtype = torch.float16 if fp16 else torch.float32
         memory_format = torch.channels_last if self.channels_last and fp16 else torch.contiguous_format
@@ -162,12 +201,12 @@ class SynthesisBlock(torch.nn.Module):
         if self.in_channels == 0:
             x = self.const.to(dtype=dtype, memory_format=memory_format)
             x = x.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
-            x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
+            x = _run_op(self.conv1, x, next(w_iter), next(op_iter), fused_modconv=fused_modconv, **layer_kwargs)
         else:
             misc.assert_shape(x, [None, self.in_channels, self.resolution // 2, self.resolution // 2])
             x = x.to(dtype=dtype, memory_format=memory_format)
-            x = self.conv0(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
-            x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
+            x = _run_op(self.conv0, x, next(w_iter), next(op_iter), fused_modconv=fused_modconv, **layer_kwargs)
+            x = _run_op(self.conv1, x, next(w_iter), next(op_iter), fused_modconv=fused_modconv, **layer_kwargs)
 
         # Skip connection to the image.
         if img is not None:
@@ -198,6 +237,7 @@ class SynthesisNetwork(torch.nn.Module):
         channel_base    = 32768,    # Overall multiplier for the number of channels.
         channel_max     = 512,      # Maximum number of channels in any layer.
         num_fp16_res    = 4,        # Use FP16 for the N highest resolutions.
+        layer_ops       = None,     # Op of every conv layer in w order (name or tuple of names), None = StyleGAN2.
         **block_kwargs,             # Arguments for SynthesisBlock.
     ):
         assert img_resolution >= 4 and img_resolution & (img_resolution - 1) == 0
@@ -210,19 +250,28 @@ class SynthesisNetwork(torch.nn.Module):
         channels_dict = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
         fp16_resolution = max(2 ** (self.img_resolution_log2 + 1 - num_fp16_res), 8)
 
+        if layer_ops is not None:
+            assert len(layer_ops) == 2 * self.img_resolution_log2 - 3, 'layer_ops needs one op per conv layer'
+            layer_ops = iter(layer_ops)
+
         self.num_ws = 0
         for res in self.block_resolutions:
             in_channels = channels_dict[res // 2] if res > 4 else 0
             out_channels = channels_dict[res]
             use_fp16 = (res >= fp16_resolution)
+            ops = dict()
+            if layer_ops is not None: # w order: conv0 (up), then conv1 (normal)
+                ops = dict(conv0_op=next(layer_ops)) if res > 4 else dict()
+                ops['conv1_op'] = next(layer_ops)
             block = SynthesisBlock(in_channels, out_channels, w_dim=w_dim, resolution=res,
-                img_channels=img_channels, use_fp16=use_fp16, **block_kwargs)
+                img_channels=img_channels, use_fp16=use_fp16, **ops, **block_kwargs)
             self.num_ws += block.num_conv
             if res == self.img_resolution: # the last toRGB has a w of its own
                 self.num_ws += block.num_torgb
             setattr(self, f'b{res}', block)
 
-    def forward(self, ws, **block_kwargs):
+    def forward(self, ws, op_weights=None, **block_kwargs):
+        """op_weights: one weight vector per conv layer in w order when the layers are search MixedOps."""
         misc.assert_shape(ws, [None, self.num_ws, self.w_dim])
         ws = ws.to(torch.float32)
         w_idx = 0
@@ -230,8 +279,9 @@ class SynthesisNetwork(torch.nn.Module):
         for res in self.block_resolutions:
             block = getattr(self, f'b{res}')
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+            block_ops = op_weights[w_idx : w_idx + block.num_conv] if op_weights is not None else None
             w_idx += block.num_conv
-            x, img = block(x, img, block_ws, **block_kwargs)
+            x, img = block(x, img, block_ws, op_weights=block_ops, **block_kwargs)
         return img
 
     def extra_repr(self):
@@ -239,7 +289,8 @@ class SynthesisNetwork(torch.nn.Module):
             f'img_resolution={self.img_resolution:d}, img_channels={self.img_channels:d}')
 
 #----------------------------------------------------------------------------
-# Generator = mapping + synthesis (StyleGAN2 config-f with the defaults below).
+# Generator = mapping + synthesis (StyleGAN2 config-f with the defaults below). A StyleGAN2 genotype
+# (alphaGAN, nas.genotype) sets every conv layer's op and, in the dynw modes, the W_i of every ws slot.
 
 @persistence.persistent_class
 class Generator(torch.nn.Module):
@@ -251,6 +302,7 @@ class Generator(torch.nn.Module):
         img_channels        = 3,    # Number of output color channels.
         mapping_kwargs      = {},   # Arguments for MappingNetwork.
         synthesis_kwargs    = {},   # Arguments for SynthesisNetwork.
+        genotype            = None, # StyleGAN2 genotype dict (Genotype.to_dict()), None = StyleGAN2 itself.
     ):
         super().__init__()
         self.z_dim = z_dim
@@ -258,15 +310,36 @@ class Generator(torch.nn.Module):
         self.w_dim = w_dim
         self.img_resolution = img_resolution
         self.img_channels = img_channels
+        self.genotype = genotype
+        layer_ops, w_idx = _genotype_choices(genotype, img_resolution, mapping_kwargs.get('num_layers', 8))
         self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-            **synthesis_kwargs)
+            layer_ops=layer_ops, **synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
+        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, w_idx=w_idx,
+            **mapping_kwargs)
 
     def forward(self, z, c, truncation_psi=1, truncation_cutoff=None, update_emas=False, **synthesis_kwargs):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
             update_emas=update_emas)
         return self.synthesis(ws, **synthesis_kwargs)
+
+#----------------------------------------------------------------------------
+# What a StyleGAN2 genotype (nas.genotype, validated here) asks of the generator.
+
+def _genotype_choices(genotype, img_resolution, num_mapping_layers):
+    """(layer_ops, 0-based w_idx) of a genotype dict; (None, None) = StyleGAN2's own layers and W_n everywhere."""
+    if genotype is None:
+        return None, None
+    g = Genotype.from_dict(genotype, source='genotype')
+    if g.backbone != 'stylegan2':
+        raise UserError(f"genotype: backbone: expected 'stylegan2', got {g.backbone!r}")
+    layer_ops = stylegan2_layer_ops(g, img_resolution)
+    if g.w_idx is None:
+        return layer_ops, None
+    if g.channels['num_mapping_layers'] != num_mapping_layers:
+        raise UserError(f'genotype: channels.num_mapping_layers: searched with '
+            f'{g.channels["num_mapping_layers"]} mapping layers, the generator has {num_mapping_layers}')
+    return layer_ops, [i - 1 for i in g.w_idx]
 
 #----------------------------------------------------------------------------
 # Residual discriminator block (StyleGAN2 Fig. 7c): [fromRGB,] conv0, conv1 (down x2),

@@ -56,3 +56,33 @@ class MixedOp(torch.nn.Module):
         return f'candidates={list(self.candidates)}'
 
 #----------------------------------------------------------------------------
+# Dynamic W selector (alphaGAN Sec. 6.2, Fig. 2): each ws slot (a synthesis conv layer or the last toRGB) mixes
+# the mapping network's per-layer outputs W_1..W_L with weights given at forward (softmax of its betas during
+# search, one-hot after derivation). Holds no parameters: the betas live in the supernet's own container.
+
+@persistence.persistent_class
+class WSelector(torch.nn.Module):
+    def __init__(self,
+        num_layers,                 # Number of mapping layers L (choices W_1..W_L).
+        num_ws,                     # Number of ws slots, each with its own choice.
+    ):
+        super().__init__()
+        self.num_layers = num_layers
+        self.num_ws = num_ws
+
+    def forward(self, all_ws, weights):
+        """all_ws [N, L, num_ws, w_dim] (MappingNetwork with return_all_layers), weights [num_ws, L]
+        -> ws [N, num_ws, w_dim] with ws[:, j] = sum_i weights[j, i] * all_ws[:, i, j]."""
+        misc.assert_shape(all_ws, [None, self.num_layers, self.num_ws, None])
+        misc.assert_shape(weights, [self.num_ws, self.num_layers])
+        weights = weights.to(all_ws.dtype).unsqueeze(-1) # [num_ws, L, 1]
+        layers = all_ws.unbind(dim=1)
+        ws = weights[:, 0] * layers[0]
+        for i in range(1, self.num_layers):
+            ws = ws + weights[:, i] * layers[i]
+        return ws
+
+    def extra_repr(self):
+        return f'num_layers={self.num_layers:d}, num_ws={self.num_ws:d}'
+
+#----------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import math
 
 MODES = {
     'conventional': ('cell',),  # SN-GAN/AutoGAN-like cell generator of paper Fig. 2.
+    'stylegan2': ('micro', 'micro_dynw', 'macro', 'macro_dynw'),  # Paper Sec. 6.1-6.2, Table 8.
+    'autogan': ('cell',),  # AutoGAN cell generator (Gong et al. 2019, Fig. 2).
 }
 
 BACKBONES = tuple(MODES)
@@ -71,6 +73,8 @@ def conventional_cell(x, skip_inputs, apply):
 # Candidate lookup and space sizes.
 
 def _op_sets(backbone, kind):
+    if backbone == 'stylegan2':
+        return {'normal': STYLEGAN2_NORMAL_OP_SETS, 'up': STYLEGAN2_UP_OP_SETS}[kind]
     if backbone != 'conventional':
         raise ValueError(f'unknown backbone {backbone!r}')
     return {'normal': CONVENTIONAL_NORMAL_OP_SETS, 'up': CONVENTIONAL_UP_OP_SETS}[kind]
@@ -89,10 +93,86 @@ def known_ops(backbone, kind):
         names += [name for name in ops if name not in names]
     return tuple(names)
 
-def space_size(backbone, normal_ops='default', up_ops='default'):
-    """Exact number of architectures: the product of the candidate counts over all edges.
+def space_size(backbone, *args, **kwargs):
+    """Exact number of architectures. space_size('conventional', normal_ops='default', up_ops='default');
+    space_size('stylegan2', mode, resolution, num_mapping_layers=8), see stylegan2_space_size()."""
+    if backbone == 'stylegan2':
+        return stylegan2_space_size(*args, **kwargs)
+    if backbone == 'autogan':
+        return autogan_space_size(*args, **kwargs)
+    return _conventional_space_size(backbone, *args, **kwargs)
+
+def _conventional_space_size(backbone, normal_ops='default', up_ops='default'):
+    """The product of the candidate counts over all edges.
     Conventional default: (6^3 * 3^2)^3 * 3^3 = 18^9 (paper Sec. 4.2, about 2e11)."""
     counts = {'normal': len(candidates(backbone, 'normal', normal_ops)), 'up': len(candidates(backbone, 'up', up_ops))}
     return math.prod(counts[kind] for _cell, _edge, kind in conventional_edges())
+
+#----------------------------------------------------------------------------
+# StyleGAN2 backbone, candidate ops (paper Sec. 6.2): modulated convs; the interpolations are followed by a
+# modulated conv_3x3 ("learnable interpolation") so that every candidate takes a style.
+
+STYLEGAN2_NORMAL_OPS = ('conv_1x1', 'conv_3x3', 'conv_5x5')
+STYLEGAN2_UP_OPS = ('deconv', 'nearest_conv', 'bilinear_conv')
+STYLEGAN2_NORMAL_OP_SETS = {'default': STYLEGAN2_NORMAL_OPS}
+STYLEGAN2_UP_OP_SETS = {'default': STYLEGAN2_UP_OPS}
+
+#----------------------------------------------------------------------------
+# StyleGAN2 backbone, layers in the synthesis network's w order (bottom-up): b4.conv1 (normal), then per block
+# of resolution 8..R conv0 (up) and conv1 (normal). Each conv layer and the last toRGB read one ws slot
+# (num_ws = 2 log2 R - 2); the other toRGBs reuse the slot of the next conv0 (paper Fig. 2 / Table 9).
+
+def _check_resolution(resolution):
+    if not isinstance(resolution, int) or resolution < 4 or resolution & (resolution - 1):
+        raise ValueError(f'resolution must be a power of two >= 4, got {resolution!r}')
+
+def stylegan2_layers(resolution):
+    """[(layer name, kind)] of every synthesis conv layer in w order, kind 'normal' or 'up'."""
+    _check_resolution(resolution)
+    layers = [('b4.conv1', 'normal')]
+    for log2 in range(3, int(math.log2(resolution)) + 1):
+        layers += [(f'b{2 ** log2}.conv0', 'up'), (f'b{2 ** log2}.conv1', 'normal')]
+    return layers
+
+def stylegan2_w_slots(resolution):
+    """Names of the layers with a W choice, in ws order: every conv layer, then the last toRGB."""
+    return [name for name, _kind in stylegan2_layers(resolution)] + [f'b{resolution}.torgb']
+
+def stylegan2_space_size(mode, resolution, num_mapping_layers=8):
+    """Exact number of architectures (paper Table 8): micro 3 * 3 = 9; macro 3^(conv layers); the dynw modes
+    multiply by num_mapping_layers^(conv layers + 1), e.g. micro_dynw at 128: 9 * 8^12 (about 6.2e11)."""
+    if mode not in MODES['stylegan2']:
+        choices = ', '.join(MODES['stylegan2'])
+        raise ValueError(f"unknown mode {mode!r} for backbone 'stylegan2' (choose from {choices})")
+    layers = stylegan2_layers(resolution)
+    if mode.startswith('micro'):
+        size = len(STYLEGAN2_NORMAL_OPS) * len(STYLEGAN2_UP_OPS)
+    else:
+        count = {'normal': len(STYLEGAN2_NORMAL_OPS), 'up': len(STYLEGAN2_UP_OPS)}
+        size = math.prod(count[kind] for _name, kind in layers)
+    if mode.endswith('_dynw'):
+        size *= num_mapping_layers ** len(stylegan2_w_slots(resolution))
+    return size
+
+#----------------------------------------------------------------------------
+# AutoGAN backbone (Gong et al. 2019, Sec. 3.1): per cell s (0-based) the tokens below in the authors' sampling
+# order, then for s > 0 one integer of s bits selecting the skip-ins (most significant bit = the earliest cell).
+
+AUTOGAN_CELLS = ('cell1', 'cell2', 'cell3')
+AUTOGAN_TOKENS = (              # (token, choices in index order)
+    ('conv', ('post', 'pre')),                      # Conv block: post- or pre-activation.
+    ('norm', ('none', 'batch', 'instance')),        # Normalisation.
+    ('up', ('bilinear', 'nearest', 'deconv')),      # Up-sampling, also of the skip-ins and the shortcut.
+    ('shortcut', (False, True)),                    # In-cell shortcut.
+)
+
+def autogan_token_sizes(cell_index):
+    """Number of choices of each token the controller samples for cell `cell_index` (0-based), skips last."""
+    sizes = [len(choices) for _name, choices in AUTOGAN_TOKENS]
+    return sizes + [2 ** cell_index] if cell_index > 0 else sizes
+
+def autogan_space_size(num_cells=3):
+    """36 * 72 * 144 = 373,248 generators for three cells (36 cell choices times 2^s skip patterns)."""
+    return math.prod(math.prod(autogan_token_sizes(s)) for s in range(num_cells))
 
 #----------------------------------------------------------------------------

@@ -1,0 +1,194 @@
+"""alphaGAN: differentiable GAN architecture search by minimising the duality gap (Tian et al. 2022, Alg. 1 and 2)."""
+
+import copy
+
+import torch
+import torch.nn.functional as F
+
+from nas.search.base import SearchAlgorithm
+
+#----------------------------------------------------------------------------
+# Steps per iteration: T weight steps, S architecture steps, R steps of each of G_bar and D_bar.
+# Conventional: paper Sec. 5.1 ((l): one epoch of 25k images at batch 64 = 390); StyleGAN2 (s): supp. A.1.2.
+# The paper runs no (l) search on StyleGAN2; ganas uses the conventional (l) values there.
+
+PRESETS = {
+    'alphaGAN_s': {'conventional': dict(T=20, S=20, R=20), 'stylegan2': dict(T=20, S=20, R=5)},
+    'alphaGAN_l': {'conventional': dict(T=390, S=20, R=390), 'stylegan2': dict(T=390, S=20, R=390)},
+}
+
+#----------------------------------------------------------------------------
+# Hinge loss (Lim & Ye 2017; SN-GAN). M(G, D) = -(E relu(1 - D(x)) + E relu(1 + D(G(z)))) is the value D maximises;
+# the duality gap is M(G, D_bar) - M(G_bar, D) >= 0 for best responses D_bar, G_bar (the authors' code's sign).
+
+def d_hinge(real_logits, fake_logits):
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+def g_hinge(fake_logits):
+    return -fake_logits.mean()
+
+def game_value(D, G, real_img, real_c, z):
+    """M(G, D) on one batch."""
+    return -d_hinge(D(real_img, real_c), D(G(z, real_c), real_c))
+
+def duality_gap(G, D, G_bar, D_bar, real_img, real_c, z):
+    return game_value(D_bar, G, real_img, real_c, z) - game_value(D, G_bar, real_img, real_c, z)
+
+def _weights(module):
+    return module.weight_parameters() if hasattr(module, 'weight_parameters') else list(module.parameters())
+
+def _arch(module):
+    return module.arch_parameters() if hasattr(module, 'arch_parameters') else []
+
+#----------------------------------------------------------------------------
+# The search algorithm (one implementation for every backbone). Per iteration: T weight steps on the train split
+# (D then G, hinge loss); then G_bar, D_bar from fresh copies trained R steps on the validation split (Alg. 2:
+# D_bar against the current G, then G_bar against the current D, fresh Adam each); then S Adam steps on alpha
+# minimising the gap on the validation split. Gradient (first order, G_bar's weights held fixed): through G in
+# M(G, D_bar), plus G_bar's own alpha gradient in -M(G_bar, D) added to G's alpha, since G_bar's architecture is
+# G's (bar_update='weights': G_bar's alphas are re-synced to G's before every architecture step).
+
+class AlphaGAN(SearchAlgorithm):
+    def __init__(self, G, D, device,
+        T               = 20,           # Weight steps per iteration ("weight_part").
+        S               = 20,           # Architecture steps per iteration ("arch_part").
+        R               = 20,           # Steps of each of D_bar and G_bar ("test-weight_part").
+        n_critic        = 1,            # G weight step every n_critic-th D step (paper: every step; authors' code: 5).
+        lr              = 2e-4,         # Adam learning rate of the weights, G_bar and D_bar (supp. A.1.1).
+        betas           = (0.0, 0.999), # Adam betas of the weights (supp. A.1.1; authors' code: (0, 0.9)).
+        arch_lr         = 3e-4,         # Adam learning rate of alpha (supp. A.1.1).
+        arch_betas      = (0.5, 0.999), # Adam betas of alpha.
+        arch_wd         = 1e-3,         # Weight decay of alpha.
+        bar_update      = 'weights',    # What G_bar updates: 'weights' (best, Table 3), 'arch' or 'both'.
+        search_D        = False,        # Search D's architecture too (Table 3); D must have arch_parameters().
+        warmup_iters    = 0,            # Iterations with alpha frozen, weights only (supp. Table 1 warm-up: half).
+    ):
+        super().__init__(G, D, device)
+        assert bar_update in ['weights', 'arch', 'both']
+        assert search_D in [False, True]
+        assert n_critic >= 1 and T >= 1 and S >= 0 and R >= 0 and warmup_iters >= 0
+        if search_D and not _arch(D):
+            raise ValueError('search_D: the discriminator has no arch_parameters()')
+        self.T, self.S, self.R = T, S, R
+        self.n_critic = n_critic
+        self.lr = lr
+        self.betas = tuple(float(b) for b in betas)
+        self.bar_update = bar_update
+        self.search_D = search_D
+        self.warmup_iters = warmup_iters
+        self.num_weight_steps = 0
+        self.G_opt = torch.optim.Adam(_weights(G), lr=lr, betas=self.betas)
+        self.D_opt = torch.optim.Adam(_weights(D), lr=lr, betas=self.betas)
+        arch_params = _arch(G) + (_arch(D) if search_D else [])
+        self.arch_opt = torch.optim.Adam(arch_params, lr=arch_lr, betas=tuple(float(b) for b in arch_betas),
+                                         weight_decay=arch_wd)
+
+    def _z(self, n):
+        return torch.randn([n, self.G.z_dim], device=self.device)
+
+    def _d_step(self, G, D, opt, real_img, real_c):
+        with torch.no_grad():
+            fake = G(self._z(real_img.shape[0]), real_c)
+        loss = d_hinge(D(real_img, real_c), D(fake, real_c))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def _g_step(self, G, D, opt, batch_size, c):
+        loss = g_hinge(D(G(self._z(batch_size), c), c))
+        opt.zero_grad(set_to_none=True)
+        loss.backward() # reaches D's parameters too; their gradients are cleared before any D step
+        opt.step()
+        return loss.item()
+
+    def weight_part(self, data):
+        """Alg. 1 lines 3-7 on the train split."""
+        D_losses, G_losses = [], []
+        for _ in range(self.T):
+            real_img, real_c = data.train()
+            D_losses.append(self._d_step(self.G, self.D, self.D_opt, real_img, real_c))
+            if self.num_weight_steps % self.n_critic == 0:
+                G_losses.append(self._g_step(self.G, self.D, self.G_opt, real_img.shape[0], real_c))
+            self.num_weight_steps += 1
+        return D_losses, G_losses
+
+    def solve_bars(self, data):
+        """Alg. 2 on the validation split: copies of D and G trained R steps each. The real G and D stay bitwise
+        unchanged: D_bar trains against G_bar before G_bar moves (same weights as G, its own BN statistics), and
+        G_bar trains against D in eval mode (no spectral-norm power iteration), D's gradients dropped after."""
+        D_bar = copy.deepcopy(self.D)
+        G_bar = copy.deepcopy(self.G)
+        D_bar_opt = torch.optim.Adam(_weights(D_bar), lr=self.lr, betas=self.betas)
+        for _ in range(self.R):
+            real_img, real_c = data.val()
+            self._d_step(G_bar, D_bar, D_bar_opt, real_img, real_c)
+        G_bar_params = dict(weights=_weights(G_bar), arch=_arch(G_bar), both=_weights(G_bar) + _arch(G_bar))
+        G_bar_opt = torch.optim.Adam(G_bar_params[self.bar_update], lr=self.lr, betas=self.betas)
+        D_mode = self.D.training
+        self.D.eval()
+        for _ in range(self.R):
+            _real_img, real_c = data.val() # Alg. 2 line 6 needs only noise; labels come from the split
+            self._g_step(G_bar, self.D, G_bar_opt, real_c.shape[0], real_c)
+        self.D.train(D_mode)
+        for module in (self.D, G_bar, D_bar):
+            module.zero_grad(set_to_none=True)
+        return G_bar, D_bar
+
+    def arch_part(self, data, G_bar, D_bar):
+        """Alg. 1 lines 10-13: S Adam steps on alpha minimising the duality gap on the validation split."""
+        gaps = []
+        arch_G, arch_G_bar = _arch(self.G), _arch(G_bar)
+        D_modes = (self.D.training, D_bar.training)
+        self.D.eval() # no spectral-norm power iterations: the arch part must not move D
+        D_bar.eval()
+        for _ in range(self.S):
+            if self.bar_update == 'weights':
+                with torch.no_grad():
+                    for p_bar, p in zip(arch_G_bar, arch_G):
+                        p_bar.copy_(p)
+            real_img, real_c = data.val()
+            gap = duality_gap(self.G, self.D, G_bar, D_bar, real_img, real_c, self._z(real_img.shape[0]))
+            self.arch_opt.zero_grad(set_to_none=True)
+            for p in arch_G_bar:
+                p.grad = None
+            gap.backward()
+            for p, p_bar in zip(arch_G, arch_G_bar):
+                if p_bar.grad is not None:
+                    p.grad = p_bar.grad.clone() if p.grad is None else p.grad + p_bar.grad
+            self.arch_opt.step()
+            gaps.append(gap.item())
+        self.D.train(D_modes[0])
+        D_bar.train(D_modes[1])
+        for module in (self.D, self.G):
+            for p in _weights(module):
+                p.grad = None # weight gradients of the gap are not used
+        return gaps
+
+    def step(self, iteration, data):
+        D_losses, G_losses = self.weight_part(data)
+        stats = {'Loss/D/loss': sum(D_losses) / len(D_losses)}
+        if G_losses:
+            stats['Loss/G/loss'] = sum(G_losses) / len(G_losses)
+        if iteration < self.warmup_iters or self.S == 0:
+            return stats
+        G_bar, D_bar = self.solve_bars(data)
+        gaps = self.arch_part(data, G_bar, D_bar)
+        stats['Search/duality_gap'] = sum(gaps) / len(gaps)
+        stats['Search/duality_gap_last'] = gaps[-1]
+        return stats
+
+    def state_dict(self):
+        return dict(G=self.G.state_dict(), D=self.D.state_dict(), G_opt=self.G_opt.state_dict(),
+                    D_opt=self.D_opt.state_dict(), arch_opt=self.arch_opt.state_dict(),
+                    num_weight_steps=self.num_weight_steps)
+
+    def load_state_dict(self, state):
+        self.G.load_state_dict(state['G'])
+        self.D.load_state_dict(state['D'])
+        self.G_opt.load_state_dict(state['G_opt'])
+        self.D_opt.load_state_dict(state['D_opt'])
+        self.arch_opt.load_state_dict(state['arch_opt'])
+        self.num_weight_steps = int(state['num_weight_steps'])
+
+#----------------------------------------------------------------------------

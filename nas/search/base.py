@@ -1,0 +1,93 @@
+"""Interface of the architecture search algorithms (alphaGAN, Tian et al. 2022; AutoGAN, Gong et al. 2019) and the
+seeded train/validation data they step on."""
+
+import numpy as np
+import torch
+
+from torch_utils import misc
+
+#----------------------------------------------------------------------------
+# A search algorithm plugs into nas.search.search_loop the way a loss plugs into the training loop: it owns its
+# optimisers and reaches the supernet only through arch_parameters(), weight_parameters() and derive().
+
+class SearchAlgorithm:
+    def __init__(self, G, D, device, **hyperparameters):
+        self.G = G
+        self.D = D
+        self.device = device
+
+    def step(self, iteration, data):
+        """One search iteration on `data` (SearchData); returns {stat name: float} for stats.jsonl."""
+        raise NotImplementedError()
+
+    def derive(self, **provenance):
+        """The current architecture as a nas.genotype.Genotype."""
+        return self.G.derive(**provenance)
+
+    def arch_weights(self):
+        """{edge or layer: {op name: probability}} for plots and logs."""
+        return self.G.genotype_probs()
+
+    def state_dict(self):
+        """Everything needed to continue exactly (networks, optimisers, counters); the loop saves the RNG."""
+        raise NotImplementedError()
+
+    def load_state_dict(self, state):
+        raise NotImplementedError()
+
+#----------------------------------------------------------------------------
+# Train and validation splits of one dataset, each read through one iterator over an infinite sampler, built once.
+# Batches come back as (real_img float32 [-1, 1] on device, c). Resumable: the position is the count of batches
+# handed out, so a prefetching DataLoader never makes a resumed run skip or repeat images.
+
+class SearchData:
+    def __init__(self,
+        dataset,                    # training.dataset.Dataset (uint8 CHW images).
+        batch_size,                 # Images per batch, both splits.
+        device,                     # Device of the returned tensors.
+        val_fraction    = 0.5,      # Share of the dataset in the validation split (paper: half, 25k/25k).
+        seed            = 0,        # Seed of the split and of both samplers' shuffles.
+        loader_kwargs   = {},       # Options for torch.utils.data.DataLoader (num_workers, pin_memory, ...).
+        state           = None,     # state_dict() of the run to continue, None = start.
+    ):
+        assert 0 < val_fraction < 1
+        n = len(dataset)
+        num_val = int(round(n * val_fraction))
+        if num_val < 1 or num_val >= n:
+            raise ValueError(f'cannot split {n} images into train and validation with val_fraction={val_fraction}')
+        perm = np.random.default_rng(seed).permutation(n)
+        self.indices = dict(train=np.sort(perm[num_val:]), val=np.sort(perm[:num_val]))
+        self.batch_size = batch_size
+        self.device = device
+        self.num_batches = dict(train=0, val=0) if state is None else dict(state['num_batches'])
+        self._iterators = dict()
+        for i, split in enumerate(['train', 'val']):
+            subset = torch.utils.data.Subset(dataset, self.indices[split].tolist())
+            sampler = misc.InfiniteSampler(subset, seed=seed + i, start_index=self.num_batches[split] * batch_size)
+            loader = torch.utils.data.DataLoader(subset, sampler=sampler, batch_size=batch_size, **loader_kwargs)
+            self._iterators[split] = iter(loader)
+
+    def __len__(self):
+        return len(self.indices['train']) + len(self.indices['val'])
+
+    def split_size(self, split):
+        return len(self.indices[split])
+
+    def _next(self, split):
+        img, c = next(self._iterators[split])
+        self.num_batches[split] += 1
+        img = img.to(self.device).to(torch.float32) / 127.5 - 1
+        return img, c.to(self.device)
+
+    def train(self):
+        """Next (real_img, c) batch of the train split (weights part)."""
+        return self._next('train')
+
+    def val(self):
+        """Next (real_img, c) batch of the validation split (architecture part, G_bar/D_bar)."""
+        return self._next('val')
+
+    def state_dict(self):
+        return dict(num_batches=dict(self.num_batches))
+
+#----------------------------------------------------------------------------

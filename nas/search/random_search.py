@@ -1,0 +1,214 @@
+"""Random-search baseline for GAN architecture search (as compared against in AutoGAN, Gong et al. 2019, and
+alphaGAN, Tian et al. 2022): N uniformly sampled architectures, each trained briefly under one budget."""
+
+import copy
+
+import numpy as np
+import torch
+
+import dnnlib
+from nas.genotype import Genotype
+from nas.search.autogan import d_hinge
+from nas.search.autogan import g_hinge
+from nas.search.base import SearchAlgorithm
+from nas.space import autogan_space
+from nas.space import primitives
+
+SPACES = ('conventional', 'autogan', 'stylegan2')
+CHILD_CLASSES = {               # Derived generator of each space, built from genotype=<dict>.
+    'conventional': 'training.networks_conventional.Generator',
+    'autogan':      'nas.space.autogan_space.Generator',
+    'stylegan2':    'training.networks_stylegan2.Generator',
+}
+REWARDS = ('fid', 'is')
+
+#----------------------------------------------------------------------------
+# Uniform samples from each space's genotype layout (every choice independent), drawn from a numpy Generator.
+
+def _choice(rng, options):
+    return options[int(rng.integers(len(options)))]
+
+def sample_genotype(space, rng,
+    resolution  = 32,           # Image resolution recorded in the genotype.
+    channels    = None,         # Genotype channels, None = the space's default.
+    mode        = None,         # Mode of the space, None = its first.
+):
+    if space not in SPACES:
+        raise ValueError(f'unknown space {space!r} (choose from {", ".join(SPACES)})')
+    mode = primitives.MODES[space][0] if mode is None else mode
+    if space == 'autogan':
+        g = autogan_space.sample_to_genotype(autogan_space.random_sample(rng), resolution=resolution)
+        g.channels = dict(channels or g.channels)
+        return g.validate()
+    if space == 'conventional':
+        ops = {cell: dict() for cell in primitives.CONVENTIONAL_CELLS}
+        for cell, edge, kind in primitives.conventional_edges(): # edges first, then skips, per cell
+            op = _choice(rng, primitives.candidates('conventional', kind))
+            if edge.startswith('skip.'):
+                ops[cell].setdefault('skip', dict())[edge[len('skip.'):]] = op
+            else:
+                ops[cell][edge] = op
+        for cell_ops in ops.values():
+            cell_ops.setdefault('skip', dict())
+        channels = dict(channels or dict(g_channels=256))
+        return Genotype(backbone=space, mode=mode, resolution=resolution, channels=channels, ops=ops).validate()
+    channels = dict(channels or dict(channel_base=32768, channel_max=512, num_mapping_layers=8))
+    layers = primitives.stylegan2_layers(resolution)
+    ops = dict()
+    for kind in ('normal', 'up'):
+        count = 1 if mode.startswith('micro') else sum(1 for _name, k in layers if k == kind)
+        ops[kind] = [_choice(rng, primitives.candidates('stylegan2', kind)) for _ in range(count)]
+    w_idx = None
+    if mode.endswith('_dynw'):
+        w_idx = [int(rng.integers(channels['num_mapping_layers'])) + 1
+                 for _ in primitives.stylegan2_w_slots(resolution)]
+    g = Genotype(backbone=space, mode=mode, resolution=resolution, channels=channels, ops=ops, w_idx=w_idx)
+    return g.validate()
+
+#----------------------------------------------------------------------------
+# The search: iteration i trains candidate i (a fresh child G from its genotype and the given D reset to its
+# initial weights) for train_steps D steps with the hinge loss, scores it and keeps the best. The candidates come
+# from one seeded numpy Generator and each child's init and noise from a seed of (seed, i): reproducible, and
+# independent of the global RNG. G (the search loop's supernet) supplies only z_dim, c_dim and the image shape.
+
+class RandomSearch(SearchAlgorithm):
+    def __init__(self, G, D, device,
+        space           = 'autogan',    # One of SPACES.
+        num_samples     = 10,           # Candidates (one per search iteration).
+        mode            = None,         # Mode of the space, None = its first.
+        genotype_channels = None,       # Channels written into the genotypes, None = the space's default.
+        child_kwargs    = {},           # Options of the child G (class_name defaults to CHILD_CLASSES[space]).
+        train_steps     = 500,          # D steps per candidate: the shared budget.
+        n_critic        = 5,            # D steps per G step.
+        g_batch         = 128,          # G batch; the D batch is the data's.
+        lr              = 2e-4,         # Adam learning rate of G and D.
+        betas           = (0, 0.9),     # Adam betas of G and D.
+        reward          = 'fid',        # 'fid' (reward 1/FID), 'is', callable(G) -> float or its dotted name.
+        reward_samples  = 5000,         # Images per FID/IS.
+        evaluator_kwargs = {},          # metrics.fast.FastEvaluator options (dataset_kwargs or real_stats, detector).
+        seed            = 0,            # Seed of the candidates and of each child's init and noise.
+    ):
+        super().__init__(G, D, device)
+        if isinstance(reward, str) and reward not in REWARDS:
+            reward = dnnlib.util.get_obj_by_name(reward) # 'module.function', JSON-able for the config
+        assert callable(reward) or reward in REWARDS
+        self.device = torch.device(device)
+        self.space = space
+        self.num_samples = num_samples
+        self.child_kwargs = dict(child_kwargs)
+        self.child_kwargs.setdefault('class_name', CHILD_CLASSES[space])
+        self.train_steps = train_steps
+        self.n_critic = n_critic
+        self.g_batch = g_batch
+        self.lr = lr
+        self.betas = tuple(float(b) for b in betas)
+        self.reward = reward
+        self.reward_samples = reward_samples
+        self.evaluator_kwargs = dict(evaluator_kwargs)
+        self.seed = seed
+        rng = np.random.default_rng(seed)
+        self.genotypes = [sample_genotype(space, rng, resolution=G.img_resolution, channels=genotype_channels,
+                                          mode=mode) for _ in range(num_samples)]
+        if space == 'autogan' and hasattr(G, 'set_arch'):
+            G.set_arch(autogan_space.genotype_to_sample(self.genotypes[0])) # runnable for the loop's fakes grids
+        self.D_init = copy.deepcopy(D.state_dict())
+        self.rewards = []           # reward of every candidate trained so far
+        self.best = None            # index of the best candidate so far
+        self.best_G = None          # its trained child network
+        self._evaluator = None
+
+    def build_child(self, index):
+        """Candidate `index`'s generator with fresh weights."""
+        kwargs = dict(c_dim=self.G.c_dim, img_resolution=self.G.img_resolution, img_channels=self.G.img_channels)
+        kwargs.update(self.child_kwargs)
+        return dnnlib.util.construct_class_by_name(genotype=self.genotypes[index].to_dict(), **kwargs)
+
+    def score(self, G):
+        """Reward of a trained child, higher is better."""
+        was_training = G.training
+        G.eval()
+        try:
+            with torch.no_grad():
+                if callable(self.reward):
+                    return float(self.reward(G))
+                if self._evaluator is None:
+                    from metrics.fast import FastEvaluator # loaded only for a metric reward
+                    self._evaluator = FastEvaluator(**{'device': self.device, **self.evaluator_kwargs})
+                result = self._evaluator(G, num_gen=self.reward_samples)
+        finally:
+            G.train(was_training)
+        if self.reward == 'fid':
+            return 1 / result.fid
+        if result.is_mean is None:
+            raise dnnlib.util.UserError('--reward=is: the detector has no logits (offline detector); '
+                                        'use --reward=fid or an Inception detector')
+        return float(result.is_mean)
+
+    def train_child(self, G, data):
+        """train_steps hinge-loss D steps (a G step every n_critic) against D reset to its initial weights."""
+        self.D.load_state_dict(self.D_init)
+        opt_G = torch.optim.Adam(G.parameters(), lr=self.lr, betas=self.betas)
+        opt_D = torch.optim.Adam(self.D.parameters(), lr=self.lr, betas=self.betas)
+        g_losses, d_losses = [], []
+        for i in range(self.train_steps):
+            real, c = data.train()
+            z = torch.randn([real.shape[0], G.z_dim], device=self.device)
+            with torch.no_grad():
+                fake = G(z, c)
+            loss_D = d_hinge(self.D(real, c), self.D(fake, c))
+            opt_D.zero_grad(set_to_none=True)
+            loss_D.backward()
+            opt_D.step()
+            d_losses.append(loss_D.item())
+            if i % self.n_critic == 0:
+                gen_c = c[torch.randint(c.shape[0], [self.g_batch], device=c.device)]
+                z = torch.randn([self.g_batch, G.z_dim], device=self.device)
+                loss_G = g_hinge(self.D(G(z, gen_c), gen_c))
+                opt_G.zero_grad(set_to_none=True)
+                loss_G.backward()
+                opt_G.step()
+                g_losses.append(loss_G.item())
+        return float(np.mean(g_losses)) if g_losses else None, float(np.mean(d_losses)) if d_losses else None
+
+    def step(self, iteration, data):
+        if iteration >= self.num_samples:
+            return {}
+        seed = int(np.random.SeedSequence([self.seed, iteration]).generate_state(1)[0])
+        devices = [self.device] if self.device.type == 'cuda' else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            G = self.build_child(iteration).train().requires_grad_(True).to(self.device)
+            loss_G, loss_D = self.train_child(G, data)
+            reward = self.score(G)
+        self.rewards.append(reward)
+        if self.best is None or reward > self.rewards[self.best]:
+            self.best, self.best_G = iteration, G
+        return {'Loss/G': loss_G, 'Loss/D': loss_D, 'Search/reward': reward,
+                'Search/best_reward': self.rewards[self.best], 'Search/candidate': iteration}
+
+    def derive(self, **provenance):
+        """The best candidate so far (candidate 0 before any is trained)."""
+        index = 0 if self.best is None else self.best
+        extra = dict(provenance.pop('extra', None) or {}, candidate=index,
+                     reward=None if self.best is None else self.rewards[index])
+        d = self.genotypes[index].to_dict()
+        d['provenance'] = dict(dict(method='random'), **provenance, extra=extra)
+        return Genotype.from_dict(d)
+
+    def arch_weights(self):
+        return {} # nothing is learned about the ops
+
+    def state_dict(self):
+        return dict(rewards=list(self.rewards), best=self.best, D=self.D.state_dict(),
+                    best_G=None if self.best_G is None else self.best_G.state_dict())
+
+    def load_state_dict(self, state):
+        self.rewards = list(state['rewards'])
+        self.best = state['best']
+        self.D.load_state_dict(state['D'])
+        self.best_G = None
+        if self.best is not None:
+            self.best_G = self.build_child(self.best).to(self.device)
+            self.best_G.load_state_dict(state['best_G'])
+
+#----------------------------------------------------------------------------

@@ -1,0 +1,129 @@
+"""train.py --genotype: conventional re-training config and run, generate.py on its pickle, StyleGAN2 genotypes,
+bad genotype files and option combinations."""
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import PIL.Image
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GENOTYPES = os.path.join(ROOT, 'nas', 'genotypes')
+TINY = ['--g-channels=8', '--d-channels=8', '--batch=4', '--tick=0.008', '--snap=1', '--metrics=none', '--workers=0',
+        '--grid-images=4', '--device=cpu']
+
+#----------------------------------------------------------------------------
+
+def run(script, *args):
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
+    return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True, text=True, env=env, cwd=ROOT)
+
+def make_images(path, count, size):
+    os.makedirs(path, exist_ok=True)
+    rnd = np.random.RandomState(0)
+    for i in range(count):
+        PIL.Image.fromarray(rnd.randint(0, 256, [size, size, 3], dtype=np.uint8)).save(os.path.join(path, f'{i:02d}.png'))
+    return str(path)
+
+def assert_one_line_error(res, *fragments):
+    assert res.returncode == 2, res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('Error: '), res.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+def dry_run_options(res):
+    assert res.returncode == 0, res.stderr
+    text = res.stdout.split('Training options:')[1].split('\n\n')[0]
+    return json.loads(text)
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('data')
+    return dict(tmp=tmp, d32=make_images(tmp / 'd32', 8, 32), d48=make_images(tmp / 'd48', 4, 48),
+                d16=make_images(tmp / 'd16', 4, 16), d36=make_images(tmp / 'd36', 4, 36))
+
+#----------------------------------------------------------------------------
+
+def test_conventional_defaults_are_the_papers(data, tmp_path):
+    genotype = os.path.join(GENOTYPES, 'alphagan_s_cifar10.json')
+    c = dry_run_options(run('train.py', f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}', '--dry-run'))
+    assert c['G_kwargs']['class_name'] == 'training.networks_conventional.Generator'
+    assert c['G_kwargs']['genotype'] == read_json(genotype) and c['G_kwargs']['g_channels'] == 256
+    assert c['D_kwargs'] == dict(class_name='training.networks_conventional.Discriminator', d_channels=128)
+    assert c['loss_kwargs'] == dict(class_name='training.loss.HingeLoss')
+    # Supp. A.1.1: D batch 64, G batch 128, Adam(2e-4, (0, 0.9)), 50k G iterations; AutoGAN: n_critic 5, linear decay.
+    assert (c['batch_size'], c['G_batch_size'], c['n_critic']) == (64, 128, 5)
+    assert c['total_kimg'] * 1000 == 50000 * 5 * 64
+    assert c['G_opt_kwargs']['lr'] == c['D_opt_kwargs']['lr'] == 2e-4 and c['G_opt_kwargs']['betas'] == [0.0, 0.9]
+    assert c['lr_schedule'] == 'linear' and c['augment_kwargs'] is None and c['ema_kimg'] == 0
+    assert c['G_reg_interval'] is None and c['D_reg_interval'] is None
+    assert not os.listdir(tmp_path) # a dry run writes nothing
+    # STL-10 at 48x48 (supp. A.1.2): beta1 0.5, 80k G iterations.
+    c = dry_run_options(run('train.py', f'--outdir={tmp_path}', f'--data={data["d48"]}', f'--genotype={genotype}', '--dry-run',
+                            '--ema-kimg=222', '--lr-decay=none', '--aug=ada'))
+    assert c['G_opt_kwargs']['betas'] == [0.5, 0.9] and c['total_kimg'] * 1000 == 80000 * 5 * 64
+    assert c['ema_kimg'] == 222 and c['lr_schedule'] is None and c['ada_target'] == 0.6
+
+def test_conventional_retrain_then_generate(data, tmp_path):
+    genotype = os.path.join(GENOTYPES, 'alphagan_l_cifar10.json')
+    res = run('train.py', f'--outdir={tmp_path / "runs"}', f'--data={data["d32"]}', f'--genotype={genotype}',
+              '--kimg=0.024', *TINY)
+    assert res.returncode == 0, res.stderr
+    run_dir = os.path.join(tmp_path, 'runs', os.listdir(tmp_path / 'runs')[0])
+    assert os.path.basename(run_dir) == '00000-d32-conv_cifar-genotype-batch4'
+    with open(os.path.join(run_dir, 'stats.jsonl')) as f:
+        stats = [json.loads(line) for line in f]
+    assert {'Loss/G/loss', 'Loss/D/loss'} <= set().union(*stats)
+    pkl = os.path.join(run_dir, 'network-snapshot-000000.pkl')
+    with open(pkl, 'rb') as f:
+        snapshot = pickle.load(f)
+    G = snapshot['G_ema']
+    assert type(G).__name__ == 'Generator' and G.init_kwargs['genotype'] == read_json(genotype)
+    assert G.cells['cell1'].up0.__class__.__name__ != G.cells['cell1'].up1.__class__.__name__ # deconv vs bilinear
+    os.remove(os.path.splitext(pkl)[0] + '.safetensors') # sample from the pickle itself
+    res = run('generate.py', f'--network={pkl}', '--seeds=0-2', f'--outdir={tmp_path / "out"}', '--device=cpu')
+    assert res.returncode == 0, res.stderr
+    images = sorted(os.listdir(tmp_path / 'out'))
+    assert images == ['seed0000.png', 'seed0001.png', 'seed0002.png']
+    assert PIL.Image.open(tmp_path / 'out' / images[0]).size == (32, 32)
+
+def test_stylegan2_genotype_goes_into_the_stylegan2_config(data, tmp_path):
+    genotype = os.path.join(GENOTYPES, 'stylegan2_default.json') # micro: transfers to any resolution
+    c = dry_run_options(run('train.py', f'--outdir={tmp_path}', f'--data={data["d16"]}', f'--genotype={genotype}',
+                            '--cfg=stylegan2', '--dry-run'))
+    assert c['G_kwargs']['class_name'] == 'training.networks_stylegan2.Generator'
+    assert c['G_kwargs']['genotype'] == read_json(genotype)
+    assert c['loss_kwargs']['class_name'] == 'training.loss.StyleGAN2Loss'
+
+@pytest.mark.parametrize('args, fragments', [
+    (['--genotype=missing.json'], ['--genotype: missing.json: no such file']),
+    (['--genotype={bad}'], ['--genotype:', 'ops.cell1.n0', "unknown op 'conv_9x9'"]),
+    (['--genotype={conv}', '--cfg=stylegan2'], ['--cfg=stylegan2: a conventional genotype takes conv_cifar or conv_stl']),
+    (['--genotype={conv}', '--gamma=1'], ['--gamma: not used by a conventional genotype']),
+    (['--cfg=conv_cifar'], ['--cfg=conv_cifar: only for a conventional --genotype']),
+    (['--g-channels=8'], ['--g-channels: only for a conventional --genotype']),
+    (['--genotype={conv}', '--data={d36}'], ['--data: resolution 36', 'not 8 * bottom width']),
+], ids=['missing', 'bad_op', 'cfg_stylegan2', 'gamma', 'conv_cfg_alone', 'g_channels_alone', 'resolution'])
+def test_bad_inputs(data, tmp_path, args, fragments):
+    bad = read_json(os.path.join(GENOTYPES, 'alphagan_s_cifar10.json'))
+    bad['ops']['cell1']['n0'] = 'conv_9x9'
+    with open(tmp_path / 'bad.json', 'w') as f:
+        json.dump(bad, f)
+    names = dict(bad=tmp_path / 'bad.json', conv=os.path.join(GENOTYPES, 'alphagan_s_cifar10.json'), d36=data['d36'])
+    args = [a.format(**names) for a in args]
+    if not any(a.startswith('--data=') for a in args):
+        args.append(f'--data={data["d32"]}')
+    res = run('train.py', f'--outdir={tmp_path / "runs"}', '--dry-run', *args)
+    assert_one_line_error(res, *fragments)
+    assert not os.path.exists(tmp_path / 'runs')
+
+#----------------------------------------------------------------------------

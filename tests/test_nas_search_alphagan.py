@@ -1,0 +1,272 @@
+"""alphaGAN search algorithm: updates, duality-gap sign, G_bar/D_bar copies, ablation switches, state round trip."""
+
+import copy
+
+import pytest
+import torch
+
+from nas.search import alphagan
+from nas.search.alphagan import AlphaGAN
+from nas.space.supernet_conventional import SupernetGenerator
+from training.networks_conventional import Discriminator
+
+#----------------------------------------------------------------------------
+# Tiny fixtures: 32x32 supernet with 8 channels, D with 8 channels, seeded random batches of 4.
+
+class FakeData:
+    def __init__(self, seed=0, batch=4):
+        self.gen = torch.Generator().manual_seed(seed)
+        self.batch = batch
+        self.count = dict(train=0, val=0)
+
+    def _batch(self, split):
+        self.count[split] += 1
+        return torch.rand([self.batch, 3, 32, 32], generator=self.gen) * 2 - 1, torch.zeros([self.batch, 0])
+
+    def train(self):
+        return self._batch('train')
+
+    def val(self):
+        return self._batch('val')
+
+def make_nets(seed=0, **G_kwargs):
+    """D without spectral norm and with a small output layer, so its logits start inside the hinge's active band
+    (|D| < 1) and the gap has non-zero gradients; with saturated logits alpha would move by weight decay alone."""
+    torch.manual_seed(seed)
+    G = SupernetGenerator(img_resolution=32, g_channels=8, **G_kwargs)
+    D = Discriminator(img_resolution=32, d_channels=8, sn=False)
+    with torch.no_grad():
+        D.l5.weight.mul_(1e-3)
+    return G, D
+
+def snapshot(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+def alphas(G):
+    return [p.detach().clone() for p in G.arch_parameters()]
+
+def changed(before, after):
+    return any(not torch.equal(a, b) for a, b in zip(before, after))
+
+#----------------------------------------------------------------------------
+
+def test_presets_match_the_paper():
+    # Paper Sec. 5.1 (conventional (s) and (l)) and supp. A.1.2 (StyleGAN2 (s): R = 5).
+    assert alphagan.PRESETS['alphaGAN_s']['conventional'] == dict(T=20, S=20, R=20)
+    assert alphagan.PRESETS['alphaGAN_l']['conventional'] == dict(T=390, S=20, R=390)
+    assert alphagan.PRESETS['alphaGAN_s']['stylegan2'] == dict(T=20, S=20, R=5)
+
+def test_one_iteration_moves_alpha_and_weights():
+    G, D = make_nets()
+    alg = AlphaGAN(G, D, 'cpu', T=2, S=2, R=2, arch_wd=0)
+    a0, g0, d0 = alphas(G), [p.detach().clone() for p in G.weight_parameters()], snapshot(D)
+    data = FakeData()
+    stats = alg.step(0, data)
+    assert changed(a0, alphas(G))
+    assert changed(g0, G.weight_parameters())
+    assert any(not torch.equal(v, D.state_dict()[k]) for k, v in d0.items())
+    assert set(stats) == {'Loss/D/loss', 'Loss/G/loss', 'Search/duality_gap', 'Search/duality_gap_last'}
+    assert data.count == dict(train=2, val=2 + 2 + 2) # T train batches; R + R + S validation batches
+    # The weight optimisers never hold alphas; the architecture optimiser holds only alphas.
+    arch_ids = {id(p) for p in G.arch_parameters()}
+    assert not arch_ids & {id(p) for group in alg.G_opt.param_groups for p in group['params']}
+    assert arch_ids == {id(p) for group in alg.arch_opt.param_groups for p in group['params']}
+    assert AlphaGAN(G, D, 'cpu').arch_opt.defaults['weight_decay'] == 1e-3 and alg.arch_opt.defaults['betas'] == (0.5, 0.999)
+
+def test_alpha_gradient_is_the_first_order_gap_gradient():
+    G, D = make_nets()
+    alg = AlphaGAN(G, D, 'cpu', T=1, S=1, R=1, arch_lr=1e-30, arch_wd=0) # negligible step: read the gradients
+    data = FakeData()
+    alg.weight_part(data)
+    G_bar, D_bar = alg.solve_bars(data)
+    ref_data = copy.deepcopy(data)
+    torch.manual_seed(7)
+    alg.arch_part(data, G_bar, D_bar)
+    grads = [p.grad for p in G.arch_parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
+    assert all(p.grad is None for p in G.weight_parameters()) # weight gradients of the gap are dropped
+
+    # Reference: d/d alpha of M(G, D_bar) through G, plus d/d alpha_bar of -M(G_bar, D) (G_bar's alphas = G's).
+    torch.manual_seed(7)
+    real_img, real_c = ref_data.val()
+    z = torch.randn([real_img.shape[0], G.z_dim])
+    D.eval()
+    D_bar.eval()
+    term1 = alphagan.game_value(D_bar, G, real_img, real_c, z)
+    term2 = -alphagan.game_value(D, G_bar, real_img, real_c, z)
+    g1 = torch.autograd.grad(term1, G.arch_parameters())
+    g2 = torch.autograd.grad(term2, G_bar.arch_parameters())
+    for got, a, b in zip(grads, g1, g2):
+        assert torch.allclose(got, a + b, rtol=1e-5, atol=1e-9)
+    assert any(b.abs().sum() > 0 for b in g2) # the second term contributes
+
+def test_bars_leave_real_networks_unchanged():
+    G, D = make_nets()
+    alg = AlphaGAN(G, D, 'cpu', T=1, S=1, R=3)
+    data = FakeData()
+    alg.weight_part(data)
+    g_before, d_before = snapshot(G), snapshot(D)
+    G_bar, D_bar = alg.solve_bars(data)
+    for before, module in [(g_before, G), (d_before, D)]:
+        after = module.state_dict()
+        assert before.keys() == after.keys()
+        assert all(torch.equal(before[k], after[k]) for k in before), 'solve_bars moved the real network'
+    # The copies did move: D_bar's and G_bar's weights differ, G_bar keeps G's alphas ('weights' ablation).
+    assert any(not torch.equal(D.state_dict()[k], v) for k, v in D_bar.state_dict().items())
+    assert changed([p.detach() for p in G.weight_parameters()], [p.detach() for p in G_bar.weight_parameters()])
+    assert not changed(alphas(G), alphas(G_bar))
+    assert G_bar is not G and D_bar is not D
+
+#----------------------------------------------------------------------------
+# Duality gap sign on a hand-built game: D(x) = a * mean(x), G(z) = constant image b.
+
+class ConstG(torch.nn.Module):
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def forward(self, z, c=None):
+        return torch.full([z.shape[0], 1, 2, 2], self.value)
+
+class LinearD(torch.nn.Module):
+    def __init__(self, a):
+        super().__init__()
+        self.a = a
+
+    def forward(self, img, c=None):
+        return self.a * img.mean(dim=[1, 2, 3]).unsqueeze(1)
+
+def test_duality_gap_sign():
+    real = torch.ones([3, 1, 2, 2])
+    z = torch.zeros([3, 1])
+    G, D = ConstG(-1.0), LinearD(0.0)
+    D_bar = LinearD(1.0) # best response to G: D_bar(real) = 1, D_bar(fake) = -1, M = 0
+    G_bar = ConstG(1.0)  # best response to D (indifferent here): M(G_bar, D) = -(1 + 1) = -2
+    # Reference: M(G, D_bar) - M(G_bar, D) = 0 - (-2) = 2 >= 0.
+    gap = alphagan.duality_gap(G, D, G_bar, D_bar, real, None, z)
+    assert gap.item() == pytest.approx(2.0)
+    # At an equilibrium the copies equal the players and the gap is zero.
+    assert alphagan.duality_gap(G, D, G, D, real, None, z).item() == 0
+    # M is the value D maximises: a better D raises it.
+    assert alphagan.game_value(D_bar, G, real, None, z) > alphagan.game_value(D, G, real, None, z)
+
+#----------------------------------------------------------------------------
+# Ablation switches: each runs one iteration and moves alpha; warm-up leaves alpha frozen.
+
+class SearchableD(torch.nn.Module):
+    """A discriminator with an architecture choice: softmax(beta)-mix of the logits and their tanh."""
+    def __init__(self):
+        super().__init__()
+        self.base = make_nets()[1]
+        self.beta = torch.nn.Parameter(torch.zeros([2]))
+
+    def arch_parameters(self):
+        return [self.beta]
+
+    def weight_parameters(self):
+        return list(self.base.parameters())
+
+    def forward(self, img, c=None):
+        w = self.beta.softmax(0)
+        logits = self.base(img, c)
+        return w[0] * logits + w[1] * logits.tanh()
+
+@pytest.mark.parametrize('G_kwargs, alg_kwargs', [
+    (dict(), dict(bar_update='arch')),
+    (dict(), dict(bar_update='both')),
+    (dict(gumbel=True, gumbel_tau=0.5), dict()),
+    (dict(up_ops='no_deconv'), dict()),
+    (dict(up_ops='learnable_interp'), dict()),
+    (dict(), dict(n_critic=2)),
+    (dict(), dict(search_D=True)),
+], ids=['bar_arch', 'bar_both', 'gumbel', 'no_deconv', 'learnable_interp', 'n_critic', 'search_D'])
+def test_ablation_moves_alpha(G_kwargs, alg_kwargs):
+    G, D = make_nets(**G_kwargs)
+    if alg_kwargs.get('search_D'):
+        D = SearchableD()
+    alg = AlphaGAN(G, D, 'cpu', T=2, S=1, R=1, arch_wd=0, **alg_kwargs) # no decay: alpha moves by the gap alone
+    a0 = alphas(G)
+    d0 = alphas(D) if alg_kwargs.get('search_D') else []
+    stats = alg.step(0, FakeData())
+    assert changed(a0, alphas(G))
+    assert 'Search/duality_gap' in stats
+    if alg_kwargs.get('search_D'):
+        assert changed(d0, alphas(D))
+    if alg_kwargs.get('n_critic') == 2:
+        steps = [alg.G_opt.state[p]['step'].item() for p in G.weight_parameters() if p in alg.G_opt.state]
+        assert steps and all(s == 1 for s in steps) # T=2 D steps, one G step
+
+def test_warmup_freezes_alpha():
+    G, D = make_nets()
+    alg = AlphaGAN(G, D, 'cpu', T=1, S=1, R=1, warmup_iters=1)
+    a0 = alphas(G)
+    data = FakeData()
+    stats = alg.step(0, data)
+    assert not changed(a0, alphas(G)) and 'Search/duality_gap' not in stats
+    assert data.count['val'] == 0 # no G_bar/D_bar work during warm-up
+    alg.step(1, data)
+    assert changed(a0, alphas(G))
+
+def test_bad_switches_are_refused():
+    G, D = make_nets()
+    with pytest.raises(AssertionError):
+        AlphaGAN(G, D, 'cpu', bar_update='alpha')
+    with pytest.raises(ValueError, match='arch_parameters'):
+        AlphaGAN(G, D, 'cpu', search_D=True)
+
+def test_stylegan2_supernet_iteration():
+    supernet = pytest.importorskip('nas.space.supernet_stylegan2')
+    from training.networks_stylegan2 import Discriminator as SG2Discriminator
+    torch.manual_seed(0)
+    G = supernet.SupernetGenerator(z_dim=16, w_dim=16, img_resolution=8, img_channels=3, mode='macro_dynw',
+        mapping_kwargs=dict(num_layers=2), synthesis_kwargs=dict(channel_base=64, channel_max=8, num_fp16_res=0))
+    D = SG2Discriminator(c_dim=0, img_resolution=8, img_channels=3, channel_base=64, channel_max=8, num_fp16_res=0,
+        epilogue_kwargs=dict(mbstd_group_size=2))
+    class Data:
+        def train(self):
+            return torch.rand([2, 3, 8, 8]) * 2 - 1, torch.zeros([2, 0])
+        val = train
+    alg = AlphaGAN(G, D, 'cpu', T=1, S=1, R=1, arch_wd=0)
+    a0, d0 = alphas(G), snapshot(D)
+    stats = alg.step(0, Data())
+    assert changed(a0, alphas(G)) and 'Search/duality_gap' in stats
+    genotype = alg.derive(method='alphagan')
+    assert genotype.backbone == 'stylegan2' and genotype.mode == 'macro_dynw' and genotype.w_idx is not None
+    assert any(not torch.equal(v, D.state_dict()[k]) for k, v in d0.items())
+
+#----------------------------------------------------------------------------
+
+def test_derive_picks_argmax():
+    G, D = make_nets()
+    alg = AlphaGAN(G, D, 'cpu')
+    with torch.no_grad():
+        for p in G.arch_parameters():
+            p.zero_()
+        G.alphas['normal_2'][1, 4] = 1.0   # cell2.n1 -> sep_conv_5x5
+        G.alphas['up_3'][0, 2] = 1.0       # cell3.up0 -> bilinear
+        G.alphas['skip_3'][1, 1] = 1.0     # cell3 skip from cell2 -> nearest
+    genotype = alg.derive(method='alphagan')
+    assert genotype.ops['cell2']['n1'] == 'sep_conv_5x5'
+    assert genotype.ops['cell3']['up0'] == 'bilinear'
+    assert genotype.ops['cell3']['skip']['cell2'] == 'nearest'
+    assert genotype.ops['cell1']['n0'] == 'conv_1x1' # ties: the first op
+    probs = alg.arch_weights()
+    assert probs['cell2.n1']['sep_conv_5x5'] == pytest.approx(torch.tensor([1.0, 0, 0, 0, 0, 0]).softmax(0)[0].item())
+
+def test_state_dict_round_trip_continues_identically():
+    G, D = make_nets()
+    alg = AlphaGAN(G, D, 'cpu', T=1, S=1, R=1, n_critic=2)
+    alg.step(0, FakeData(seed=1))
+    state = copy.deepcopy(alg.state_dict())
+    G2, D2 = make_nets(seed=5)
+    alg2 = AlphaGAN(G2, D2, 'cpu', T=1, S=1, R=1, n_critic=2)
+    alg2.load_state_dict(state)
+    torch.manual_seed(3)
+    alg.step(1, FakeData(seed=2))
+    torch.manual_seed(3)
+    alg2.step(1, FakeData(seed=2))
+    assert not changed(alphas(G), alphas(G2))
+    assert not changed(list(G.state_dict().values()), list(G2.state_dict().values()))
+    assert alg2.num_weight_steps == alg.num_weight_steps == 2
+
+#----------------------------------------------------------------------------
