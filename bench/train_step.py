@@ -9,27 +9,17 @@ import json
 import os
 import sys
 import tempfile
-import zipfile
 
 import click
 import numpy as np
-import PIL.Image
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import dnnlib                  # noqa: E402
 import train                   # noqa: E402
+from bench.common import cli_options, device_name, make_zip  # noqa: E402
 from training import training_loop  # noqa: E402
 
 #----------------------------------------------------------------------------
-
-def make_zip(path, resolution, count):
-    rnd = np.random.RandomState(0)
-    with zipfile.ZipFile(path, 'w') as zf:
-        for i in range(count):
-            img = PIL.Image.fromarray(rnd.randint(0, 256, [resolution, resolution, 3], dtype=np.uint8))
-            with zf.open(f'{i:05d}.png', 'w') as f:
-                img.save(f, format='png')
 
 @click.command()
 @click.option('--resolution', type=int, default=32, show_default=True)
@@ -43,13 +33,11 @@ def make_zip(path, resolution, count):
 def main(resolution, cfg, cbase, cmax, batch, kimg, aug, fp32):
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     with tempfile.TemporaryDirectory() as tmp:
-        data = os.path.join(tmp, f'bench{resolution}.zip')
-        make_zip(data, resolution, count=256)
-        opts = dnnlib.EasyDict(data=data, cond=False, mirror=False, workers=2, device=device, gpus=1, cfg=cfg,
-                               batch=batch, batch_gpu=None, cbase=cbase, cmax=cmax, map=None, gamma=None, kimg=kimg,
-                               fp32=fp32, nhwc=False, aug=aug, p=None, target=0.6, augpipe='bgc', metrics=[],
-                               tick=kimg / 4, snap=None, seed=0, resume=None, nobench=False, allow_tf32=False, grid_images=16)
-        c, _desc = train.setup_training_config(opts)
+        data = make_zip(os.path.join(tmp, f'bench{resolution}.zip'), resolution, count=256)
+        args = [f'--outdir={tmp}', f'--data={data}', f'--cfg={cfg}', f'--cmax={cmax}', f'--kimg={kimg}', f'--aug={aug}',
+                '--metrics=none', f'--tick={kimg / 4}', f'--device={device}']
+        args += [f'--cbase={cbase}'] * (cbase is not None) + [f'--batch={batch}'] * (batch is not None) + ['--fp32'] * fp32
+        c, _desc = train.setup_training_config(cli_options(train.main, args))
         c.image_snapshot_ticks = c.network_snapshot_ticks = None
         c.run_dir = tmp
         training_loop.training_loop(**c)
@@ -57,8 +45,7 @@ def main(resolution, cfg, cbase, cmax, batch, kimg, aug, fp32):
             ticks = [json.loads(line) for line in f]
     # Tick 0 holds start-up and (on CUDA) kernel builds; time the others.
     sec_per_kimg = float(np.mean([t['Timing/sec_per_kimg']['mean'] for t in ticks[1:]]))
-    name = torch.cuda.get_device_name() if device == 'cuda' else f'CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)'
-    print(f'device {name}; resolution {resolution}; cfg {cfg}; batch {c.batch_size}; channel_base '
+    print(f'device {device_name(device)}; resolution {resolution}; cfg {cfg}; batch {c.batch_size}; channel_base '
           f'{c.G_kwargs.synthesis_kwargs.channel_base}; channel_max {cmax}; aug {aug}; fp16 res {c.G_kwargs.synthesis_kwargs.num_fp16_res}')
     print(f'sec/kimg {sec_per_kimg:.2f}   sec/step {sec_per_kimg * c.batch_size / 1000:.3f}   (ticks after the first: {len(ticks) - 1})')
 

@@ -11,11 +11,17 @@ from torch_utils import training_stats
 from torch_utils.ops import conv2d_gradfix
 
 #----------------------------------------------------------------------------
-# Interface of every loss: accumulate the gradients of one training phase.
+# Interface of every loss: accumulate the gradients of one training phase. D sees every image, real or fake,
+# through the augmentation pipe (ADA, Karras et al. 2020), when there is one.
 
 class Loss:
     def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
         raise NotImplementedError()
+
+    def run_D(self, img, c):
+        if self.augment_pipe is not None:
+            img = self.augment_pipe(img)
+        return self.D(img, c)
 
 #----------------------------------------------------------------------------
 # Run a block with the parameters of `module` excluded from autograd, so a phase of one network
@@ -77,11 +83,6 @@ class StyleGAN2Loss(Loss):
             ws = torch.where(mix, self.G.mapping(torch.randn_like(z), c, update_emas=False), ws)
         img = self.G.synthesis(ws)
         return img, ws
-
-    def run_D(self, img, c):
-        if self.augment_pipe is not None:
-            img = self.augment_pipe(img)
-        return self.D(img, c)
 
     def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
         assert phase in ['Gmain', 'Greg', 'Gboth', 'Dmain', 'Dreg', 'Dboth']
@@ -175,11 +176,6 @@ class HingeLoss(Loss):
         self.D = D
         self.augment_pipe = augment_pipe
         self.ada_controller = ada_controller
-
-    def run_D(self, img, c):
-        if self.augment_pipe is not None:
-            img = self.augment_pipe(img)
-        return self.D(img, c)
 
     def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
         assert phase in ['Gmain', 'Greg', 'Gboth', 'Dmain', 'Dreg', 'Dboth']

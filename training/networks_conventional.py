@@ -53,12 +53,7 @@ class Generator(torch.nn.Module):
         g = Genotype.from_dict(genotype, source='G genotype')
         if g.backbone != 'conventional':
             raise ValueError(f'G genotype: backbone: expected \'conventional\', got {g.backbone!r}')
-        if bottom_width is None:
-            bottom_width = img_resolution // 8
-        if c_dim != 0:
-            raise ValueError(f'c_dim: the conventional generator is unconditional, got c_dim={c_dim}')
-        if bottom_width * 8 != img_resolution:
-            raise ValueError(f'img_resolution {img_resolution} is not 8 * bottom_width {bottom_width}')
+        bottom_width = ops.bottom_width_for('conventional', c_dim, img_resolution, bottom_width)
         self.genotype = g.to_dict()
         self.z_dim = z_dim
         self.c_dim = c_dim

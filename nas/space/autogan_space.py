@@ -136,12 +136,7 @@ class Cell(torch.nn.Module):
 
 class _CellGenerator(torch.nn.Module):
     def _build(self, z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init, cells):
-        if bottom_width is None:
-            bottom_width = img_resolution // 8
-        if c_dim != 0:
-            raise ValueError(f'c_dim: the AutoGAN generator is unconditional, got c_dim={c_dim}')
-        if bottom_width * 8 != img_resolution:
-            raise ValueError(f'img_resolution {img_resolution} is not 8 * bottom_width {bottom_width}')
+        bottom_width = ops.bottom_width_for('AutoGAN', c_dim, img_resolution, bottom_width)
         self.z_dim = z_dim
         self.c_dim = c_dim
         self.img_resolution = img_resolution
