@@ -69,8 +69,7 @@ def _is_nested_numbers(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 #----------------------------------------------------------------------------
-# Per-backbone validators of resolution, channels, ops and w_idx. Registered by name;
-# the StyleGAN2 and AutoGAN issues add theirs with the same decorator.
+# Per-backbone validators of resolution, channels, ops and w_idx, registered by backbone name.
 
 _backbone_validators = dict() # backbone name => fn(genotype, checker)
 
@@ -81,14 +80,18 @@ def register_backbone(name):
         return fn
     return decorator
 
-@register_backbone('conventional')
-def _validate_conventional(g, check):
+def _validate_three_cells(g, check, cells):
+    """Shared by the conventional and AutoGAN backbones: resolution, channels and the cell names."""
     if g.resolution % 8 != 0:
         check.fail('resolution', f'{g.resolution} is not a multiple of 8 (three x2 cells on a square bottom map)')
     check.keys('channels', g.channels, required=['g_channels'], optional=['d_channels'])
     for key, value in g.channels.items():
         check.integer(f'channels.{key}', value, minimum=1)
-    check.keys('ops', g.ops, required=primitives.CONVENTIONAL_CELLS)
+    check.keys('ops', g.ops, required=cells)
+
+@register_backbone('conventional')
+def _validate_conventional(g, check):
+    _validate_three_cells(g, check, primitives.CONVENTIONAL_CELLS)
     normal_ops = primitives.known_ops('conventional', 'normal')
     up_ops = primitives.known_ops('conventional', 'up')
     for cell in primitives.CONVENTIONAL_CELLS:
@@ -285,12 +288,7 @@ def stylegan2_layer_ops(genotype, resolution):
 
 @register_backbone('autogan')
 def _validate_autogan(g, check):
-    if g.resolution % 8 != 0:
-        check.fail('resolution', f'{g.resolution} is not a multiple of 8 (three x2 cells on a square bottom map)')
-    check.keys('channels', g.channels, required=['g_channels'], optional=['d_channels'])
-    for key, value in g.channels.items():
-        check.integer(f'channels.{key}', value, minimum=1)
-    check.keys('ops', g.ops, required=primitives.AUTOGAN_CELLS)
+    _validate_three_cells(g, check, primitives.AUTOGAN_CELLS)
     for i, cell in enumerate(primitives.AUTOGAN_CELLS):
         names = [name for name, _choices in primitives.AUTOGAN_TOKENS]
         check.keys(f'ops.{cell}', g.ops[cell], required=[*names, 'skip'])

@@ -63,3 +63,23 @@ def barrier():
         torch.distributed.barrier()
 
 #----------------------------------------------------------------------------
+#----------------------------------------------------------------------------
+# Data-parallel gradient averaging: one all-reduce of the flattened gradients of `params` (every process passes the
+# same parameters with the same gradient pattern). `finite`: NaN/Inf become 0/+-1e5 afterwards, as in StyleGAN2-ADA,
+# also in a single process.
+
+def average_gradients(params, finite=False):
+    params = [p for p in params if p.grad is not None]
+    world_size = get_world_size()
+    if len(params) == 0 or (world_size == 1 and not finite):
+        return
+    flat = torch.cat([p.grad.flatten() for p in params])
+    if world_size > 1:
+        torch.distributed.all_reduce(flat)
+        flat /= world_size
+    if finite:
+        torch.nan_to_num(flat, nan=0, posinf=1e5, neginf=-1e5, out=flat)
+    for p, grad in zip(params, flat.split([p.numel() for p in params])):
+        p.grad.copy_(grad.reshape(p.shape))
+
+#----------------------------------------------------------------------------

@@ -15,6 +15,13 @@ from torch_utils.ops import conv2d_gradfix
 # through the augmentation pipe (ADA, Karras et al. 2020), when there is one.
 
 class Loss:
+    def __init__(self, device, G, D, augment_pipe=None, ada_controller=None):
+        self.device = device
+        self.G = G
+        self.D = D
+        self.augment_pipe = augment_pipe
+        self.ada_controller = ada_controller
+
     def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
         raise NotImplementedError()
 
@@ -57,12 +64,7 @@ class StyleGAN2Loss(Loss):
         pl_decay            = 0.01,     # Decay of the running mean of path lengths.
         pl_no_weight_grad   = False,    # Skip conv weight gradients in the path-length gradient pass.
     ):
-        super().__init__()
-        self.device = device
-        self.G = G
-        self.D = D
-        self.augment_pipe = augment_pipe
-        self.ada_controller = ada_controller
+        super().__init__(device, G, D, augment_pipe, ada_controller)
         self.r1_gamma = r1_gamma
         self.style_mixing_prob = style_mixing_prob
         self.pl_weight = pl_weight
@@ -170,12 +172,7 @@ class HingeLoss(Loss):
         augment_pipe        = None,     # Augmentation applied to every image D sees, None = disable.
         ada_controller      = None,     # Receives D's logits on reals for the ADA heuristic, None = fixed p.
     ):
-        super().__init__()
-        self.device = device
-        self.G = G
-        self.D = D
-        self.augment_pipe = augment_pipe
-        self.ada_controller = ada_controller
+        super().__init__(device, G, D, augment_pipe, ada_controller)
 
     def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
         assert phase in ['Gmain', 'Greg', 'Gboth', 'Dmain', 'Dreg', 'Dboth']

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from nas.search.base import SearchAlgorithm
+from torch_utils import distributed
 
 #----------------------------------------------------------------------------
 # Steps per iteration: T weight steps, S architecture steps, R steps of each of G_bar and D_bar.
@@ -39,6 +40,12 @@ def _weights(module):
 
 def _arch(module):
     return module.arch_parameters() if hasattr(module, 'arch_parameters') else []
+
+def _update(opt):
+    """opt.step() on gradients averaged over the processes (data-parallel search: every process runs every step on
+    its own share of the batch, so weights, alphas and the G_bar/D_bar copies stay identical everywhere)."""
+    distributed.average_gradients([p for group in opt.param_groups for p in group['params']])
+    opt.step()
 
 #----------------------------------------------------------------------------
 # The search algorithm (one implementation for every backbone). Per iteration: T weight steps on the train split
@@ -92,14 +99,14 @@ class AlphaGAN(SearchAlgorithm):
         loss = d_hinge(D(real_img, real_c), D(fake, real_c))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        _update(opt)
         return loss.item()
 
     def _g_step(self, G, D, opt, batch_size, c):
         loss = g_hinge(D(G(self._z(batch_size), c), c))
         opt.zero_grad(set_to_none=True)
         loss.backward() # reaches D's parameters too; their gradients are cleared before any D step
-        opt.step()
+        _update(opt)
         return loss.item()
 
     def weight_part(self, data):
@@ -156,7 +163,7 @@ class AlphaGAN(SearchAlgorithm):
             for p, p_bar in zip(arch_G, arch_G_bar):
                 if p_bar.grad is not None:
                     p.grad = p_bar.grad.clone() if p.grad is None else p.grad + p_bar.grad
-            self.arch_opt.step()
+            _update(self.arch_opt)
             gaps.append(gap.item())
         self.D.train(D_modes[0])
         D_bar.train(D_modes[1])

@@ -38,17 +38,20 @@ class SearchAlgorithm:
 #----------------------------------------------------------------------------
 # Train and validation splits of one dataset, each read through one iterator over an infinite sampler, built once.
 # Batches come back as (real_img float32 [-1, 1] on device, c). Resumable: the position is the count of batches
-# handed out, so a prefetching DataLoader never makes a resumed run skip or repeat images.
+# handed out, so a prefetching DataLoader never makes a resumed run skip or repeat images. Data-parallel: process
+# `rank` of `num_replicas` reads every num_replicas-th image of the same shuffled order.
 
 class SearchData:
     def __init__(self,
         dataset,                    # training.dataset.Dataset (uint8 CHW images).
-        batch_size,                 # Images per batch, both splits.
+        batch_size,                 # Images per batch and process, both splits.
         device,                     # Device of the returned tensors.
         val_fraction    = 0.5,      # Share of the dataset in the validation split (paper: half, 25k/25k).
         seed            = 0,        # Seed of the split and of both samplers' shuffles.
         loader_kwargs   = {},       # Options for torch.utils.data.DataLoader (num_workers, pin_memory, ...).
         state           = None,     # state_dict() of the run to continue, None = start.
+        rank            = 0,        # This process.
+        num_replicas    = 1,        # Processes sharing each batch.
     ):
         assert 0 < val_fraction < 1
         n = len(dataset)
@@ -63,7 +66,8 @@ class SearchData:
         self._iterators = dict()
         for i, split in enumerate(['train', 'val']):
             subset = torch.utils.data.Subset(dataset, self.indices[split].tolist())
-            sampler = misc.InfiniteSampler(subset, seed=seed + i, start_index=self.num_batches[split] * batch_size)
+            sampler = misc.InfiniteSampler(subset, rank=rank, num_replicas=num_replicas, seed=seed + i,
+                                           start_index=self.num_batches[split] * batch_size * num_replicas)
             loader = torch.utils.data.DataLoader(subset, sampler=sampler, batch_size=batch_size, **loader_kwargs)
             self._iterators[split] = iter(loader)
 
