@@ -31,11 +31,18 @@ CFG_SPECS = {
 # Re-training presets of a conventional (alphaGAN/AutoGAN) genotype: paper supp. A.1.1 (CIFAR-10: 50k G iterations,
 # Adam (0, 0.9)) and A.1.2 (STL-10 48x48: 80k G iterations, Adam (0.5, 0.9)); G batch 128, D batch 64, lr 2e-4,
 # n_critic 5 (AutoGAN), hence kimg = G iterations * n_critic * 64 / 1000. ema: G_ema half-life in kimg, 0 = off
-# (AutoGAN's 0.999 per G step is about 222 kimg at n_critic 5, batch 64).
+# (AutoGAN's 0.999 per G step is about 222 kimg at n_critic 5, batch 64). decay: default learning-rate schedule.
+# An AutoGAN genotype (Gong et al. 2019, Sec. 4 and the authors' code): 50k G iterations at a constant learning
+# rate with G weights EMA 0.999 per G step.
 
 CONVENTIONAL_SPECS = {
-    'conv_cifar': dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=0),
-    'conv_stl':   dict(kimg=25600, mb=64, G_mb=128, lrate=0.0002, betas=[0.5, 0.9], n_critic=5, ema=0),
+    'conv_cifar': dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=0, decay='linear'),
+    'conv_stl':   dict(kimg=25600, mb=64, G_mb=128, lrate=0.0002, betas=[0.5, 0.9], n_critic=5, ema=0, decay='linear'),
+    'autogan':    dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=222, decay=None),
+}
+CELL_GENERATORS = {             # Genotype backbones trained with these presets: their G class (D: AutoGAN's).
+    'conventional': 'training.networks_conventional.Generator',
+    'autogan':      'nas.space.autogan_space.Generator',
 }
 
 def load_genotype(path):
@@ -74,10 +81,10 @@ def setup_training_config(opts):
         raise UserError(f'--data: {err}') from err
     resolution = training_set.resolution
     genotype = load_genotype(opts.genotype) if opts.genotype is not None else None
-    conventional = genotype is not None and genotype.backbone == 'conventional'
-    if genotype is not None and genotype.backbone not in ['conventional', 'stylegan2']:
+    conventional = genotype is not None and genotype.backbone in CELL_GENERATORS # conventional or AutoGAN cells
+    if genotype is not None and genotype.backbone not in [*CELL_GENERATORS, 'stylegan2']:
         raise UserError(f'--genotype: {opts.genotype}: backbone {genotype.backbone!r} cannot be trained by train.py; '
-                        f'expected conventional or stylegan2')
+                        f'expected conventional, autogan or stylegan2')
     if genotype is not None and genotype.backbone == 'stylegan2':
         from nas.genotype import stylegan2_layer_ops
         try:
@@ -86,7 +93,7 @@ def setup_training_config(opts):
             raise UserError(f'--genotype: {err} (data: {resolution}x{resolution})') from err
     if conventional and resolution % 8 != 0:
         raise UserError(f'--data: resolution {resolution} of {opts.data} is not 8 * bottom width, '
-                        f'as the conventional genotype {opts.genotype} needs')
+                        f'as the {genotype.backbone} genotype {opts.genotype} needs')
     if not conventional and (resolution < 4 or resolution & (resolution - 1) != 0):
         raise UserError(f'--data: resolution {resolution} of {opts.data} is not a power of two (>= 4)')
     if opts.cond and not training_set.has_labels:
@@ -97,14 +104,15 @@ def setup_training_config(opts):
     del training_set # conserve memory
     c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=opts.device == 'cuda', num_workers=opts.workers, prefetch_factor=2 if opts.workers > 0 else None)
 
-    # A conventional genotype has its own presets and networks.
+    # A conventional or AutoGAN genotype has its own presets and networks.
     if conventional:
         return setup_conventional_config(opts, c, genotype, resolution, dataset_name)
     if opts.cfg in CONVENTIONAL_SPECS:
-        raise UserError(f'--cfg={opts.cfg}: only for a conventional --genotype')
+        raise UserError(f'--cfg={opts.cfg}: only for a conventional or autogan --genotype')
     for name in ['g_channels', 'd_channels']:
         if opts[name] is not None:
-            raise UserError(f'--{name.replace("_", "-")}: only for a conventional --genotype; use --cbase/--cmax')
+            raise UserError(f'--{name.replace("_", "-")}: only for a conventional or autogan --genotype; '
+                            f'use --cbase/--cmax')
     opts.cfg = opts.cfg or 'auto'
     opts.aug = opts.aug or 'ada'
 
@@ -172,15 +180,17 @@ def setup_training_config(opts):
     return c, desc
 
 #----------------------------------------------------------------------------
-# Conventional re-training (alphaGAN supp. A.1.1, AutoGAN): the genotype's G, AutoGAN's spectral-norm D, hinge loss,
-# n_critic D steps per G step with twice the batch for G, linear LR decay, no augmentation or regularisers.
+# Conventional or AutoGAN re-training (alphaGAN supp. A.1.1, AutoGAN Sec. 4): the genotype's G, AutoGAN's
+# spectral-norm D, hinge loss, n_critic D steps per G step with twice the batch for G, the preset's LR schedule
+# (alphaGAN: linear decay; AutoGAN: constant), no augmentation or regularisers.
 
 def setup_conventional_config(opts, c, genotype, resolution, dataset_name):
     if opts.cond:
-        raise UserError('--cond: the conventional generator is unconditional')
-    cfg = opts.cfg or ('conv_stl' if resolution == 48 else 'conv_cifar')
+        raise UserError(f'--cond: the {genotype.backbone} generator is unconditional')
+    default_cfg = 'autogan' if genotype.backbone == 'autogan' else 'conv_stl' if resolution == 48 else 'conv_cifar'
+    cfg = opts.cfg or default_cfg
     if cfg not in CONVENTIONAL_SPECS:
-        raise UserError(f'--cfg={cfg}: a conventional genotype takes {" or ".join(CONVENTIONAL_SPECS)}')
+        raise UserError(f'--cfg={cfg}: {genotype.backbone} genotypes take {" or ".join(CONVENTIONAL_SPECS)}')
     for name in ['cbase', 'map', 'gamma', 'batch_gpu']:
         if opts[name] is not None:
             raise UserError(f'--{name.replace("_", "-")}: not used by a conventional genotype')
@@ -195,11 +205,11 @@ def setup_conventional_config(opts, c, genotype, resolution, dataset_name):
     c.G_batch_size = 2 * c.batch_size # paper: G 128, D 64
     c.n_critic = spec.n_critic
     c.total_kimg = opts.kimg if opts.kimg is not None else spec.kimg
-    c.lr_schedule = 'linear' if opts.lr_decay in [None, 'linear'] else None
+    c.lr_schedule = 'linear' if (opts.lr_decay or spec.decay) == 'linear' else None
     c.ema_kimg = opts.ema_kimg if opts.ema_kimg is not None else spec.ema
     c.ema_rampup = None
     channels = genotype.channels
-    c.G_kwargs = dnnlib.EasyDict(class_name='training.networks_conventional.Generator', genotype=genotype.to_dict(),
+    c.G_kwargs = dnnlib.EasyDict(class_name=CELL_GENERATORS[genotype.backbone], genotype=genotype.to_dict(),
                                  z_dim=128, g_channels=opts.g_channels or channels['g_channels'])
     c.D_kwargs = dnnlib.EasyDict(class_name='training.networks_conventional.Discriminator',
                                  d_channels=opts.d_channels or channels.get('d_channels', 128))
@@ -239,6 +249,8 @@ def set_logging(opts, c):
     c.image_snapshot_ticks = c.network_snapshot_ticks = opts.snap
     c.random_seed = opts.seed
     c.resume_pkl = opts.resume
+    c.keep = opts.keep
+    c.on_collapse = opts.on_collapse
     c.cudnn_benchmark = not opts.nobench
     c.allow_tf32 = opts.allow_tf32
     c.max_grid_images = opts.grid_images
@@ -247,13 +259,18 @@ def set_logging(opts, c):
 # One process of training: logs, distributed init, then the loop.
 
 def subprocess_fn(rank, c, temp_dir):
+    logger = None
     if rank == 0:
-        dnnlib.util.Logger(file_name=os.path.join(c.run_dir, 'log.txt'), file_mode='a', should_flush=True)
-    if c.num_gpus > 1:
-        distributed.init_process_group(rank=rank, world_size=c.num_gpus, temp_dir=temp_dir)
-    sync_device = torch.device('cuda', rank) if c.num_gpus > 1 else None
-    training_stats.init_multiprocessing(rank=rank, sync_device=sync_device)
-    training_loop.training_loop(rank=rank, **c)
+        logger = dnnlib.util.Logger(file_name=os.path.join(c.run_dir, 'log.txt'), file_mode='a', should_flush=True)
+    try:
+        if c.num_gpus > 1:
+            distributed.init_process_group(rank=rank, world_size=c.num_gpus, temp_dir=temp_dir)
+        sync_device = torch.device('cuda', rank) if c.num_gpus > 1 else None
+        training_stats.init_multiprocessing(rank=rank, sync_device=sync_device)
+        training_loop.training_loop(rank=rank, **c)
+    finally:
+        if logger is not None:
+            logger.close() # so that an error (out of memory, collapse) reaches stderr as one line
 
 def launch_training(c, desc, outdir, dry_run):
     c.run_dir = dnnlib.util.next_run_dir(outdir, desc)
@@ -301,6 +318,25 @@ def check_resume(resume):
     if not isinstance(data, dict) or not all(isinstance(data.get(name), torch.nn.Module) for name in ['G', 'D', 'G_ema']):
         raise UserError(f'--resume: {resume} is not a training snapshot (it lacks G, D and G_ema)')
 
+def find_resume(resume, outdir, desc):
+    """The snapshot to continue: the newest valid one of the run directory `resume`, or, for 'latest' (--resume
+    given alone), of the newest run directory NNNNN-<desc> in `outdir` that holds one."""
+    from torch_utils import checkpoint
+    what = 'checkpoint to resume from (network-snapshot-NNNNNN with its training-state-NNNNNN.pt)'
+    try:
+        if resume == 'latest':
+            path = checkpoint.find_latest_checkpoint(outdir, desc, kind='training')
+            missing = f'no run directory {os.path.join(outdir, "NNNNN-" + desc)} holds a {what}'
+        else:
+            path = checkpoint.find_resume_checkpoint(resume, kind='training')
+            missing = f'{resume} holds no {what}'
+    except UserError as err:
+        raise UserError(f'--resume: {err}') from err
+    if path is None:
+        raise UserError(f'--resume: {missing}')
+    check_resume(path)
+    return path
+
 @click.command()
 # Required.
 @click.option('--outdir',     help='Where to save the results', metavar='DIR', required=True)
@@ -308,6 +344,8 @@ def check_resume(resume):
 # General options.
 @click.option('--gpus',       help='Number of GPUs to use', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--snap',       help='Snapshot interval in ticks', metavar='TICKS', type=click.IntRange(min=1), default=50, show_default=True)
+@click.option('--keep',       help='Keep the newest K snapshots and the best by the first metric  [default: all]', metavar='K', type=click.IntRange(min=1))
+@click.option('--on-collapse', help='Flat D loss or FID rising: log it, or end the run', type=click.Choice(['warn', 'stop']), default='warn', show_default=True)
 @click.option('--metrics',    help='Comma-separated metrics or "none"', metavar='[NAME|A,B,C|none]', default='fid50k_full', show_default=True)
 @click.option('--seed',       help='Random seed', metavar='INT', type=click.IntRange(min=0), default=0, show_default=True)
 @click.option('--dry-run',    help='Print training options and exit', is_flag=True)
@@ -315,11 +353,11 @@ def check_resume(resume):
 @click.option('--cond',       help='Train conditional model based on dataset labels', is_flag=True)
 @click.option('--mirror',     help='Enable dataset x-flips', is_flag=True)
 # Base config.
-@click.option('--cfg',        help='Base config  [default: auto; conv_cifar/conv_stl for a conventional genotype]', type=click.Choice(list(CFG_SPECS) + list(CONVENTIONAL_SPECS)))
+@click.option('--cfg',        help='Base config  [default: auto; conv_cifar/conv_stl for a conventional genotype, autogan for an AutoGAN one]', type=click.Choice(list(CFG_SPECS) + list(CONVENTIONAL_SPECS)))
 # Searched architecture.
 @click.option('--genotype',   help='Train this searched architecture (search.py\'s found.json)', metavar='JSON')
-@click.option('--g-channels', help='Conventional genotype: G channels  [default: the genotype\'s]', metavar='INT', type=click.IntRange(min=1))
-@click.option('--d-channels', help='Conventional genotype: D channels  [default: the genotype\'s or 128]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--g-channels', help='Conventional/AutoGAN genotype: G channels  [default: the genotype\'s]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--d-channels', help='Conventional/AutoGAN genotype: D channels  [default: the genotype\'s or 128]', metavar='INT', type=click.IntRange(min=1))
 @click.option('--lr-decay',   help='Learning-rate schedule  [default: linear for a conventional genotype, else none]', type=click.Choice(['linear', 'none']))
 @click.option('--ema-kimg',   help='Override the G_ema half-life in kimg (0 = off)', metavar='KIMG', type=click.FloatRange(min=0))
 @click.option('--gamma',      help='Override R1 gamma', metavar='FLOAT', type=click.FloatRange(min=0))
@@ -330,12 +368,12 @@ def check_resume(resume):
 @click.option('--cmax',       help='Maximum channels per layer', metavar='INT', type=click.IntRange(min=1), default=512, show_default=True)
 @click.option('--map',        help='Override mapping-network depth', metavar='INT', type=click.IntRange(min=1))
 # Discriminator augmentation.
-@click.option('--aug',        help='Augmentation mode  [default: ada; noaug for a conventional genotype]', type=click.Choice(['noaug', 'ada', 'fixed']))
+@click.option('--aug',        help='Augmentation mode  [default: ada; noaug for a conventional/AutoGAN genotype]', type=click.Choice(['noaug', 'ada', 'fixed']))
 @click.option('--p',          help='Augmentation probability for --aug=fixed', metavar='FLOAT', type=click.FloatRange(min=0, max=1))
 @click.option('--target',     help='ADA target value', metavar='FLOAT', type=click.FloatRange(min=0, max=1), default=0.6, show_default=True)
 @click.option('--augpipe',    help='Augmentation pipeline', type=click.Choice(list(AUGPIPE_SPECS)), default='bgc', show_default=True)
 # Transfer learning and resume.
-@click.option('--resume',     help='Resume from a network snapshot (path or URL)', metavar='PKL')
+@click.option('--resume',     help='Resume from a network snapshot (path or URL) or a run directory; alone: the newest run of this config in --outdir', metavar='[PKL|DIR]', is_flag=False, flag_value='latest')
 # Performance and logging.
 @click.option('--fp32',       help='Disable mixed-precision training', is_flag=True)
 @click.option('--nhwc',       help='Use NHWC memory format with FP16', is_flag=True)
@@ -357,9 +395,11 @@ def main(**kwargs):
     opts = dnnlib.EasyDict(kwargs)
     opts.device = opts.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     opts.metrics = parse_metrics(opts.metrics)
-    if opts.resume is not None:
+    if opts.resume is not None and opts.resume != 'latest' and not os.path.isdir(opts.resume):
         check_resume(opts.resume)
     c, desc = setup_training_config(opts)
+    if opts.resume == 'latest' or (opts.resume is not None and os.path.isdir(opts.resume)):
+        c.resume_pkl = find_resume(opts.resume, opts.outdir, desc)
     launch_training(c=c, desc=desc, outdir=opts.outdir, dry_run=opts.dry_run)
 
 #----------------------------------------------------------------------------

@@ -313,6 +313,31 @@ def find_resume_checkpoint(run_dir, kind=None, log=print):
     return None
 
 #----------------------------------------------------------------------------
+# `--resume` alone: the newest valid checkpoint among the run directories NNNNN-<desc> of one configuration.
+
+def find_latest_checkpoint(outdir, desc, kind, log=print):
+    """Return find_resume_checkpoint() of the newest run directory `<outdir>/NNNNN-<desc>` that holds a valid
+    checkpoint, or None. A run killed before its first checkpoint, or one whose checkpoints are all unreadable, is
+    reported to `log` and passed over for the one before it."""
+    outdir = os.fspath(outdir)
+    pattern = re.compile(r'^(\d+)-' + re.escape(desc) + r'$')
+    names = os.listdir(outdir) if os.path.isdir(outdir) else []
+    runs = sorted(((int(m.group(1)), m.group(0)) for m in map(pattern.match, names) if m), reverse=True)
+    for _number, name in runs:
+        run_dir = os.path.join(outdir, name)
+        if not os.path.isdir(run_dir):
+            continue
+        try:
+            path = find_resume_checkpoint(run_dir, kind=kind, log=log)
+        except dnnlib.util.UserError:
+            log(f'warning: {run_dir} has no readable {kind} checkpoint; trying the run before it')
+            continue
+        if path is not None:
+            return path
+        log(f'warning: {run_dir} holds no {kind} checkpoint; trying the run before it')
+    return None
+
+#----------------------------------------------------------------------------
 # `--keep`: delete all but the newest K checkpoints and the best one by a metric.
 
 def _best_index(run_dir, metric):
@@ -369,6 +394,19 @@ def _format_bytes(num):
             return f'{num:.1f} {unit}' if unit != 'B' else f'{num} B'
         num /= 1024
     return f'{num:.1f} TiB'
+
+def tensor_bytes(value):
+    """Bytes of every tensor in `value` (a module, tensor, or dicts and lists of them): the size of a checkpoint
+    of it, give or take the pickle framing."""
+    if isinstance(value, torch.nn.Module):
+        value = value.state_dict()
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(tensor_bytes(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(tensor_bytes(item) for item in value)
+    return 0
 
 def check_free_disk(path, needed_bytes):
     """Raise UserError when the disk holding `path` (or its nearest existing parent) has less than

@@ -19,7 +19,7 @@ class NonFiniteError(dnnlib.util.UserError):
 class CollapseError(dnnlib.util.UserError):
     """A collapse monitor fired with on_collapse='stop'; `event` holds its stats.jsonl dict."""
     def __init__(self, event):
-        super().__init__(event['message'])
+        super().__init__(f'{event["message"]}; stopped by --on-collapse=stop, the last checkpoint is kept')
         self.event = event
 
 #----------------------------------------------------------------------------
@@ -62,6 +62,7 @@ class CollapseMonitor:
         entropy_before      = 0.5,      # Only a collapse before this fraction of total_steps counts.
         watch_ops           = ('deconv',), # Op names whose share of the edges is watched.
         max_op_share        = 0.75,     # Largest share of the edges (that offer the op) one watched op may take.
+        min_edges           = 3,        # Fewest decided edges offering a watched op before its share counts.
         loss_window         = 50,       # Losses in the flat-loss window, None = disable.
         loss_min_std        = 1e-6,     # Standard deviation below which the loss counts as flat.
         fid_patience        = 3,        # FID rising this many evaluations in a row fires, None = disable.
@@ -74,6 +75,7 @@ class CollapseMonitor:
         self.entropy_before = entropy_before
         self.watch_ops = tuple(watch_ops)
         self.max_op_share = max_op_share
+        self.min_edges = min_edges
         self.loss_min_std = loss_min_std
         self.fid_patience = fid_patience
         self.log = log
@@ -110,16 +112,17 @@ class CollapseMonitor:
         entropies, chosen = [], collections.Counter()
         offered = collections.Counter()
         for alpha, names in zip(alphas, op_names):
-            alpha = alpha.detach().float().reshape(-1, alpha.shape[-1])
+            alpha = alpha.detach().double().reshape(-1, alpha.shape[-1])
             assert alpha.shape[1] == len(names), 'op_names must name every column of the alphas'
             p = alpha.softmax(dim=-1)
             h = -(p * p.clamp(min=1e-30).log()).sum(dim=-1)
             entropies += (h / math.log(len(names)) if len(names) > 1 else torch.zeros_like(h)).tolist()
-            chosen.update(names[i] for i in alpha.argmax(dim=-1).tolist())
-            offered.update({name: alpha.shape[0] for name in names})
+            decided = (p.amax(dim=-1) - p.amin(dim=-1)) > 1e-6 # a uniform edge has chosen nothing yet
+            chosen.update(names[i] for i in alpha[decided].argmax(dim=-1).tolist())
+            offered.update({name: int(decided.sum()) for name in names})
         events = self.check_entropy(step, sum(entropies) / len(entropies))
         for name in self.watch_ops:
-            if offered[name] == 0:
+            if offered[name] < max(self.min_edges, 1):
                 continue
             share = chosen[name] / offered[name]
             if share > self.max_op_share:
@@ -128,8 +131,20 @@ class CollapseMonitor:
                                      f'in alphaGAN\'s failure cases; consider a search space without it')
         return events
 
+    def check_probs(self, step, probs):
+        """`probs`: {edge: {op name: probability}} as SearchAlgorithm.arch_weights() gives them. W selectors
+        ('w.<layer>') and single-choice edges are left out; edges offering the same ops form one group."""
+        groups = collections.defaultdict(list)
+        for edge, row in probs.items():
+            if not edge.startswith('w.') and len(row) > 1:
+                groups[tuple(row)].append([float(p) for p in row.values()])
+        if not groups:
+            return []
+        alphas = [torch.tensor(rows, dtype=torch.float64).clamp(min=1e-30).log() for rows in groups.values()]
+        return self.check_alphas(step, alphas, list(groups))
+
     def check_loss(self, step, loss):
-        if self.losses is None:
+        if self.losses is None or not math.isfinite(loss): # NaN is check_finite()'s business, not a flat loss
             return []
         self.losses.append(float(loss))
         if len(self.losses) < self.losses.maxlen:
@@ -141,6 +156,8 @@ class CollapseMonitor:
                           f'loss std {std:.3g} over the last {len(self.losses)} steps; training has stalled')
 
     def check_fid(self, step, fid):
+        if not math.isfinite(fid):
+            return []
         self.fids.append(float(fid))
         n = self.fid_patience
         if n is None or len(self.fids) <= n:

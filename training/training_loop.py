@@ -1,8 +1,10 @@
 """Main training loop of StyleGAN2-ADA (Karras et al. 2020), shared by every generator ganas trains."""
 
+import contextlib
 import copy
 import json
 import os
+import random
 import time
 
 import numpy as np
@@ -41,6 +43,20 @@ def generate_images(G, z, c, batch_gpu, noise_mode='const'):
     return torch.cat(out).numpy()
 
 #----------------------------------------------------------------------------
+# Run a block (metrics) without moving the training RNG streams, so that a run resumed from a checkpoint draws the
+# same numbers as one that never stopped, with or without metrics.
+
+@contextlib.contextmanager
+def isolated_rng(device):
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
+            yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+
+#----------------------------------------------------------------------------
 # Training phases of one network. Lazy regularisation (StyleGAN2, Sec. 3.1): the regulariser runs every `reg_interval`
 # minibatches with its loss scaled by that interval, and the optimiser's learning rate and betas are rescaled so the
 # combined update matches the non-lazy one. `every` schedules the phase (reg_interval, times n_critic for G).
@@ -60,21 +76,6 @@ def make_phases(name, module, opt_kwargs, reg_interval, batch_size, every=1):
         specs = [('main', 1), ('reg', reg_interval)]
     return [dnnlib.EasyDict(name=name + suffix, module=module, opt=opt, interval=interval, every=interval * every,
                             batch_size=batch_size, base_lr=opt_kwargs.lr) for suffix, interval in specs]
-
-#----------------------------------------------------------------------------
-# Average gradients over processes; NaN/Inf gradients are zeroed as in StyleGAN2-ADA.
-
-def reduce_gradients(module, num_gpus):
-    params = [p for p in module.parameters() if p.grad is not None]
-    if len(params) == 0:
-        return
-    flat = torch.cat([p.grad.flatten() for p in params])
-    if num_gpus > 1:
-        torch.distributed.all_reduce(flat)
-        flat /= num_gpus
-    torch.nan_to_num(flat, nan=0, posinf=1e5, neginf=-1e5, out=flat)
-    for p, g in zip(params, flat.split([p.numel() for p in params])):
-        p.grad.copy_(g.reshape(p.shape))
 
 #----------------------------------------------------------------------------
 # File names of a snapshot and its full training state.
@@ -125,6 +126,9 @@ def training_loop(
     kimg_per_tick           = 4,        # Progress snapshot interval.
     image_snapshot_ticks    = 50,       # How often to save image snapshots, None = disable.
     network_snapshot_ticks  = 50,       # How often to save network snapshots, None = disable.
+    keep                    = None,     # Keep the newest this many snapshots and the best by metrics[0], None = all.
+    on_collapse             = 'warn',   # Collapse (flat D loss, rising FID): 'warn' = log it, 'stop' = end the run.
+    collapse_kwargs         = {},       # Options for health.CollapseMonitor (loss_window in ticks, fid_patience).
     max_grid_images         = None,     # Cap on preview-grid images, None = fill about a 4K screen.
     resume_pkl              = None,     # Network snapshot to resume from; its training-state file is used if present.
     cudnn_benchmark         = True,     # Enable torch.backends.cudnn.benchmark?
@@ -179,10 +183,11 @@ def training_loop(
 
     # Print network summary tables.
     if rank == 0:
-        z = torch.zeros([batch_gpu, G.z_dim], device=device)
-        c = torch.zeros([batch_gpu, G.c_dim], device=device)
-        img = misc.print_module_summary(G, [z, c])
-        misc.print_module_summary(D, [img, c])
+        with health.oom_guard('--batch-gpu', what='the network summary'):
+            z = torch.zeros([batch_gpu, G.z_dim], device=device)
+            c = torch.zeros([batch_gpu, G.c_dim], device=device)
+            img = misc.print_module_summary(G, [z, c])
+            misc.print_module_summary(D, [img, c])
 
     # Set up the ADA controller, loss and optimizers.
     ada_controller = None
@@ -212,7 +217,9 @@ def training_loop(
         grid_z = torch.randn([labels.shape[0], G.z_dim], generator=torch.Generator().manual_seed(random_seed)).to(device)
         grid_c = torch.from_numpy(labels).to(device)
         if state is None:
-            save_image_grid(generate_images(G_ema, grid_z, grid_c, batch_gpu), os.path.join(run_dir, 'fakes_init.png'), grid_size)
+            with health.oom_guard('--grid-images or --batch-gpu', what='the preview grid'):
+                images = generate_images(G_ema, grid_z, grid_c, batch_gpu)
+            save_image_grid(images, os.path.join(run_dir, 'fakes_init.png'), grid_size)
 
     # Initialize logs.
     distributed.print0('Initializing logs...')
@@ -228,12 +235,19 @@ def training_loop(
         except ImportError as err:
             print('Skipping tfevents export:', err)
 
+    # Watch the run for collapse; events go to stats.jsonl.
+    monitor = health.CollapseMonitor(on_collapse=on_collapse, log=distributed.print0, **collapse_kwargs)
+
     # Restore the full training state last: building the summary, grids and data iterator above draws random numbers.
     if state is not None:
         for phase in phases:
             phase.opt.load_state_dict(state['optimizers'][phase.name[0]])
         if ada_controller is not None and 'ada' in state:
             ada_controller.load_state_dict(state['ada'])
+        if 'pl_mean' in state and hasattr(loss, 'pl_mean'):
+            loss.pl_mean.copy_(state['pl_mean'])
+        if 'health' in state:
+            monitor.load_state_dict(state['health'])
         checkpoint.restore_rng_state(state['rng'])
 
     # Train.
@@ -243,7 +257,7 @@ def training_loop(
     tick_start_nimg = cur_nimg
     tick_start_time = time.time()
     maintenance_time = tick_start_time - start_time
-    batch_idx = 0
+    batch_idx = int(state.get('batch_idx', 0)) if state is not None else 0 # n_critic and lazy-regularisation schedule
     done = cur_nimg >= total_kimg * 1000
     while not done:
 
@@ -270,15 +284,16 @@ def training_loop(
             rounds = len(gen_z)
             phase.opt.zero_grad(set_to_none=True)
             phase.module.requires_grad_(True)
-            for round_idx in range(rounds):
-                real_idx = round_idx % len(phase_real_img) # G phases may generate more images than D sees reals
-                loss.accumulate_gradients(phase=phase.name, real_img=phase_real_img[real_idx], real_c=phase_real_c[real_idx],
-                                          gen_z=gen_z[round_idx], gen_c=gen_c[round_idx], gain=phase.interval / rounds,
-                                          cur_nimg=cur_nimg)
-            phase.module.requires_grad_(False)
-            with torch.autograd.profiler.record_function(phase.name + '_opt'):
-                reduce_gradients(phase.module, num_gpus)
-                phase.opt.step()
+            with health.oom_guard('--batch-gpu', what=f'the {phase.name} phase'):
+                for round_idx in range(rounds):
+                    real_idx = round_idx % len(phase_real_img) # G phases may generate more images than D sees reals
+                    loss.accumulate_gradients(phase=phase.name, real_img=phase_real_img[real_idx], real_c=phase_real_c[real_idx],
+                                              gen_z=gen_z[round_idx], gen_c=gen_c[round_idx], gain=phase.interval / rounds,
+                                              cur_nimg=cur_nimg)
+                phase.module.requires_grad_(False)
+                with torch.autograd.profiler.record_function(phase.name + '_opt'):
+                    distributed.average_gradients(phase.module.parameters(), finite=True) # NaN/Inf -> 0/+-1e5
+                    phase.opt.step()
 
         # Update G_ema.
         with torch.autograd.profiler.record_function('Gema'):
@@ -328,10 +343,11 @@ def training_loop(
 
         # Save image snapshot.
         if rank == 0 and image_snapshot_ticks is not None and (done or cur_tick % image_snapshot_ticks == 0):
-            images = generate_images(G_ema, grid_z, grid_c, batch_gpu)
+            with health.oom_guard('--grid-images or --batch-gpu', what='the preview grid'):
+                images = generate_images(G_ema, grid_z, grid_c, batch_gpu)
             save_image_grid(images, os.path.join(run_dir, f'fakes{cur_nimg // 1000:06d}.png'), grid_size)
 
-        # Save network snapshot and full training state.
+        # Save network snapshot and full training state, after checking that the disk can hold them.
         snapshot_pkl = None
         if network_snapshot_ticks is not None and (done or cur_tick % network_snapshot_ticks == 0):
             modules = dict(G=G, D=D, G_ema=G_ema, augment_pipe=augment_pipe)
@@ -343,34 +359,60 @@ def training_loop(
                 extra = dict(training_set_kwargs=dict(training_set_kwargs), progress=dict(cur_nimg=cur_nimg))
                 snapshot = {name: copy.deepcopy(module).eval().requires_grad_(False).cpu() if module is not None else None
                             for name, module in modules.items()}
+                state = dict(cur_nimg=cur_nimg, batch_idx=batch_idx, rng=checkpoint.capture_rng_state(),
+                             optimizers={phase.name[0]: phase.opt.state_dict() for phase in phases},
+                             health=monitor.state_dict())
+                if ada_controller is not None:
+                    state['ada'] = ada_controller.state_dict()
+                if hasattr(loss, 'pl_mean'): # StyleGAN2Loss's running mean of path lengths
+                    state['pl_mean'] = loss.pl_mean.detach().cpu()
+                checkpoint.check_free_disk(run_dir, 2 * checkpoint.tensor_bytes(snapshot) + checkpoint.tensor_bytes(state) + 2**20)
                 checkpoint.save_pickle(snapshot_pkl, dict(snapshot, **extra))
                 checkpoint.save_safe(snapshot_safe, {k: v for k, v in snapshot.items() if v is not None}, extra)
                 del snapshot # conserve memory
-                state = dict(cur_nimg=cur_nimg, rng=checkpoint.capture_rng_state(),
-                             optimizers={phase.name[0]: phase.opt.state_dict() for phase in phases})
-                if ada_controller is not None:
-                    state['ada'] = ada_controller.state_dict()
                 checkpoint.save_state(state_path, state)
 
-        # Evaluate metrics.
+        # Evaluate metrics (generator in micro-batches of batch_gpu).
+        tick_metrics = dict()
         if snapshot_pkl is not None and len(metrics) > 0:
             from metrics import metric_main
             distributed.print0('Evaluating metrics...')
             for metric in metrics:
-                result_dict = metric_main.calc_metric(metric=metric, G=G_ema, dataset_kwargs=training_set_kwargs,
-                                                      num_gpus=num_gpus, rank=rank, device=device)
+                with isolated_rng(device), health.oom_guard('--batch-gpu', what=f'metric {metric}'):
+                    result_dict = metric_main.calc_metric(metric=metric, G=G_ema, dataset_kwargs=training_set_kwargs,
+                                                          num_gpus=num_gpus, rank=rank, device=device, batch_gen=batch_gpu)
                 if rank == 0:
                     metric_main.report_metric(result_dict, run_dir=run_dir, snapshot_pkl=snapshot_pkl)
-                stats_metrics.update(result_dict.results)
+                tick_metrics.update(result_dict.results)
+            stats_metrics.update(tick_metrics)
+
+        # Delete all but the newest `keep` snapshots and the best by the first metric.
+        if rank == 0 and snapshot_pkl is not None and keep is not None:
+            checkpoint.prune_checkpoints(run_dir, keep=keep, best=metrics[0] if metrics else None, kind='training')
 
         # Collect statistics.
         stats_collector.update()
         stats_dict = stats_collector.as_dict()
 
+        # Watch for collapse: the D loss flat over ticks, FID rising over evaluations (every rank sees the same values).
+        # Events name the minibatch (batch_idx), which, unlike the tick, keeps counting across a resume.
+        events, collapse = [], None
+        try:
+            if 'Loss/D/loss' in stats_dict:
+                events += monitor.check_loss(batch_idx, stats_dict['Loss/D/loss'].mean)
+            for name, value in tick_metrics.items():
+                if name.startswith('fid'):
+                    events += monitor.check_fid(batch_idx, value)
+        except health.CollapseError as err:
+            events.append(err.event)
+            collapse = err
+
         # Update logs.
         timestamp = time.time()
         if stats_jsonl is not None:
             fields = dict(stats_dict, timestamp=timestamp)
+            if events:
+                fields['collapse'] = events
             stats_jsonl.write(json.dumps(fields) + '\n')
             stats_jsonl.flush()
         if stats_tfevents is not None:
@@ -381,6 +423,8 @@ def training_loop(
             for name, value in stats_metrics.items():
                 stats_tfevents.add_scalar(f'Metrics/{name}', value, global_step=global_step, walltime=walltime)
             stats_tfevents.flush()
+        if collapse is not None:
+            raise collapse
 
         # Update state.
         cur_tick += 1
