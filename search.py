@@ -1,7 +1,11 @@
-"""Search a GAN generator architecture with alphaGAN (Tian et al. 2022) on the conventional or StyleGAN2 backbone."""
+"""Search a GAN generator architecture with alphaGAN (Tian et al. 2022), AutoGAN (Gong et al. 2019) or random search
+on the conventional, AutoGAN or StyleGAN2 space."""
 
 import json
+import math
 import os
+import sys
+import tempfile
 
 import click
 import torch
@@ -9,19 +13,45 @@ import torch
 import dnnlib
 from dnnlib.util import UserError, cli_main
 from nas.search.alphagan import PRESETS
+from nas.search.autogan import RESET_STATS, grow_schedule
 
 #----------------------------------------------------------------------------
-# Per-backbone defaults: iterations and batch (conventional: paper supp. A.1.1; StyleGAN2: supp. A.1.2).
+# Per-backbone defaults: iterations and batch (conventional: alphaGAN supp. A.1.1; StyleGAN2: supp. A.1.2; AutoGAN:
+# Sec. 4, D batch 64) and the search widths (alphaGAN: G 256 / D 128; AutoGAN's shared GAN: G 128 / D 64).
 
 BACKBONE_DEFAULTS = {
-    'conventional': dict(iters=100, batch=64, mode='cell'),
+    'conventional': dict(iters=100, batch=64, mode='cell', g_channels=256, d_channels=128),
     'stylegan2':    dict(iters=500, batch=2, mode='micro_dynw'),
+    'autogan':      dict(iters=90, batch=64, mode='cell', g_channels=128, d_channels=64),
 }
 STYLEGAN2_MODES = ['micro', 'micro_dynw', 'macro', 'macro_dynw']
-METHODS = ['alphagan', 'autogan', 'random']
+
+# Per-method defaults: the backbones it searches, search iterations (None = the backbone's; random search: one
+# candidate per iteration), D steps per G step (AutoGAN Sec. 4: 5).
+METHOD_DEFAULTS = {
+    'alphagan': dict(backbones=['conventional', 'stylegan2'], iters=None, n_critic=1),
+    'autogan':  dict(backbones=['autogan'], iters=90, n_critic=5),
+    'random':   dict(backbones=['conventional', 'autogan', 'stylegan2'], iters=10, n_critic=5),
+}
+METHODS = list(METHOD_DEFAULTS)
+
+# Options read by some methods only; giving one to another method is an error.
+OPTION_METHODS = {
+    **{name: ['alphagan'] for name in ['preset', 'T', 'S', 'R', 'arch_lr', 'arch_wd', 'bar_update', 'search_d',
+                                       'gumbel', 'gumbel_tau', 'warmup', 'up_ops']},
+    **{name: ['autogan'] for name in ['shared_epochs', 'shared_steps', 'ctrl_steps', 'ctrl_batch', 'ctrl_lr',
+                                      'entropy_weight', 'grow_iters', 'num_candidates', 'beam_size', 'reset_stat',
+                                      'reset_threshold', 'reset_baseline']},
+    **{name: ['autogan', 'random'] for name in ['reward', 'reward_samples', 'reward_real', 'detector', 'g_batch']},
+    'train_steps': ['random'],
+    'gpus': ['alphagan'], # its updates average gradients over processes; the others' do not
+}
+
+def flag(name):
+    return f'--{name}' if name in 'TSR' else f'--{name.replace("_", "-")}'
 
 #----------------------------------------------------------------------------
-# Networks of each backbone: the supernet G and the fixed D, as class_name kwargs.
+# Networks of each backbone as class_name kwargs: the G the search loop builds (supernet or shared G) and the D.
 
 def conventional_networks(opts):
     G_kwargs = dnnlib.EasyDict(class_name='nas.space.supernet_conventional.SupernetGenerator', z_dim=128,
@@ -30,74 +60,61 @@ def conventional_networks(opts):
     D_kwargs = dnnlib.EasyDict(class_name='training.networks_conventional.Discriminator', d_channels=opts.d_channels)
     return G_kwargs, D_kwargs
 
+def stylegan2_widths(opts):
+    return dict(channel_base=int(32768 * opts.width_frac), channel_max=max(int(512 * opts.width_frac), 1))
+
 def stylegan2_networks(opts, batch_size):
-    channel_base = int(32768 * opts.width_frac)
-    channel_max = max(int(512 * opts.width_frac), 1)
+    widths = stylegan2_widths(opts)
     G_kwargs = dnnlib.EasyDict(class_name='nas.space.supernet_stylegan2.SupernetGenerator', z_dim=512, w_dim=512,
                                mode=opts.mode, mapping_kwargs=dnnlib.EasyDict(num_layers=8),
-                               synthesis_kwargs=dnnlib.EasyDict(channel_base=channel_base, channel_max=channel_max,
-                                                                num_fp16_res=0, conv_clamp=None),
+                               synthesis_kwargs=dnnlib.EasyDict(**widths, num_fp16_res=0, conv_clamp=None),
                                gumbel=opts.gumbel, gumbel_tau=opts.gumbel_tau)
-    D_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Discriminator', channel_base=channel_base,
-                               channel_max=channel_max, num_fp16_res=0, conv_clamp=None,
-                               epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=min(4, batch_size)))
+    D_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Discriminator', **widths, num_fp16_res=0,
+                               conv_clamp=None, epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=min(4, batch_size)))
+    return G_kwargs, D_kwargs
+
+def autogan_networks(opts):
+    G_kwargs = dnnlib.EasyDict(class_name='nas.space.autogan_space.SharedGenerator', z_dim=128,
+                               g_channels=opts.g_channels)
+    D_kwargs = dnnlib.EasyDict(class_name='training.networks_conventional.Discriminator', d_channels=opts.d_channels)
     return G_kwargs, D_kwargs
 
 #----------------------------------------------------------------------------
-# Build the search config `c` (plain JSON) from the CLI options; every check names its option.
+# The reward of AutoGAN and random search: IS or 1/FID of a child through metrics.fast.FastEvaluator. The offline
+# detector (the default) has no logits, so it gives FID only.
 
-def setup_search_config(opts):
-    c = dnnlib.EasyDict()
-    opts.backbone = opts.backbone or ('stylegan2' if opts.mode is not None else 'conventional')
-    defaults = BACKBONE_DEFAULTS[opts.backbone]
+def detector_has_logits(spec):
+    """True/False where it can be told without a download (alias or local file), None for another URL."""
+    from metrics import detectors
+    if spec in [None, 'offline']:
+        detectors.offline_detector_path() # fails with one line when the package is missing
+        return False
+    if spec in detectors.DETECTOR_ALIASES:
+        return spec != 'vgg16'
+    if dnnlib.util.is_url(spec) and not spec.startswith('file://'):
+        return None
+    try:
+        return detectors.get_feature_detector(spec, device='cpu').has_logits
+    except UserError as err:
+        raise UserError(f'--detector: {str(err).removeprefix("detector ")}') from err
 
-    # Method and impossible combinations.
-    if opts.method != 'alphagan':
-        raise UserError(f'--method={opts.method}: not available yet (it lands with the AutoGAN issue); '
-                        f'use --method=alphagan')
-    if opts.backbone == 'conventional':
-        if opts.mode is not None:
-            raise UserError('--mode: only for --backbone=stylegan2 (the conventional space has one mode)')
-        if opts.width_frac is not None:
-            raise UserError('--width-frac: only for --backbone=stylegan2; use --g-channels/--d-channels')
-    else:
-        for name in ['g_channels', 'd_channels']:
-            if opts[name] is not None:
-                raise UserError(f'--{name.replace("_", "-")}: only for --backbone=conventional; use --width-frac')
-        if opts.up_ops != 'default':
-            raise UserError('--up-ops: only for --backbone=conventional (the StyleGAN2 up ops are learnable already)')
+def reward_config(opts, c):
+    has_logits = detector_has_logits(opts.detector)
+    reward = opts.reward or ('is' if has_logits else 'fid')
+    if reward == 'is' and has_logits is False:
+        raise UserError(f'--reward=is: the detector {opts.detector or "offline"} has no logits, so it gives no '
+                        f'Inception Score; use --reward=fid or --detector=inception')
+    evaluator_kwargs = dnnlib.EasyDict(dataset_kwargs=c.training_set_kwargs, max_real=opts.reward_real,
+                                       detector=opts.detector, batch_size=min(64, opts.reward_samples)) # no spare images
+    return dict(reward=reward, reward_samples=opts.reward_samples, evaluator_kwargs=evaluator_kwargs)
+
+#----------------------------------------------------------------------------
+# Algorithm config of each method: algorithm_kwargs, G_kwargs, D_kwargs.
+
+def alphagan_config(opts, c):
     if opts.search_d:
         raise UserError('--search-d: ganas has no searchable discriminator yet (the algorithm supports one with '
                         'arch_parameters())')
-    opts.mode = opts.mode or defaults['mode']
-    opts.g_channels = opts.g_channels or 256
-    opts.d_channels = opts.d_channels or 128
-    opts.width_frac = opts.width_frac or 1 / 8
-
-    # Dataset.
-    c.training_set_kwargs = dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset', path=opts.data,
-                                            use_labels=False, max_size=None, xflip=False)
-    try:
-        dataset = dnnlib.util.construct_class_by_name(**c.training_set_kwargs)
-    except UserError as err:
-        raise UserError(f'--data: {err}') from err
-    resolution = dataset.resolution
-    if opts.backbone == 'conventional' and resolution % 8 != 0:
-        raise UserError(f'--data: resolution {resolution} of {opts.data} is not 8 * bottom width '
-                        f'(the conventional generator has three x2 cells)')
-    if opts.backbone == 'stylegan2' and (resolution < 4 or resolution & (resolution - 1) != 0):
-        raise UserError(f'--data: resolution {resolution} of {opts.data} is not a power of two (>= 4)')
-    c.training_set_kwargs.resolution = resolution
-    c.training_set_kwargs.max_size = len(dataset)
-    dataset_name = dataset.name
-    if len(dataset) < 2:
-        raise UserError(f'--data: {opts.data} has {len(dataset)} image(s); '
-                        f'the search needs a train and a validation split')
-    del dataset # conserve memory
-
-    # Search schedule and algorithm.
-    c.batch_size = opts.batch or defaults['batch']
-    c.num_iters = opts.iters or defaults['iters']
     preset = PRESETS[opts.preset][opts.backbone]
     c.algorithm_kwargs = dnnlib.EasyDict(class_name='nas.search.alphagan.AlphaGAN',
         T=opts.T or preset['T'], S=opts.S if opts.S is not None else preset['S'], R=opts.R or preset['R'],
@@ -108,25 +125,136 @@ def setup_search_config(opts):
         c.G_kwargs, c.D_kwargs = conventional_networks(opts)
     else:
         c.G_kwargs, c.D_kwargs = stylegan2_networks(opts, c.batch_size)
+    return f'{opts.preset}-'
+
+def autogan_config(opts, c):
+    grow_iters = grow_schedule(c.num_iters) if opts.grow_iters is None else dnnlib.util.parse_int_list(opts.grow_iters)
+    if sorted(set(grow_iters)) != grow_iters or not all(0 < it < c.num_iters for it in grow_iters) \
+            or len(grow_iters) > 2:
+        raise UserError(f'--grow-iters: {opts.grow_iters}: at most two increasing iterations in 1..{c.num_iters - 1} '
+                        f'(three cells)')
+    c.algorithm_kwargs = dnnlib.EasyDict(class_name='nas.search.autogan.AutoGAN', num_iters=c.num_iters,
+        grow_iters=grow_iters, shared_epochs=opts.shared_epochs, shared_steps=opts.shared_steps,
+        n_critic=opts.n_critic, g_batch=opts.g_batch, lr=opts.lr, betas=[0.0, 0.9], ctrl_lr=opts.ctrl_lr,
+        ctrl_betas=[0.0, 0.9], ctrl_steps=opts.ctrl_steps, ctrl_batch=opts.ctrl_batch,
+        entropy_weight=opts.entropy_weight, num_candidates=opts.num_candidates, beam_size=opts.beam_size,
+        reset_baseline=opts.reset_baseline, reset_threshold=opts.reset_threshold, reset_stat=opts.reset_stat,
+        **reward_config(opts, c), seed=opts.seed)
+    c.G_kwargs, c.D_kwargs = autogan_networks(opts)
+    return ''
+
+def random_config(opts, c):
+    if opts.backbone == 'conventional':
+        c.G_kwargs, c.D_kwargs = conventional_networks(opts)
+        child = dnnlib.EasyDict(z_dim=128, g_channels=opts.g_channels)
+    elif opts.backbone == 'autogan':
+        c.G_kwargs, c.D_kwargs = autogan_networks(opts)
+        child = dnnlib.EasyDict(z_dim=128, g_channels=opts.g_channels)
+    else:
+        c.G_kwargs, c.D_kwargs = stylegan2_networks(opts, c.batch_size)
+        child = dnnlib.EasyDict(z_dim=512, w_dim=512, mapping_kwargs=c.G_kwargs.mapping_kwargs,
+                                synthesis_kwargs=c.G_kwargs.synthesis_kwargs)
+    c.algorithm_kwargs = dnnlib.EasyDict(class_name='nas.search.random_search.RandomSearch', space=opts.backbone,
+        num_samples=c.num_iters, mode=opts.mode if opts.backbone == 'stylegan2' else None, child_kwargs=child,
+        train_steps=opts.train_steps, n_critic=opts.n_critic, g_batch=opts.g_batch, lr=opts.lr, betas=[0.0, 0.9],
+        **reward_config(opts, c), seed=opts.seed)
+    return ''
+
+#----------------------------------------------------------------------------
+# Build the search config `c` (plain JSON) from the CLI options; every check names its option. `given` holds the
+# options set on the command line.
+
+def check_options(opts, given):
+    defaults = METHOD_DEFAULTS[opts.method]
+    for name in sorted(given):
+        methods = OPTION_METHODS.get(name, METHODS)
+        if opts.method not in methods:
+            raise UserError(f'{flag(name)}: only for --method={" or ".join(methods)}, not --method={opts.method}')
+    if opts.backbone is None:
+        mode_backbone = opts.mode is not None and 'stylegan2' in defaults['backbones']
+        opts.backbone = 'stylegan2' if mode_backbone else defaults['backbones'][0]
+    if opts.backbone not in defaults['backbones']:
+        raise UserError(f'--backbone={opts.backbone}: --method={opts.method} searches '
+                        f'--backbone={" or ".join(defaults["backbones"])}')
+    if opts.backbone != 'stylegan2':
+        if opts.mode is not None:
+            raise UserError(f'--mode: only for --backbone=stylegan2 (the {opts.backbone} space has one mode)')
+        if opts.width_frac is not None:
+            raise UserError('--width-frac: only for --backbone=stylegan2; use --g-channels/--d-channels')
+    else:
+        for name in ['g_channels', 'd_channels']:
+            if opts[name] is not None:
+                raise UserError(f'{flag(name)}: only for --backbone=conventional or autogan; use --width-frac')
+    if opts.backbone != 'conventional' and opts.up_ops != 'default':
+        raise UserError('--up-ops: only for --backbone=conventional (the StyleGAN2 up ops are learnable already)')
+    backbone = BACKBONE_DEFAULTS[opts.backbone]
+    opts.mode = opts.mode or backbone['mode']
+    opts.g_channels = opts.g_channels or backbone.get('g_channels')
+    opts.d_channels = opts.d_channels or backbone.get('d_channels')
+    opts.width_frac = opts.width_frac or 1 / 8
+    opts.n_critic = opts.n_critic or defaults['n_critic']
+
+def setup_search_config(opts, given=()):
+    c = dnnlib.EasyDict()
+    check_options(opts, given)
+
+    # Dataset.
+    c.training_set_kwargs = dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset', path=opts.data,
+                                            use_labels=False, max_size=None, xflip=False)
+    try:
+        dataset = dnnlib.util.construct_class_by_name(**c.training_set_kwargs)
+    except UserError as err:
+        raise UserError(f'--data: {err}') from err
+    resolution = dataset.resolution
+    if opts.backbone != 'stylegan2' and resolution % 8 != 0:
+        raise UserError(f'--data: resolution {resolution} of {opts.data} is not 8 * bottom width '
+                        f'(the {opts.backbone} generator has three x2 cells)')
+    if opts.backbone == 'stylegan2' and (resolution < 4 or resolution & (resolution - 1) != 0):
+        raise UserError(f'--data: resolution {resolution} of {opts.data} is not a power of two (>= 4)')
+    c.training_set_kwargs.resolution = resolution
+    c.training_set_kwargs.max_size = len(dataset)
+    dataset_name = dataset.name
+    num_images = len(dataset)
+    if num_images < 2:
+        raise UserError(f'--data: {opts.data} has {num_images} image(s); '
+                        f'the search needs a train and a validation split')
+    del dataset # conserve memory
+
+    # Schedule and algorithm.
+    c.batch_size = opts.batch or BACKBONE_DEFAULTS[opts.backbone]['batch']
+    c.num_gpus = opts.gpus
+    if c.batch_size % opts.gpus != 0:
+        raise UserError(f'--batch: {c.batch_size} is not divisible by --gpus={opts.gpus}')
+    if opts.device == 'cuda' and opts.gpus > torch.cuda.device_count():
+        raise UserError(f'--gpus: {opts.gpus} requested but only {torch.cuda.device_count()} CUDA device(s) are visible')
+    c.num_iters = opts.iters or METHOD_DEFAULTS[opts.method]['iters'] or BACKBONE_DEFAULTS[opts.backbone]['iters']
+    preset = dict(alphagan=alphagan_config, autogan=autogan_config, random=random_config)[opts.method](opts, c)
     c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=opts.device == 'cuda', num_workers=opts.workers,
                                            prefetch_factor=2 if opts.workers > 0 else None)
-    c.val_fraction = 0.5
+    # alphaGAN: half for the weights, half for the architecture (supp. A.1.1). AutoGAN and random search train on
+    # all the data; one image is held out because the search loop always builds two splits.
+    c.val_fraction = 0.5 if opts.method == 'alphagan' else 1 / num_images
     c.random_seed = opts.seed
     c.device = opts.device
     c.image_snapshot_iters = opts.snap
     c.state_snapshot_iters = opts.snap
     c.keep_states = opts.keep
+    c.on_collapse = opts.on_collapse
+    # Deconv taking over is alphaGAN's failure case (paper Sec. 5.4.2, Table 5); for the other methods a normal choice.
+    if opts.method != 'alphagan':
+        c.collapse_kwargs = dnnlib.EasyDict(watch_ops=[])
     c.provenance = dict(method=opts.method, data=dataset_name)
     c.resume = opts.resume
 
     desc = f'{dataset_name}-{opts.backbone}' + (f'-{opts.mode}' if opts.backbone == 'stylegan2' else '')
-    desc += f'-{opts.method}-{opts.preset}-batch{c.batch_size}'
+    desc += f'-{opts.method}-{preset}batch{c.batch_size}'
     return c, desc
 
 #----------------------------------------------------------------------------
-# --dry-run: build the networks in memory and describe them and the space; nothing touches the disk.
+# --dry-run: build the networks (and the algorithm) in memory and describe them and the space; nothing touches the
+# disk and no reward is computed.
 
-def describe_networks(c):
+def describe_search(c, opts):
     dataset = dnnlib.util.construct_class_by_name(**c.training_set_kwargs)
     common_kwargs = dict(c_dim=dataset.label_dim, img_resolution=dataset.resolution, img_channels=dataset.num_channels)
     try:
@@ -134,61 +262,113 @@ def describe_networks(c):
     except ImportError as err:
         raise UserError(f'--backbone: the supernet {c.G_kwargs.class_name} is not available ({err})') from err
     D = dnnlib.util.construct_class_by_name(**c.D_kwargs, **common_kwargs)
-    num_arch = sum(p.numel() for p in G.arch_parameters())
-    num_weights = sum(p.numel() for p in G.weight_parameters())
-    size = G.space_size()
-    print(f'Search space size:      {size} (~{float(size):.3g}) architectures')
-    print(f'Architecture params:    {num_arch} in {len(G.arch_parameters())} tensors')
-    print(f'G parameters:           {num_weights} weights (supernet)')
-    print(f'D parameters:           {sum(p.numel() for p in D.parameters())}')
+    algorithm = dnnlib.util.construct_class_by_name(G=G, D=D, device=torch.device('cpu'), **c.algorithm_kwargs)
+    num_d = sum(p.numel() for p in D.parameters())
+    if opts.method == 'random':
+        from nas.space import primitives
+        size = primitives.space_size(opts.backbone, *([opts.mode, dataset.resolution]
+                                                      if opts.backbone == 'stylegan2' else []))
+        counts = [sum(p.numel() for p in algorithm.build_child(i).parameters()) for i in range(algorithm.num_samples)]
+        print(f'Search space size:      {size} (~{float(size):.3g}) architectures')
+        print(f'Candidates:             {algorithm.num_samples}, {algorithm.train_steps} D steps each '
+              f'(budget {algorithm.num_samples * algorithm.train_steps} D steps)')
+        print(f'G parameters:           {min(counts)} to {max(counts)} (candidates)')
+    elif opts.method == 'autogan':
+        from nas.search.controller import Controller
+        from nas.space import primitives
+        size = G.space_size()
+        train_images = len(dataset) - round(len(dataset) * c.val_fraction)
+        steps = algorithm.shared_steps or algorithm.shared_epochs * math.ceil(train_images / c.batch_size)
+        ctrl = [sum(p.numel() for p in Controller(primitives.autogan_token_sizes(s), algorithm.hidden_size).parameters())
+                for s in range(len(primitives.AUTOGAN_CELLS))]
+        print(f'Search space size:      {size} (~{float(size):.3g}) architectures')
+        print(f'Controller parameters:  {", ".join(str(n) for n in ctrl)} (one controller per cell)')
+        print(f'Schedule:               {c.num_iters} iterations of {steps} D steps and {algorithm.ctrl_steps} '
+              f'controller steps; cells added after iterations {list(algorithm.grow_iters)}')
+        print(f'G parameters:           {sum(p.numel() for p in G.parameters())} (shared G)')
+    else:
+        num_arch = sum(p.numel() for p in G.arch_parameters())
+        num_weights = sum(p.numel() for p in G.weight_parameters())
+        size = G.space_size()
+        print(f'Search space size:      {size} (~{float(size):.3g}) architectures')
+        print(f'Architecture params:    {num_arch} in {len(G.arch_parameters())} tensors')
+        print(f'G parameters:           {num_weights} weights (supernet)')
+    print(f'D parameters:           {num_d}')
 
 #----------------------------------------------------------------------------
 
 @click.command()
 # Required.
 @click.option('--outdir',      help='Where to save the results', metavar='DIR', required=True)
-@click.option('--data',        help='Training data (directory or zip), split into train and validation halves', metavar='PATH', required=True)
+@click.option('--data',        help='Training data (directory or zip)', metavar='PATH', required=True)
 # Space and method.
-@click.option('--backbone',    help='Generator backbone  [default: stylegan2 with --mode, else conventional]', type=click.Choice(['conventional', 'stylegan2']))
 @click.option('--method',      help='Search algorithm', type=click.Choice(METHODS), default='alphagan', show_default=True)
+@click.option('--backbone',    help='Search space  [default: autogan for --method=autogan; else stylegan2 with --mode, else conventional]', type=click.Choice(list(BACKBONE_DEFAULTS)))
 @click.option('--mode',        help='StyleGAN2 search space  [default: micro_dynw]', type=click.Choice(STYLEGAN2_MODES))
-@click.option('--preset',      help='Steps per iteration (T/S/R)', type=click.Choice(list(PRESETS)), default='alphaGAN_s', show_default=True)
-@click.option('--g-channels',  help='Conventional G channels  [default: 256]', metavar='INT', type=click.IntRange(min=1))
-@click.option('--d-channels',  help='Conventional D channels  [default: 128]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--g-channels',  help='Conventional/AutoGAN G channels  [default: 256 conventional, 128 autogan]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--d-channels',  help='Conventional/AutoGAN D channels  [default: 128 conventional, 64 autogan]', metavar='INT', type=click.IntRange(min=1))
 @click.option('--width-frac',  help='StyleGAN2 channels as a fraction of config-f  [default: 0.125]', metavar='FLOAT', type=click.FloatRange(min=0, max=1, min_open=True))
-# Schedule and optimisers.
-@click.option('--iters',       help='Search iterations  [default: 100 conventional, 500 stylegan2]', metavar='INT', type=click.IntRange(min=1))
-@click.option('--T', 'T',      help='Override weight steps per iteration', metavar='INT', type=click.IntRange(min=1))
-@click.option('--S', 'S',      help='Override architecture steps per iteration', metavar='INT', type=click.IntRange(min=0))
-@click.option('--R', 'R',      help='Override G_bar/D_bar steps per iteration', metavar='INT', type=click.IntRange(min=1))
-@click.option('--batch',       help='Batch size  [default: 64 conventional, 2 stylegan2]', metavar='INT', type=click.IntRange(min=1))
-@click.option('--n-critic',    help='D steps per G step in the weight part', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
-@click.option('--lr',          help='Adam learning rate of the weights', metavar='FLOAT', type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
-@click.option('--arch-lr',     help='Adam learning rate of alpha', metavar='FLOAT', type=click.FloatRange(min=0, min_open=True), default=3e-4, show_default=True)
-@click.option('--arch-wd',     help='Weight decay of alpha', metavar='FLOAT', type=click.FloatRange(min=0), default=1e-3, show_default=True)
-# Ablations (paper Tables 3, 6, 7 and supp. Table 1).
-@click.option('--bar-update',  help='What G_bar updates (Table 3)', type=click.Choice(['weights', 'arch', 'both']), default='weights', show_default=True)
-@click.option('--search-d',    help='Search D too (Table 3)', is_flag=True)
-@click.option('--gumbel',      help='Gumbel-softmax op weights (supp. Table 1)', is_flag=True)
-@click.option('--gumbel-tau',  help='Gumbel-softmax temperature', metavar='FLOAT', type=click.FloatRange(min=0, min_open=True), default=1, show_default=True)
-@click.option('--warmup',      help='Freeze alpha for the first half (supp. Table 1)', is_flag=True)
-@click.option('--up-ops',      help='Conventional up-sampling set (Tables 6, 7)', type=click.Choice(['default', 'no_deconv', 'learnable_interp']), default='default', show_default=True)
+# Schedule and optimisers (all methods).
+@click.option('--iters',       help='Search iterations (random: candidates)  [default: alphagan 100 conventional, 500 stylegan2; autogan 90; random 10]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--batch',       help='(D) batch size  [default: 64; 2 stylegan2]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--n-critic',    help='D steps per G step  [default: 1 alphagan, 5 autogan and random]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--lr',          help='Adam learning rate of the G and D weights', metavar='FLOAT', type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
+# alphaGAN (paper Tables 3, 6, 7 and supp. Table 1).
+@click.option('--preset',      help='alphaGAN: steps per iteration (T/S/R)', type=click.Choice(list(PRESETS)), default='alphaGAN_s', show_default=True)
+@click.option('--T', 'T',      help='alphaGAN: override weight steps per iteration', metavar='INT', type=click.IntRange(min=1))
+@click.option('--S', 'S',      help='alphaGAN: override architecture steps per iteration', metavar='INT', type=click.IntRange(min=0))
+@click.option('--R', 'R',      help='alphaGAN: override G_bar/D_bar steps per iteration', metavar='INT', type=click.IntRange(min=1))
+@click.option('--arch-lr',     help='alphaGAN: Adam learning rate of alpha', metavar='FLOAT', type=click.FloatRange(min=0, min_open=True), default=3e-4, show_default=True)
+@click.option('--arch-wd',     help='alphaGAN: weight decay of alpha', metavar='FLOAT', type=click.FloatRange(min=0), default=1e-3, show_default=True)
+@click.option('--bar-update',  help='alphaGAN: what G_bar updates (Table 3)', type=click.Choice(['weights', 'arch', 'both']), default='weights', show_default=True)
+@click.option('--search-d',    help='alphaGAN: search D too (Table 3)', is_flag=True)
+@click.option('--gumbel',      help='alphaGAN: Gumbel-softmax op weights (supp. Table 1)', is_flag=True)
+@click.option('--gumbel-tau',  help='alphaGAN: Gumbel-softmax temperature', metavar='FLOAT', type=click.FloatRange(min=0, min_open=True), default=1, show_default=True)
+@click.option('--warmup',      help='alphaGAN: freeze alpha for the first half (supp. Table 1)', is_flag=True)
+@click.option('--up-ops',      help='alphaGAN: conventional up-sampling set (Tables 6, 7)', type=click.Choice(['default', 'no_deconv', 'learnable_interp']), default='default', show_default=True)
+# AutoGAN (paper Sec. 4).
+@click.option('--shared-epochs', help='AutoGAN: shared-GAN epochs per iteration', metavar='INT', type=click.IntRange(min=1), default=15, show_default=True)
+@click.option('--shared-steps', help='AutoGAN: override D steps per iteration  [default: --shared-epochs worth]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--ctrl-steps',  help='AutoGAN: controller steps per iteration', metavar='INT', type=click.IntRange(min=0), default=30, show_default=True)
+@click.option('--ctrl-batch',  help='AutoGAN: children per controller step', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
+@click.option('--ctrl-lr',     help='AutoGAN: controller Adam learning rate', metavar='FLOAT', type=click.FloatRange(min=0, min_open=True), default=3.5e-4, show_default=True)
+@click.option('--entropy-weight', help='AutoGAN: entropy bonus of the controller loss', metavar='FLOAT', type=click.FloatRange(min=0), default=1e-4, show_default=True)
+@click.option('--grow-iters',  help='AutoGAN: iterations after which cell 2 and 3 are added  [default: 25,55 scaled to --iters]', metavar='LIST')
+@click.option('--num-candidates', help='AutoGAN: children scored at the end of a stage', metavar='INT', type=click.IntRange(min=1), default=10, show_default=True)
+@click.option('--beam-size',   help='AutoGAN: best children kept for the next stage', metavar='INT', type=click.IntRange(min=1), default=5, show_default=True)
+@click.option('--reset-stat',  help='AutoGAN: dynamic-reset statistic of the loss window', type=click.Choice(list(RESET_STATS)), default='var', show_default=True)
+@click.option('--reset-threshold', help='AutoGAN: dynamic reset below this', metavar='FLOAT', type=click.FloatRange(min=0), default=1e-3, show_default=True)
+@click.option('--reset-baseline', help='AutoGAN: restart the reward baseline every iteration (authors\' code)', is_flag=True)
+# Random search.
+@click.option('--train-steps', help='Random: D steps per candidate', metavar='INT', type=click.IntRange(min=1), default=500, show_default=True)
+# Reward (AutoGAN and random search).
+@click.option('--reward',      help='AutoGAN/random: IS or 1/FID of a child  [default: is with a detector that has logits, else fid]', type=click.Choice(['is', 'fid']))
+@click.option('--reward-samples', help='AutoGAN/random: generated images per reward (IS: 10 splits)', metavar='INT', type=click.IntRange(min=10), default=5000, show_default=True)
+@click.option('--reward-real', help='AutoGAN/random: real images in the FID statistics  [default: all]', metavar='INT', type=click.IntRange(min=2))
+@click.option('--detector',    help='AutoGAN/random: feature detector (offline, inception, path or URL)  [default: offline]', metavar='SPEC')
+@click.option('--g-batch',     help='AutoGAN/random: G batch', metavar='INT', type=click.IntRange(min=1), default=128, show_default=True)
 # Run.
+@click.option('--gpus',        help='alphaGAN: processes (GPUs) sharing every batch (with --device=cpu: CPU processes)', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--seed',        help='Random seed', metavar='INT', type=click.IntRange(min=0), default=0, show_default=True)
 @click.option('--snap',        help='Checkpoint and fakes grid interval in iterations', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
-@click.option('--resume',      help='Continue a search: its search-state-NNNNNN.pt, or its run directory (newest state)', metavar='PT|DIR')
+@click.option('--resume',      help='Continue a search: its search-state-NNNNNN.pt or its run directory (newest valid state); alone: the newest run of this config in --outdir', metavar='[PT|DIR]', is_flag=False, flag_value='latest')
 @click.option('--keep',        help='Search states to keep (newest)', metavar='INT', type=click.IntRange(min=1), default=3, show_default=True)
+@click.option('--on-collapse', help='Entropy at zero early, deconv dominating, flat D loss: log it, or end the run', type=click.Choice(['warn', 'stop']), default='warn', show_default=True)
 @click.option('--workers',     help='DataLoader worker processes', metavar='INT', type=click.IntRange(min=0), default=2, show_default=True)
 @click.option('--device',      help='Device (default: cuda when available)', type=click.Choice(['cuda', 'cpu']))
 @click.option('--dry-run',     help='Print the options, network sizes and space size, and exit', is_flag=True)
 def main(**kwargs):
-    """Search a generator architecture with alphaGAN.
+    """Search a generator architecture with alphaGAN, AutoGAN or random search.
 
     \b
     Examples:
     python search.py --outdir=runs --data=datasets/fmnist32.zip --preset=alphaGAN_s
     python search.py --outdir=runs --data=~/datasets/ffhq256.zip --mode=micro_dynw
+    python search.py --outdir=runs --data=datasets/cifar10.zip --method=autogan
+    python search.py --outdir=runs --data=datasets/cifar10.zip --method=random --backbone=autogan --iters=20
     """
+    ctx = click.get_current_context()
+    given = {name for name in kwargs if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
     opts = dnnlib.EasyDict(kwargs)
     opts.device = opts.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if opts.resume is not None and os.path.isdir(opts.resume):
@@ -197,9 +377,15 @@ def main(**kwargs):
         if found is None:
             raise UserError(f'--resume: {opts.resume} holds no search-state-NNNNNN.pt')
         opts.resume = found
-    if opts.resume is not None and not os.path.isfile(opts.resume):
+    if opts.resume not in [None, 'latest'] and not os.path.isfile(opts.resume):
         raise UserError(f'--resume: {opts.resume}: no such file')
-    c, desc = setup_search_config(opts)
+    c, desc = setup_search_config(opts, given)
+    if opts.resume == 'latest': # --resume alone: the newest run directory of this configuration
+        from torch_utils import checkpoint
+        c.resume = checkpoint.find_latest_checkpoint(opts.outdir, desc, kind='search')
+        if c.resume is None:
+            raise UserError(f'--resume: no run directory {os.path.join(opts.outdir, "NNNNN-" + desc)} '
+                            f'holds a search-state-NNNNNN.pt')
     c.run_dir = dnnlib.util.next_run_dir(opts.outdir, desc)
 
     print()
@@ -207,17 +393,45 @@ def main(**kwargs):
     print(json.dumps(c, indent=2))
     print()
     if opts.dry_run:
-        describe_networks(c)
+        describe_search(c, opts)
         print('Dry run; exiting.')
         return
 
-    from nas.search import search_loop
     os.makedirs(c.run_dir)
     with dnnlib.util.atomic_write(os.path.join(c.run_dir, 'search_options.json'), 'w') as f:
         json.dump(c, f, indent=2)
-    with dnnlib.util.Logger(file_name=os.path.join(c.run_dir, 'log.txt'), file_mode='a', should_flush=True):
-        print(f'Output directory: {c.run_dir}')
-        search_loop.search_loop(**{k: v for k, v in c.items() if k != 'run_dir'}, run_dir=c.run_dir)
+    with tempfile.TemporaryDirectory() as temp_dir:
+        if c.num_gpus == 1:
+            search_process(0, c, temp_dir)
+            return
+        torch.multiprocessing.set_start_method('spawn', force=True)
+        try:
+            torch.multiprocessing.spawn(fn=search_process, args=(c, temp_dir), nprocs=c.num_gpus)
+        except torch.multiprocessing.ProcessExitedException as err: # the process said why in its own line
+            sys.exit(err.exit_code)
+
+#----------------------------------------------------------------------------
+# One process of the search: process 0 logs and writes the run directory, every process steps. Under spawn, a bad
+# input ends the process with its one 'Error: ...' line and exit code 2.
+
+def search_process(rank, c, temp_dir):
+    from nas.search import search_loop
+    from torch_utils import distributed
+    distributed.init_process_group(rank, c.num_gpus, temp_dir, backend='gloo' if c.device == 'cpu' else None)
+    loop_kwargs = dict({k: v for k, v in c.items() if k != 'run_dir'}, run_dir=c.run_dir, rank=rank)
+    try:
+        if rank != 0:
+            search_loop.search_loop(**loop_kwargs)
+            return
+        with dnnlib.util.Logger(file_name=os.path.join(c.run_dir, 'log.txt'), file_mode='a', should_flush=True):
+            print(f'Output directory: {c.run_dir}')
+            search_loop.search_loop(**loop_kwargs)
+    except UserError as err:
+        if c.num_gpus == 1:
+            raise
+        if rank == 0: # every process stops on the same averaged statistics; one line says why
+            print(f'Error: {err}', file=sys.stderr)
+        sys.exit(2)
 
 #----------------------------------------------------------------------------
 

@@ -4,41 +4,21 @@ import json
 import os
 import pickle
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import PIL.Image
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from cli_helpers import assert_one_line_error, make_images, run
+
 TINY = ['--cfg=stylegan2', '--cbase=128', '--cmax=32', '--map=2', '--batch=4', '--tick=0.008', '--snap=1',
         '--metrics=none', '--workers=0', '--grid-images=8', '--device=cpu']
 
 #----------------------------------------------------------------------------
 
-def run(script, *args):
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
-    return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True, text=True, env=env, cwd=ROOT)
-
-def make_images(path, count, size):
-    os.makedirs(path, exist_ok=True)
-    rnd = np.random.RandomState(0)
-    for i in range(count):
-        PIL.Image.fromarray(rnd.randint(0, 256, [size, size, 3], dtype=np.uint8)).save(os.path.join(path, f'{i:02d}.png'))
-    return str(path)
-
 def read_stats(run_dir):
     with open(os.path.join(run_dir, 'stats.jsonl')) as f:
         return [json.loads(line) for line in f]
-
-def assert_one_line_error(res, *fragments):
-    assert res.returncode == 2, res.stdout + res.stderr
-    assert 'Traceback' not in res.stderr
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith('Error: '), res.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):

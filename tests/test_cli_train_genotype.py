@@ -1,5 +1,5 @@
-"""train.py --genotype: conventional re-training config and run, generate.py on its pickle, StyleGAN2 genotypes,
-bad genotype files and option combinations."""
+"""train.py --genotype: conventional and AutoGAN re-training configs, a conventional run and generate.py on its pickle
+(the AutoGAN run is in test_cli_search_autogan.py), StyleGAN2 genotypes, bad genotype files and option combinations."""
 
 import json
 import os
@@ -7,9 +7,12 @@ import pickle
 import subprocess
 import sys
 
-import numpy as np
 import PIL.Image
 import pytest
+
+from dnnlib.util import cli_main
+
+from cli_helpers import assert_one_line_error, make_images, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GENOTYPES = os.path.join(ROOT, 'nas', 'genotypes')
@@ -18,23 +21,17 @@ TINY = ['--g-channels=8', '--d-channels=8', '--batch=4', '--tick=0.008', '--snap
 
 #----------------------------------------------------------------------------
 
-def run(script, *args):
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
-    return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True, text=True, env=env, cwd=ROOT)
-
-def make_images(path, count, size):
-    os.makedirs(path, exist_ok=True)
-    rnd = np.random.RandomState(0)
-    for i in range(count):
-        PIL.Image.fromarray(rnd.randint(0, 256, [size, size, 3], dtype=np.uint8)).save(os.path.join(path, f'{i:02d}.png'))
-    return str(path)
-
-def assert_one_line_error(res, *fragments):
-    assert res.returncode == 2, res.stdout + res.stderr
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith('Error: '), res.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+def run_inprocess(capsys, *args):
+    """train.py's main through dnnlib.util.cli_main, in this process (fast for dry runs and bad input)."""
+    sys.path.insert(0, ROOT)
+    try:
+        import train
+    finally:
+        sys.path.remove(ROOT)
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(train.main, list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, exit_info.value.code, out, err)
 
 def dry_run_options(res):
     assert res.returncode == 0, res.stderr
@@ -53,9 +50,9 @@ def data(tmp_path_factory):
 
 #----------------------------------------------------------------------------
 
-def test_conventional_defaults_are_the_papers(data, tmp_path):
+def test_conventional_defaults_are_the_papers(data, tmp_path, capsys):
     genotype = os.path.join(GENOTYPES, 'alphagan_s_cifar10.json')
-    c = dry_run_options(run('train.py', f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}', '--dry-run'))
+    c = dry_run_options(run_inprocess(capsys, f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}', '--dry-run'))
     assert c['G_kwargs']['class_name'] == 'training.networks_conventional.Generator'
     assert c['G_kwargs']['genotype'] == read_json(genotype) and c['G_kwargs']['g_channels'] == 256
     assert c['D_kwargs'] == dict(class_name='training.networks_conventional.Discriminator', d_channels=128)
@@ -68,10 +65,34 @@ def test_conventional_defaults_are_the_papers(data, tmp_path):
     assert c['G_reg_interval'] is None and c['D_reg_interval'] is None
     assert not os.listdir(tmp_path) # a dry run writes nothing
     # STL-10 at 48x48 (supp. A.1.2): beta1 0.5, 80k G iterations.
-    c = dry_run_options(run('train.py', f'--outdir={tmp_path}', f'--data={data["d48"]}', f'--genotype={genotype}', '--dry-run',
+    c = dry_run_options(run_inprocess(capsys, f'--outdir={tmp_path}', f'--data={data["d48"]}', f'--genotype={genotype}', '--dry-run',
                             '--ema-kimg=222', '--lr-decay=none', '--aug=ada'))
     assert c['G_opt_kwargs']['betas'] == [0.5, 0.9] and c['total_kimg'] * 1000 == 80000 * 5 * 64
     assert c['ema_kimg'] == 222 and c['lr_schedule'] is None and c['ada_target'] == 0.6
+
+def test_autogan_defaults_are_the_papers(data, tmp_path, capsys):
+    genotype = os.path.join(GENOTYPES, 'autogan_cifar10.json')
+    res = run_inprocess(capsys, f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}', '--dry-run')
+    c = dry_run_options(res)
+    assert '00000-d32-autogan-genotype-batch64' in res.stdout
+    assert c['G_kwargs'] == dict(class_name='nas.space.autogan_space.Generator', genotype=read_json(genotype), z_dim=128,
+                                 g_channels=256)
+    assert c['D_kwargs'] == dict(class_name='training.networks_conventional.Discriminator', d_channels=128)
+    assert c['loss_kwargs'] == dict(class_name='training.loss.HingeLoss') and c['augment_kwargs'] is None
+    # AutoGAN Sec. 4 and the authors' code: D batch 64, G batch 128, n_critic 5, Adam(2e-4, (0, 0.9)), 50k G
+    # iterations at a constant learning rate, G weights EMA 0.999 per G step (the loop's EMA runs every D step).
+    assert (c['batch_size'], c['G_batch_size'], c['n_critic']) == (64, 128, 5)
+    assert c['total_kimg'] * 1000 == 50000 * 5 * 64 and c['lr_schedule'] is None
+    assert c['G_opt_kwargs']['lr'] == c['D_opt_kwargs']['lr'] == 2e-4 and c['G_opt_kwargs']['betas'] == [0.0, 0.9]
+    assert (0.5 ** (64 / (c['ema_kimg'] * 1000))) ** 5 == pytest.approx(0.999, abs=1e-5)
+    assert not os.listdir(tmp_path)
+    c = dry_run_options(run_inprocess(capsys, f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}',
+                            '--dry-run', '--lr-decay=linear', '--ema-kimg=0', '--g-channels=64', '--kimg=10'))
+    assert (c['lr_schedule'], c['ema_kimg'], c['G_kwargs']['g_channels'], c['total_kimg']) == ('linear', 0, 64, 10)
+    c = dry_run_options(run_inprocess(capsys, f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}',
+                            '--dry-run', '--cfg=conv_cifar')) # alphaGAN's recipe for an AutoGAN generator
+    assert c['G_kwargs']['class_name'] == 'nas.space.autogan_space.Generator'
+    assert c['lr_schedule'] == 'linear' and c['ema_kimg'] == 0
 
 def test_conventional_retrain_then_generate(data, tmp_path):
     genotype = os.path.join(GENOTYPES, 'alphagan_l_cifar10.json')
@@ -96,9 +117,9 @@ def test_conventional_retrain_then_generate(data, tmp_path):
     assert images == ['seed0000.png', 'seed0001.png', 'seed0002.png']
     assert PIL.Image.open(tmp_path / 'out' / images[0]).size == (32, 32)
 
-def test_stylegan2_genotype_goes_into_the_stylegan2_config(data, tmp_path):
+def test_stylegan2_genotype_goes_into_the_stylegan2_config(data, tmp_path, capsys):
     genotype = os.path.join(GENOTYPES, 'stylegan2_default.json') # micro: transfers to any resolution
-    c = dry_run_options(run('train.py', f'--outdir={tmp_path}', f'--data={data["d16"]}', f'--genotype={genotype}',
+    c = dry_run_options(run_inprocess(capsys, f'--outdir={tmp_path}', f'--data={data["d16"]}', f'--genotype={genotype}',
                             '--cfg=stylegan2', '--dry-run'))
     assert c['G_kwargs']['class_name'] == 'training.networks_stylegan2.Generator'
     assert c['G_kwargs']['genotype'] == read_json(genotype)
@@ -107,22 +128,27 @@ def test_stylegan2_genotype_goes_into_the_stylegan2_config(data, tmp_path):
 @pytest.mark.parametrize('args, fragments', [
     (['--genotype=missing.json'], ['--genotype: missing.json: no such file']),
     (['--genotype={bad}'], ['--genotype:', 'ops.cell1.n0', "unknown op 'conv_9x9'"]),
-    (['--genotype={conv}', '--cfg=stylegan2'], ['--cfg=stylegan2: a conventional genotype takes conv_cifar or conv_stl']),
+    (['--genotype={conv}', '--cfg=stylegan2'], ['--cfg=stylegan2: conventional genotypes take conv_cifar or conv_stl or autogan']),
+    (['--genotype={autogan}', '--cfg=auto'], ['--cfg=auto: autogan genotypes take']),
+    (['--genotype={autogan}', '--map=2'], ['--map: not used by a conventional genotype']),
+    (['--genotype={autogan}', '--data={d36}'], ['--data: resolution 36', 'as the autogan genotype']),
     (['--genotype={conv}', '--gamma=1'], ['--gamma: not used by a conventional genotype']),
-    (['--cfg=conv_cifar'], ['--cfg=conv_cifar: only for a conventional --genotype']),
-    (['--g-channels=8'], ['--g-channels: only for a conventional --genotype']),
+    (['--cfg=autogan'], ['--cfg=autogan: only for a conventional or autogan --genotype']),
+    (['--g-channels=8'], ['--g-channels: only for a conventional or autogan --genotype']),
     (['--genotype={conv}', '--data={d36}'], ['--data: resolution 36', 'not 8 * bottom width']),
-], ids=['missing', 'bad_op', 'cfg_stylegan2', 'gamma', 'conv_cfg_alone', 'g_channels_alone', 'resolution'])
-def test_bad_inputs(data, tmp_path, args, fragments):
+], ids=['missing', 'bad_op', 'cfg_stylegan2', 'autogan_cfg_auto', 'autogan_map', 'autogan_resolution', 'gamma',
+        'autogan_cfg_alone', 'g_channels_alone', 'resolution'])
+def test_bad_inputs(data, tmp_path, capsys, args, fragments):
     bad = read_json(os.path.join(GENOTYPES, 'alphagan_s_cifar10.json'))
     bad['ops']['cell1']['n0'] = 'conv_9x9'
     with open(tmp_path / 'bad.json', 'w') as f:
         json.dump(bad, f)
-    names = dict(bad=tmp_path / 'bad.json', conv=os.path.join(GENOTYPES, 'alphagan_s_cifar10.json'), d36=data['d36'])
+    names = dict(bad=tmp_path / 'bad.json', conv=os.path.join(GENOTYPES, 'alphagan_s_cifar10.json'), d36=data['d36'],
+                 autogan=os.path.join(GENOTYPES, 'autogan_cifar10.json'))
     args = [a.format(**names) for a in args]
     if not any(a.startswith('--data=') for a in args):
         args.append(f'--data={data["d32"]}')
-    res = run('train.py', f'--outdir={tmp_path / "runs"}', '--dry-run', *args)
+    res = run_inprocess(capsys, f'--outdir={tmp_path / "runs"}', '--dry-run', *args)
     assert_one_line_error(res, *fragments)
     assert not os.path.exists(tmp_path / 'runs')
 

@@ -165,11 +165,11 @@ def test_tiny_search_runs_and_derives_valid_genotypes():
 
 def test_dynamic_reset_reinitialises_the_shared_gan():
     alg = make(reset_window=2, reset_threshold=1e9, shared_steps=50, n_critic=1)
-    before = alg.G.cells['cell1'].c1.weight.detach().clone()
+    before = alg.G.cells['cell1'].blocks['pre'].c1.weight.detach().clone()
     ctrl_before = [p.detach().clone() for p in alg.controller.parameters()]
     stats = alg.step(0, TinyData())
     assert stats['Search/reset'] == 1 and stats['Search/shared_steps'] == 2 and alg.num_resets == 1
-    assert not torch.equal(before, alg.G.cells['cell1'].c1.weight)
+    assert not torch.equal(before, alg.G.cells['cell1'].blocks['pre'].c1.weight)
     assert alg.resetter.g_losses == []
     assert any(not torch.equal(a, b) for a, b in zip(ctrl_before, alg.controller.parameters())) # kept, trained
 

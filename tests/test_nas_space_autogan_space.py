@@ -1,5 +1,6 @@
 """nas/space/autogan_space.py: samples <-> genotypes, the published net against a reference written here, the shared
-generator's children equal derived nets, backward for every cell choice, pickles."""
+generator's parameter count and pre/post weight partition, its children equal derived nets, backward for every cell
+choice, pickles."""
 
 import io
 import itertools
@@ -144,21 +145,61 @@ def test_derived_generator_interface(resolution):
     assert img.shape == (2, 3, resolution, resolution) and img.abs().max() <= 1
 
 #----------------------------------------------------------------------------
-# Shared generator: each child computes what the derived net computes with the same weights.
+# Shared generator: weight sharing as in the authors' search code, and each child computes what the derived net
+# computes with the same weights.
+
+def test_shared_parameter_count_by_formula():
+    C, bw = 128, 4
+    conv3, conv1, deconv, bn = C * C * 9 + C, C * C + C, C * C * 4 + C, 2 * C
+    stem = 128 * bw * bw * C + bw * bw * C + bn + C * 9 * 3 + 3 # linear, to_rgb BN + conv
+    assert stem == 264192 + 3715
+    cell = 4 * conv3 + 4 * bn + 2 * deconv + deconv + conv1 # pre/post x conv1/conv2, their BNs, conv1 deconvs, shortcut
+    skips = 3 * conv1 + (1 + 1 + 2) * deconv # 1x1 per source; x2 stacks in cells 2, 3 and the x4 stack in cell 3
+    with torch.device('meta'):
+        S = A.SharedGenerator(g_channels=C)
+    assert count(S) == stem + 3 * cell + skips == 2994691
+    authors_cell = 4 * conv3 + 4 * bn + 8 * deconv + conv1 # also conv2 deconvs and x2/x4 stacks in every cell
+    assert authors_cell == 1133184 and conv1 == 16512
+    assert stem + 3 * authors_cell + 3 * conv1 == 3716995 == count(S) + (6 + 5) * deconv
+
+def _child(conv, rng):
+    """A random full sample whose cells all use the given conv type."""
+    flag = primitives.AUTOGAN_TOKENS[0][1].index(conv)
+    return [(flag,) + tokens[1:] for tokens in A.random_sample(rng)]
+
+@pytest.mark.parametrize('conv', ['pre', 'post'])
+def test_pre_and_post_children_use_disjoint_convs(conv):
+    other = 'post' if conv == 'pre' else 'pre'
+    S = A.SharedGenerator(g_channels=4).train()
+    rng = np.random.default_rng(3)
+    z = torch.randn([2, 128], generator=torch.Generator().manual_seed(0))
+    for _ in range(4):
+        S.zero_grad(set_to_none=True)
+        S.set_arch(_child(conv, rng))
+        S(z).square().sum().backward()
+        for cell in S.cells.values():
+            for p in cell.blocks[other].parameters():
+                assert p.grad is None or not p.grad.any()
+            for name in ('c1', 'c2'):
+                grad = getattr(cell.blocks[conv], name).weight.grad
+                assert grad is not None and grad.abs().sum() > 0
 
 def test_shared_children_equal_derived_nets():
     S = randomize(A.SharedGenerator(g_channels=4)).eval()
-    shared = S.state_dict()
     rng = np.random.default_rng(0)
     z = torch.randn([2, 128], generator=torch.Generator().manual_seed(1))
+    convs = set()
     for _ in range(12):
         sample = A.random_sample(rng)
+        convs.update(A.decode_cell(tokens, i)['conv'] for i, tokens in enumerate(sample))
         G = A.Generator(A.sample_to_genotype(sample).to_dict(), g_channels=4).eval()
-        own = G.state_dict()
-        assert set(own) <= set(shared)
-        G.load_state_dict({k: shared[k] for k in own})
         S.set_arch(sample)
+        G.load_state_dict(S.child_state_dict()) # strict: exactly the derived net's names
         torch.testing.assert_close(S(z), G(z))
+        S.set_arch(sample[:1])
+        missing = set(G.state_dict()) - set(S.child_state_dict())
+        assert missing and all(name.startswith(('cells.cell2.', 'cells.cell3.')) for name in missing)
+    assert convs == {'pre', 'post'}
 
 def test_shared_stages_grow_the_output():
     S = A.SharedGenerator(g_channels=4)
@@ -176,7 +217,8 @@ def test_backward_for_every_cell_choice():
             S.zero_grad(set_to_none=True)
             S.set_arch([(1, 1, 0, 1, 1)[:len(primitives.autogan_token_sizes(i))] for i in range(s)] + [tokens])
             S(z).square().sum().backward()
-            grad = S.cells[primitives.AUTOGAN_CELLS[s]].c1.weight.grad
+            cell = S.cells[primitives.AUTOGAN_CELLS[s]]
+            grad = cell.blocks[A.decode_cell(tokens, s)['conv']].c1.weight.grad
             assert grad is not None and torch.isfinite(grad).all()
 
 #----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""nas.viz: alphas.png, architecture.png and curve plots are written as PNGs of the expected layout."""
+"""nas.viz: alphas.png, architecture.png, curve and reward plots are written as PNGs of the expected layout."""
 
 import os
 
@@ -21,6 +21,8 @@ def test_plot_alphas_one_panel_per_edge(tmp_path):
     # 8 panels in 4 columns x 2 rows at figsize (2.6 * cols, 2.0 * rows) inches, 80 dpi.
     assert wide.size == (int(2.6 * 4 * 80), int(2.0 * 2 * 80))
     assert not [name for name in os.listdir(tmp_path) if name not in ('alphas.png', 'one.png')] # atomic: no leftovers
+    viz.plot_alphas([{}, {}], tmp_path / 'none.png') # random search: no op weights, no file
+    assert not os.path.exists(tmp_path / 'none.png')
 
 @pytest.mark.parametrize('name', ['alphagan_s_cifar10.json', 'stylegan2_default.json'])
 def test_plot_architecture_of_published_genotypes(tmp_path, name):
@@ -35,6 +37,28 @@ def test_plot_architecture_of_published_genotypes(tmp_path, name):
         panels = viz._conventional_lines(Genotype.from_json(path))
         assert [title for title, _ in panels] == ['cell1', 'cell2', 'cell3']
         assert 'skip from cell1: deconv' in panels[2][1] # alphaGAN_(s) cell3 (authors' genotype)
+
+def test_plot_architecture_of_the_autogan_genotype(tmp_path):
+    genotype = Genotype.from_json(os.path.join(ROOT, 'nas', 'genotypes', 'autogan_cifar10.json'))
+    viz.plot_architecture(genotype, tmp_path / 'arch.png')
+    assert PIL.Image.open(tmp_path / 'arch.png').size[0] == int(3.2 * 3 * 80) # one panel per cell
+    panels = dict(viz._autogan_lines(genotype))
+    # Gong et al. 2019, Fig. 3: cell3 is pre-activation, no norm, nearest, no shortcut, skip-ins from cells 1 and 2.
+    assert panels['cell3'] == ['block: pre-activation', 'norm: none', 'up: nearest', 'shortcut: off',
+                               'skip-in: cell1, cell2']
+    assert panels['cell1'][-2:] == ['shortcut: on', 'skip-in: none']
+
+def test_plot_reward_curves(tmp_path):
+    autogan = {'Search/reward': [(1, 0.1), (2, 0.3)], 'Search/baseline': [(1, 0.1), (2, 0.12)],
+               'Search/entropy': [(1, 4.2), (2, 4.1)]}
+    assert viz.plot_reward_curves(autogan, tmp_path / 'autogan.png')
+    assert PIL.Image.open(tmp_path / 'autogan.png').size == (800, 240) # reward + entropy panels, 5 x 3 in each
+    random = {'Search/reward': [(1, 0.1), (2, 0.05)], 'Search/best_reward': [(1, 0.1), (2, 0.1)]}
+    assert viz.plot_reward_curves(random, tmp_path / 'random.png')
+    assert PIL.Image.open(tmp_path / 'random.png').size == (400, 240) # no controller, no entropy panel
+    assert not viz.plot_reward_curves({'Search/entropy': [(1, 4.0)]}, tmp_path / 'none.png') # alphaGAN: no reward
+    assert sorted(os.listdir(tmp_path)) == ['autogan.png', 'random.png']
+    assert set(viz.CURVE_STATS) == {'Search/reward', 'Search/baseline', 'Search/best_reward', 'Search/entropy'}
 
 def test_plot_curve(tmp_path):
     viz.plot_curve([1, 2, 3], [0.5, 0.2, 0.1], tmp_path / 'gap.png', ylabel='duality gap')

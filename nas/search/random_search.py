@@ -198,6 +198,10 @@ class RandomSearch(SearchAlgorithm):
     def arch_weights(self):
         return {} # nothing is learned about the ops
 
+    def preview_G(self):
+        """What the search loop's fakes grids show: the best trained child, or G before any child is trained."""
+        return self.G if self.best_G is None else self.best_G
+
     def state_dict(self):
         return dict(rewards=list(self.rewards), best=self.best, D=self.D.state_dict(),
                     best_G=None if self.best_G is None else self.best_G.state_dict())

@@ -15,13 +15,15 @@ import dnnlib
 from nas import viz
 from nas.search.base import SearchData
 from torch_utils import checkpoint
+from torch_utils import distributed
+from torch_utils import health
 from training.image_grid import grid_size_for, save_image_grid
 
 #----------------------------------------------------------------------------
 # Options that must not change between a search and its resumed continuation.
 
 RESUME_KEYS = ('training_set_kwargs', 'G_kwargs', 'D_kwargs', 'algorithm_kwargs', 'batch_size', 'val_fraction',
-               'random_seed')
+               'random_seed', 'num_gpus')
 
 def state_path(run_dir, iteration):
     return os.path.join(run_dir, f'search-state-{iteration:06d}.pt')
@@ -32,6 +34,27 @@ def genotype_path(run_dir, iteration):
 def _plain(value):
     """JSON round trip: EasyDicts and tuples become the plain types a weights-only state file may hold."""
     return json.loads(json.dumps(value))
+
+#----------------------------------------------------------------------------
+# Data-parallel search: the statistics of an iteration are averaged over the processes (so every process takes the
+# same health decisions), and the resume point holds every process's RNG state.
+
+def average_stats(stats):
+    world_size = distributed.get_world_size()
+    if world_size == 1:
+        return stats
+    names = sorted(name for name, value in stats.items() if value is not None)
+    values = torch.tensor([float(stats[name]) for name in names], dtype=torch.float64)
+    torch.distributed.all_reduce(values)
+    return dict(stats, **{name: value / world_size for name, value in zip(names, values.tolist())})
+
+def gather_rng_states(num_gpus):
+    state = checkpoint.capture_rng_state()
+    if num_gpus == 1:
+        return [state]
+    states = [None] * num_gpus
+    torch.distributed.all_gather_object(states, state)
+    return states
 
 #----------------------------------------------------------------------------
 # Mean entropy (nats) of the op distributions of one group of edges; W selectors are named 'w.<layer>'.
@@ -53,14 +76,22 @@ def generate_images(G, z, c, batch_size):
     return torch.cat(out).numpy()
 
 #----------------------------------------------------------------------------
-# Plots of the run so far: alphas.png, architecture.png, duality_gap.png (when the algorithm reports one).
+# The network the fakes grids show: the algorithm's pick when it has one (random search: the best child so far).
 
-def write_plots(run_dir, history, gaps, genotype):
+def preview_generator(algorithm, G):
+    return algorithm.preview_G() if hasattr(algorithm, 'preview_G') else G
+
+#----------------------------------------------------------------------------
+# Plots of the run so far: alphas.png, architecture.png, duality_gap.png and reward.png (when the algorithm
+# reports a gap or a reward).
+
+def write_plots(run_dir, history, gaps, genotype, curves={}):
     viz.plot_alphas(history, os.path.join(run_dir, 'alphas.png'))
     viz.plot_architecture(genotype, os.path.join(run_dir, 'architecture.png'))
     if gaps:
         viz.plot_curve([it for it, _ in gaps], [v for _, v in gaps], os.path.join(run_dir, 'duality_gap.png'),
                        ylabel='duality gap (validation)')
+    viz.plot_reward_curves(curves, os.path.join(run_dir, 'reward.png'))
 
 #----------------------------------------------------------------------------
 
@@ -79,19 +110,26 @@ def search_loop(
     image_snapshot_iters    = 10,       # Supernet fakes grid every this many iterations, None = only at the end.
     state_snapshot_iters    = 1,        # Search state (resume point) every this many iterations.
     keep_states             = 3,        # Keep only the newest this many search states, None = keep all.
+    on_collapse             = 'warn',   # Collapse (entropy at zero early, deconv dominating, flat D loss): 'warn' | 'stop'.
+    collapse_kwargs         = {},       # Options for health.CollapseMonitor.
     max_grid_images         = 64,       # Images in a fakes grid.
     provenance              = {},       # Recorded in every genotype: method, data.
     resume                  = None,     # search-state-NNNNNN.pt to continue, None = start afresh.
     progress                = True,     # tqdm bar per iteration (on stdout, so stderr holds only errors).
+    rank                    = 0,        # This process; process 0 writes the run directory.
+    num_gpus                = 1,        # Processes sharing every batch (data-parallel alphaGAN).
 ):
     # Initialize.
     start_time = time.time()
-    device = torch.device(device)
+    device = torch.device(device, rank) if device == 'cuda' and num_gpus > 1 else torch.device(device)
     np.random.seed(random_seed)
     torch.manual_seed(random_seed)
     options = dict(training_set_kwargs=training_set_kwargs, G_kwargs=G_kwargs, D_kwargs=D_kwargs,
                    algorithm_kwargs=algorithm_kwargs, batch_size=batch_size, val_fraction=val_fraction,
-                   random_seed=random_seed)
+                   random_seed=random_seed, num_gpus=num_gpus)
+    if batch_size % num_gpus != 0:
+        raise dnnlib.util.UserError(f'--batch: {batch_size} is not divisible by {num_gpus} processes')
+    writer = rank == 0
 
     # Load the resume point first, so that a mismatch fails before any work.
     state = None
@@ -99,28 +137,31 @@ def search_loop(
         state = checkpoint.load_state(resume)
         saved = state['options']
         for key in RESUME_KEYS:
-            if _plain(saved[key]) != _plain(options[key]):
+            if _plain(saved.get(key, 1 if key == 'num_gpus' else None)) != _plain(options[key]):
                 raise dnnlib.util.UserError(f'--resume: {resume} was written with different {key} '
                                             f'({json.dumps(saved[key])} vs {json.dumps(_plain(options[key]))})')
 
     # Load the dataset and split it.
-    print('Loading training set...')
+    distributed.print0('Loading training set...')
     dataset = dnnlib.util.construct_class_by_name(**training_set_kwargs)
-    print(f'Num images:  {len(dataset)}')
-    print(f'Image shape: {dataset.image_shape}')
+    distributed.print0(f'Num images:  {len(dataset)}')
+    distributed.print0(f'Image shape: {dataset.image_shape}')
 
     # Construct networks and the algorithm.
-    print('Constructing networks...')
+    distributed.print0('Constructing networks...')
     common_kwargs = dict(c_dim=dataset.label_dim, img_resolution=dataset.resolution, img_channels=dataset.num_channels)
     G = dnnlib.util.construct_class_by_name(**G_kwargs, **common_kwargs).train().to(device)
     D = dnnlib.util.construct_class_by_name(**D_kwargs, **common_kwargs).train().to(device)
     algorithm = dnnlib.util.construct_class_by_name(G=G, D=D, device=device, **algorithm_kwargs)
     num_arch = sum(p.numel() for p in G.arch_parameters()) if hasattr(G, 'arch_parameters') else 0
-    print(f'G parameters: {sum(p.numel() for p in G.parameters())} ({num_arch} architecture)')
-    print(f'D parameters: {sum(p.numel() for p in D.parameters())}')
-    data = SearchData(dataset, batch_size=batch_size, device=device, val_fraction=val_fraction, seed=random_seed,
-                      loader_kwargs=data_loader_kwargs, state=state['data'] if state is not None else None)
-    print(f'Split:       {data.split_size("train")} train, {data.split_size("val")} validation')
+    distributed.print0(f'G parameters: {sum(p.numel() for p in G.parameters())} ({num_arch} architecture)')
+    distributed.print0(f'D parameters: {sum(p.numel() for p in D.parameters())}')
+    data = SearchData(dataset, batch_size=batch_size // num_gpus, device=device, val_fraction=val_fraction,
+                      seed=random_seed, loader_kwargs=data_loader_kwargs, state=state['data'] if state is not None else None,
+                      rank=rank, num_replicas=num_gpus)
+    if num_gpus > 1: # same networks everywhere, but each process draws its own noise
+        torch.manual_seed(random_seed + rank)
+    distributed.print0(f'Split:       {data.split_size("train")} train, {data.split_size("val")} validation')
 
     # Fixed latents for the fakes grids.
     grid_size = grid_size_for(dataset.resolution, max_images=max_grid_images)
@@ -129,43 +170,56 @@ def search_loop(
     grid_c = torch.from_numpy(np.stack([dataset.get_label(i % len(dataset)) for i in range(num_grid)])).to(device)
 
     # Logs.
-    stats_jsonl = open(os.path.join(run_dir, 'stats.jsonl'), 'at')
+    stats_jsonl = open(os.path.join(run_dir, 'stats.jsonl'), 'at') if writer else None
     stats_tfevents = None
     try:
         import torch.utils.tensorboard as tensorboard
-        stats_tfevents = tensorboard.SummaryWriter(run_dir)
+        stats_tfevents = tensorboard.SummaryWriter(run_dir) if writer else None
     except ImportError as err:
-        print('Skipping tfevents export:', err)
+        distributed.print0('Skipping tfevents export:', err)
+
+    # Watch the search for collapse; events go to stats.jsonl.
+    monitor = health.CollapseMonitor(total_steps=num_iters, on_collapse=on_collapse,
+                                     log=tqdm.tqdm.write if writer else (lambda message: None), **collapse_kwargs)
 
     # Restore the search state last: building the networks and data iterators above draws random numbers.
     start_iter = 0
     history = [] # arch_weights() after each iteration
     gaps = []    # (iteration, duality gap)
+    curves = {}  # {stat in viz.CURVE_STATS: [(iteration, value)]}
     if state is not None:
         algorithm.load_state_dict(state['algorithm'])
         start_iter = int(state['iteration'])
         history = state['history']
         gaps = [tuple(g) for g in state['gaps']]
-        checkpoint.restore_rng_state(state['rng'])
-        print(f'Resuming from "{resume}" after iteration {start_iter}')
-    elif image_snapshot_iters is not None:
-        images = generate_images(G, grid_z, grid_c, batch_size)
+        curves = {name: [tuple(p) for p in points] for name, points in state.get('curves', {}).items()}
+        monitor.load_state_dict(state.get('health', monitor.state_dict()))
+        checkpoint.restore_rng_state(state['rng_ranks'][rank] if num_gpus > 1 else state['rng'])
+        distributed.print0(f'Resuming from "{resume}" after iteration {start_iter}')
+    elif image_snapshot_iters is not None and writer:
+        with health.oom_guard('--batch', what='the fakes grid'):
+            images = generate_images(preview_generator(algorithm, G), grid_z, grid_c, batch_size)
         save_image_grid(images, os.path.join(run_dir, 'fakes_init.png'), grid_size)
 
     # Search.
-    print(f'Searching for {num_iters} iterations...')
+    distributed.print0(f'Searching for {num_iters} iterations...')
     genotype = None
     bar = tqdm.tqdm(range(start_iter, num_iters), initial=start_iter, total=num_iters, unit='iter',
-                    disable=not progress, file=sys.stdout)
+                    disable=not (progress and writer), file=sys.stdout)
     for iteration in bar:
         done_iters = iteration + 1
         iter_start = time.time()
-        stats = algorithm.step(iteration, data)
+        with health.oom_guard('--batch', what=f'search iteration {done_iters}'):
+            stats = average_stats(algorithm.step(iteration, data))
         iter_time = time.time() - iter_start
+        for name, value in [*stats.items(), ('G', G), ('D', D)]: # stop on NaN/Inf before anything is written
+            if value is not None:
+                health.check_finite(name, value, where=f'iteration {done_iters}')
 
         # Derive and save this iteration's architecture.
         genotype = algorithm.derive(**provenance, seed=random_seed, iteration=done_iters)
-        genotype.to_json(genotype_path(run_dir, done_iters))
+        if writer:
+            genotype.to_json(genotype_path(run_dir, done_iters))
         probs = algorithm.arch_weights()
         history.append(probs)
 
@@ -178,27 +232,53 @@ def search_loop(
         fields = {k: float(v) for k, v in fields.items() if v is not None}
         if 'Search/duality_gap' in fields:
             gaps.append((done_iters, fields['Search/duality_gap']))
-        stats_jsonl.write(json.dumps(dict(fields, iteration=done_iters, timestamp=time.time())) + '\n')
-        stats_jsonl.flush()
+        for name in viz.CURVE_STATS:
+            if name in fields:
+                curves.setdefault(name, []).append((done_iters, fields[name]))
+        events, collapse = [], None
+        try:
+            events += monitor.check_probs(done_iters, probs)
+            loss_name = 'Loss/D/loss' if 'Loss/D/loss' in fields else 'Loss/D' # alphaGAN, AutoGAN/random
+            if loss_name in fields:
+                events += monitor.check_loss(done_iters, fields[loss_name])
+        except health.CollapseError as err:
+            events.append(err.event)
+            collapse = err
+        line = dict(fields, iteration=done_iters, timestamp=time.time())
+        if events:
+            line['collapse'] = events
+        if stats_jsonl is not None:
+            stats_jsonl.write(json.dumps(line) + '\n')
+            stats_jsonl.flush()
         if stats_tfevents is not None:
             for name, value in fields.items():
                 stats_tfevents.add_scalar(name, value, global_step=done_iters)
             stats_tfevents.flush()
         shown = {k.split('/', 1)[-1]: f'{v:.3g}' for k, v in fields.items() if k.startswith(('Search/', 'Loss/'))}
         bar.set_postfix(shown, refresh=False)
+        if collapse is not None: # on_collapse='stop': the last search state stays the resume point
+            bar.close()
+            raise collapse
 
         # Snapshots: fakes grid, plots, then the resume point, whose RNG state is captured last.
         last = done_iters == num_iters
-        if last or (image_snapshot_iters is not None and done_iters % image_snapshot_iters == 0):
-            images = generate_images(G, grid_z, grid_c, batch_size)
+        if writer and (last or (image_snapshot_iters is not None and done_iters % image_snapshot_iters == 0)):
+            with health.oom_guard('--batch', what='the fakes grid'):
+                images = generate_images(preview_generator(algorithm, G), grid_z, grid_c, batch_size)
             save_image_grid(images, os.path.join(run_dir, f'fakes{done_iters:06d}.png'), grid_size)
-        if last or done_iters % state_snapshot_iters == 0:
+        rng_ranks = gather_rng_states(num_gpus) if last or done_iters % state_snapshot_iters == 0 else None
+        if writer and (last or done_iters % state_snapshot_iters == 0):
             if not last: # the last plots are drawn once, after the loop
-                write_plots(run_dir, history, gaps, genotype)
-            checkpoint.save_state(state_path(run_dir, done_iters), dict(
+                write_plots(run_dir, history, gaps, genotype, curves)
+            search_state = dict(
                 iteration=done_iters, algorithm=algorithm.state_dict(), data=data.state_dict(),
                 history=history, gaps=[list(g) for g in gaps], options=_plain(options),
-                rng=checkpoint.capture_rng_state()))
+                curves={name: [list(p) for p in points] for name, points in curves.items()},
+                health=monitor.state_dict(), rng=rng_ranks[0])
+            if num_gpus > 1:
+                search_state['rng_ranks'] = rng_ranks
+            checkpoint.check_free_disk(run_dir, checkpoint.tensor_bytes(search_state) + 2**20)
+            checkpoint.save_state(state_path(run_dir, done_iters), search_state)
             if keep_states is not None:
                 checkpoint.prune_checkpoints(run_dir, keep=keep_states, kind='search')
     bar.close()
@@ -206,13 +286,20 @@ def search_loop(
     # Done: the last iteration's architecture is the result.
     if genotype is None:
         genotype = algorithm.derive(**provenance, seed=random_seed, iteration=start_iter)
+    if not writer:
+        return genotype
     genotype.to_json(os.path.join(run_dir, 'found.json'))
-    write_plots(run_dir, history, gaps, genotype)
+    write_plots(run_dir, history, gaps, genotype, curves)
     stats_jsonl.close()
     if stats_tfevents is not None:
         stats_tfevents.close()
-    print(f'Found architecture: {os.path.join(run_dir, "found.json")}')
-    print('Exiting...')
+    distributed.print0(f'Found architecture: {os.path.join(run_dir, "found.json")}')
+    try:
+        from nas import report # imported here: a broken report must not cost the search its result
+        distributed.print0(f'Report: {report.write_report(run_dir)}')
+    except Exception as err: # any failure of the report only warns
+        distributed.print0(f'Warning: report.html not written ({type(err).__name__}: {err})')
+    distributed.print0('Exiting...')
     return genotype
 
 #----------------------------------------------------------------------------
