@@ -1,0 +1,154 @@
+"""nas/demo.py at toy size with a stand-in detector: every stage's output, every section of the demo and run reports,
+every link and embedded image, reuse on a second run, a partial re-run, and failures that name the stage and option."""
+
+import base64
+import io
+import json
+import math
+import os
+import re
+import subprocess
+import zipfile
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+from dnnlib.util import UserError, cli_main
+from nas import demo
+
+pytestmark = pytest.mark.filterwarnings('ignore:`torch.jit:DeprecationWarning') # the stand-in detector is TorchScript
+
+RUN_SECTIONS = ['summary', 'architecture', 'alphas', 'curves', 'samples', 'metrics', 'reproduce']
+DEMO_SECTIONS = ['overview', 'metrics', 'grids', 'search', 'dynw', 'stages', 'reproduce']
+
+#----------------------------------------------------------------------------
+# Stand-in for Inception: 4x4 average-pooled pixels (48 features), in the detector's 'plain' convention.
+
+class PoolDetector(torch.nn.Module):
+    def forward(self, x):
+        return torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
+
+def make_zip(path, count, size):
+    rnd = np.random.RandomState(0)
+    with zipfile.ZipFile(path, 'w') as z:
+        for i in range(count):
+            buf = io.BytesIO()
+            PIL.Image.fromarray(rnd.randint(0, 256, [size, size, 3], dtype=np.uint8)).save(buf, format='png')
+            z.writestr(f'img{i:08d}.png', buf.getvalue())
+    return str(path)
+
+@pytest.fixture(scope='module')
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp('demo')
+    detector = str(root / 'pool.pt')
+    torch.jit.script(PoolDetector()).save(detector)
+    saved = os.environ.get('GANAS_CACHE')
+    os.environ['GANAS_CACHE'] = str(root / 'cache') # the subprocesses inherit it
+    try:
+        kwargs = dict(outdir=str(root / 'out'), data=make_zip(root / 'toy32.zip', 16, 32), size='toy', jobs=2,
+                      detector=detector, device='cpu')
+        lines = []
+        results = demo.run_demo(**kwargs, log=lines.append)
+        yield dict(kwargs=kwargs, results=results, lines=lines, root=root)
+    finally:
+        if saved is None:
+            del os.environ['GANAS_CACHE']
+        else:
+            os.environ['GANAS_CACHE'] = saved
+
+def read(path):
+    with open(path, encoding='utf-8') as f:
+        return f.read()
+
+def check_page(path, sections):
+    """Sections present in order, every link points at an existing file, every image is an embedded PNG."""
+    text = read(path)
+    positions = [text.find(f'<section id="{sid}">') for sid in sections]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions), (path, positions)
+    for href in re.findall(r'href="([^"]*)"', text):
+        assert os.path.isfile(os.path.join(os.path.dirname(path), href)), f'{path}: broken link {href}'
+    uris = re.findall(r'<img src="data:image/png;base64,([^"]*)"', text)
+    assert len(uris) == text.count('<img ') and uris, path
+    for uri in uris:
+        PIL.Image.open(io.BytesIO(base64.b64decode(uri))).load()
+    return text
+
+#----------------------------------------------------------------------------
+
+def test_every_stage_wrote_its_output(toy):
+    results, outdir = toy['results'], toy['kwargs']['outdir']
+    assert set(results) == {'search', 'train-baseline', 'grid-baseline', 'train-found', 'dynw', 'grid-found', 'fid'}
+    assert all(r['status'] == 'ran' and os.path.isfile(r['output']) for r in results.values())
+    for name in ['grid-found', 'grid-baseline']:
+        assert PIL.Image.open(os.path.join(outdir, name, 'grid.png')).size == (64, 64) # seeds 0-3: 2 x 2 of 32x32
+    assert results['train-found']['key'].split().count(f'--genotype={results["search"]["output"]}') == 1
+
+    # Each printed command is the one recorded in its run directory and the state file.
+    state = json.loads(read(os.path.join(outdir, 'demo-state.json')))
+    for name in ['search', 'dynw', 'train-found', 'train-baseline']:
+        command = read(os.path.join(results[name]['run_dir'], 'command.txt')).strip()
+        assert command == state[name]['key'] and f'[{name}] {command}' in toy['lines']
+
+def test_fid_of_both_models(toy):
+    fid = json.loads(read(toy['results']['fid']['output']))
+    assert fid['num_real'] == fid['num_gen'] == demo.SIZES['toy']['fid_num']
+    assert fid['detector'] == toy['kwargs']['detector']
+    for model in ['found', 'baseline']:
+        assert math.isfinite(fid['models'][model]['fid']) and fid['models'][model]['fid'] >= 0
+        assert fid['models'][model]['network'] == toy['results'][f'train-{model}']['output']
+
+def test_demo_report_sections_links_and_fids(toy):
+    outdir = toy['kwargs']['outdir']
+    text = check_page(os.path.join(outdir, 'report.html'), DEMO_SECTIONS)
+    fid = json.loads(read(toy['results']['fid']['output']))
+    metrics = text.split('<section id="metrics">')[1].split('</section>')[0]
+    for model in ['found', 'baseline']:
+        assert f'<td>{model}</td>' in metrics and f'<td>{fid["models"][model]["fid"]:.2f}</td>' in metrics
+    grids = text.split('<section id="grids">')[1].split('</section>')[0]
+    assert grids.count('<img ') == 3 # both grids and the real images
+    dynw = text.split('<section id="dynw">')[1].split('</section>')[0]
+    assert dynw.count('<td>b32.torgb</td>') == 1 # the W selection lists every slot, the last toRGB included
+
+def test_run_reports(toy):
+    for name in ['search', 'dynw', 'train-found', 'train-baseline']:
+        run_dir = toy['results'][name]['run_dir']
+        text = check_page(os.path.join(run_dir, 'report.html'), RUN_SECTIONS)
+        assert 'recorded in command.txt' in text
+
+def test_second_run_reuses_and_reruns_what_is_missing(toy, monkeypatch):
+    kwargs, outdir = toy['kwargs'], toy['kwargs']['outdir']
+    found = toy['results']['search']['output']
+    mtime = os.stat(found).st_mtime_ns
+    os.remove(os.path.join(outdir, 'grid-found', 'grid.png'))
+    launched = []
+    real_popen = subprocess.Popen
+    def popen(argv, **popen_kwargs):
+        launched.append(argv)
+        return real_popen(argv, **popen_kwargs)
+    monkeypatch.setattr(subprocess, 'Popen', popen)
+    monkeypatch.setattr(demo, 'compute_fids', lambda *args, **kw: pytest.fail('FID recomputed'))
+    results = demo.run_demo(**kwargs, log=lambda line: None)
+    assert [os.path.basename(argv[1]) for argv in launched] == ['generate.py']
+    assert {name: r['status'] for name, r in results.items() if r['status'] == 'ran'} == {'grid-found': 'ran'}
+    assert os.stat(found).st_mtime_ns == mtime
+    check_page(os.path.join(outdir, 'report.html'), DEMO_SECTIONS)
+
+#----------------------------------------------------------------------------
+
+def test_failed_stage_names_its_log(tmp_path, toy):
+    data = make_zip(tmp_path / 'odd36.zip', 4, 36) # 36 is neither 8 * 4 (conventional) nor a power of two
+    with pytest.raises(UserError, match=r'stage search failed with exit code 2; log: .*search\.log'):
+        demo.run_demo(str(tmp_path / 'out'), data, size='toy', jobs=1, detector=toy['kwargs']['detector'],
+                      device='cpu', log=lambda line: None)
+
+def test_bad_options_fail_in_one_line(tmp_path, capsys):
+    for args, fragment in [([f'--data={tmp_path}/missing.zip'], '--data:'),
+                           ([f'--data={__file__}', f'--detector={tmp_path}/none.pt'], '--detector:')]:
+        with pytest.raises(SystemExit) as exit_info:
+            cli_main(demo.main, [f'--outdir={tmp_path}', *args])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exit_info.value.code == 2 and len(err) == 1 and err[0].startswith('Error: ') and fragment in err[0], err
+
+#----------------------------------------------------------------------------
