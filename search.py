@@ -400,6 +400,7 @@ def main(**kwargs):
     os.makedirs(c.run_dir)
     with dnnlib.util.atomic_write(os.path.join(c.run_dir, 'search_options.json'), 'w') as f:
         json.dump(c, f, indent=2)
+    dnnlib.util.record_command(c.run_dir)
     with tempfile.TemporaryDirectory() as temp_dir:
         if c.num_gpus == 1:
             search_process(0, c, temp_dir)

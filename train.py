@@ -289,6 +289,7 @@ def launch_training(c, desc, outdir, dry_run):
     os.makedirs(c.run_dir)
     with dnnlib.util.atomic_write(os.path.join(c.run_dir, 'training_options.json'), 'w') as f:
         json.dump(c, f, indent=2)
+    dnnlib.util.record_command(c.run_dir)
     torch.multiprocessing.set_start_method('spawn', force=True)
     with tempfile.TemporaryDirectory() as temp_dir:
         if c.num_gpus == 1:

@@ -5,6 +5,7 @@ import hashlib
 import importlib
 import os
 import re
+import shlex
 import sys
 import tempfile
 import time
@@ -124,6 +125,12 @@ def atomic_write(path, mode='wb'):
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp_path)
         raise
+
+def record_command(run_dir, argv=None):
+    """Write the command line that started this run to <run_dir>/command.txt (reports quote it to reproduce the run)."""
+    argv = sys.argv if argv is None else argv
+    with atomic_write(os.path.join(run_dir, 'command.txt'), 'w') as f:
+        f.write(shlex.join(['python', *argv]) + '\n')
 
 #----------------------------------------------------------------------------
 # Cache directory and open_url: plain paths, file:// and http(s):// with a download cache.

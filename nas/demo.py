@@ -209,8 +209,6 @@ class Runner:
             if not new:
                 raise UserError(f'{stage.name}: the command finished but wrote no run directory in {stage_dir}')
             run_dir = os.path.join(stage_dir, new[-1])
-            with atomic_write(os.path.join(run_dir, 'command.txt'), 'w') as f:
-                f.write(job['key'] + '\n')
         seconds = time.time() - job['start']
         output = stage.output(stage_dir, run_dir)
         if not os.path.isfile(output):

@@ -2,6 +2,7 @@
 from its first state gives the same architecture, alphas and weights as the uninterrupted run."""
 
 import os
+import shlex
 
 import torch
 
@@ -18,7 +19,8 @@ def test_two_process_search_and_exact_resume(tmp_path):
     assert res.returncode == 0, res.stderr
     run_dir = tmp_path / 'runs' / '00000-d32-conventional-alphagan-alphaGAN_s-batch4'
     names = set(os.listdir(run_dir))
-    assert {'found.json', 'genotype-000002.json', 'search-state-000002.pt', 'stats.jsonl'} <= names
+    assert {'found.json', 'genotype-000002.json', 'search-state-000002.pt', 'stats.jsonl', 'report.html'} <= names
+    assert shlex.split((run_dir / 'command.txt').read_text())[2:] == [f'--outdir={tmp_path / "runs"}', f'--data={data}', *TINY]
     with open(run_dir / 'stats.jsonl') as f:
         assert len(f.read().splitlines()) == 2 # one writer
     with open(run_dir / 'log.txt') as f:

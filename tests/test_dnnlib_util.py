@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import shlex
 import subprocess
 import sys
 
@@ -39,6 +40,12 @@ def test_format_time():
     assert [util.format_time(s) for s in [5, 65, 3600 * 2 + 7 * 60, 86400 + 3 * 3600]] == ['5s', '1m 05s', '2h 07m', '1d 03h']
 
 #----------------------------------------------------------------------------
+
+def test_record_command_round_trips(tmp_path):
+    argv = ['search.py', '--outdir=my runs', "--data=it's.zip", '--iters=2']
+    util.record_command(str(tmp_path), argv)
+    text = (tmp_path / 'command.txt').read_text()
+    assert text.endswith('\n') and shlex.split(text) == ['python', *argv]
 
 def test_atomic_write_replaces_or_keeps(tmp_path):
     path = tmp_path / 'out.bin'
