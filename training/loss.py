@@ -161,6 +161,16 @@ class StyleGAN2Loss(Loss):
 
 #----------------------------------------------------------------------------
 
+# Hinge loss (Lim & Ye 2017; SN-GAN, Miyato et al. 2018), the one implementation that re-training and every search
+# algorithm use: D minimises E relu(1 - D(x)) + E relu(1 + D(G(z))), G minimises -E D(G(z)).
+
+def d_hinge(real_logits, fake_logits):
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+def g_hinge(fake_logits):
+    return -fake_logits.mean()
+
+#----------------------------------------------------------------------------
 # Hinge loss (Lim & Ye 2017; SN-GAN, Miyato et al. 2018), as AutoGAN and alphaGAN train the conventional backbone:
 # D minimises relu(1 - D(x)) + relu(1 + D(G(z))), G minimises -D(G(z)). No regularisers: the reg phases do nothing.
 
@@ -197,7 +207,7 @@ class HingeLoss(Loss):
             training_stats.report('Loss/signs/real', real_logits.sign())
             if self.ada_controller is not None:
                 self.ada_controller.accumulate(real_logits)
-            loss_D = F.relu(1 + gen_logits).mean() + F.relu(1 - real_logits).mean()
+            loss_D = d_hinge(real_logits, gen_logits)
             training_stats.report('Loss/D/loss', loss_D)
             loss_D.mul(gain).backward()
 

@@ -3,10 +3,10 @@
 import copy
 
 import torch
-import torch.nn.functional as F
 
 from nas.search.base import SearchAlgorithm
 from torch_utils import distributed
+from training.loss import d_hinge, g_hinge
 
 #----------------------------------------------------------------------------
 # Steps per iteration: T weight steps, S architecture steps, R steps of each of G_bar and D_bar.
@@ -19,14 +19,8 @@ PRESETS = {
 }
 
 #----------------------------------------------------------------------------
-# Hinge loss (Lim & Ye 2017; SN-GAN). M(G, D) = -(E relu(1 - D(x)) + E relu(1 + D(G(z)))) is the value D maximises;
-# the duality gap is M(G, D_bar) - M(G_bar, D) >= 0 for best responses D_bar, G_bar (the authors' code's sign).
-
-def d_hinge(real_logits, fake_logits):
-    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
-
-def g_hinge(fake_logits):
-    return -fake_logits.mean()
+# With the hinge loss, M(G, D) = -(E relu(1 - D(x)) + E relu(1 + D(G(z)))) is the value D maximises; the duality gap
+# is M(G, D_bar) - M(G_bar, D) >= 0 for best responses D_bar, G_bar (the authors' code's sign).
 
 def game_value(D, G, real_img, real_c, z):
     """M(G, D) on one batch."""

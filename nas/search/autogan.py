@@ -13,6 +13,7 @@ from nas.search.controller import Controller
 from nas.space import autogan_space
 from nas.space import ops
 from nas.space import primitives
+from training.loss import d_hinge, g_hinge
 
 #----------------------------------------------------------------------------
 # Schedules. 'paper': Sec. 4 (90 iterations, 15 shared-GAN epochs and 30 controller steps per iteration) with the
@@ -32,13 +33,13 @@ def grow_schedule(num_iters, preset='paper'):
 RESET_STATS = ('var', 'std')
 
 #----------------------------------------------------------------------------
-# Hinge loss (SN-GAN, paper Eq. 1): D minimises E relu(1 - D(x)) + E relu(1 + D(G(z))); G minimises -E D(G(z)).
+# Reward of a child: 'is', 'fid' (1/FID) or a 'module.function' name (JSON-able for the config), resolved once.
 
-def d_hinge(real_logits, fake_logits):
-    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
-
-def g_hinge(fake_logits):
-    return -fake_logits.mean()
+def resolve_reward(reward):
+    if isinstance(reward, str) and reward not in REWARDS:
+        reward = dnnlib.util.get_obj_by_name(reward)
+    assert callable(reward) or reward in REWARDS
+    return reward
 
 #----------------------------------------------------------------------------
 # Dynamic resetting (paper Sec. 3.2): a moving window of the last `window` G and D losses; fires once the window
@@ -154,9 +155,7 @@ class AutoGAN(SearchAlgorithm):
         seed            = 0,            # Seed of the controller's draws.
     ):
         super().__init__(G, D, device)
-        if isinstance(reward, str) and reward not in REWARDS:
-            reward = dnnlib.util.get_obj_by_name(reward) # 'module.function', JSON-able for the config
-        assert callable(reward) or reward in REWARDS
+        reward = resolve_reward(reward)
         assert all(0 < it < num_iters for it in grow_iters) and list(grow_iters) == sorted(grow_iters)
         assert len(grow_iters) < len(primitives.AUTOGAN_CELLS)
         self.num_iters = num_iters

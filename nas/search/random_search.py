@@ -8,11 +8,11 @@ import torch
 
 import dnnlib
 from nas.genotype import Genotype
-from nas.search.autogan import d_hinge
-from nas.search.autogan import g_hinge
+from nas.search.autogan import resolve_reward
 from nas.search.base import SearchAlgorithm
 from nas.space import autogan_space
 from nas.space import primitives
+from training.loss import d_hinge, g_hinge
 
 SPACES = ('conventional', 'autogan', 'stylegan2')
 CHILD_CLASSES = {               # Derived generator of each space, built from genotype=<dict>.
@@ -20,7 +20,6 @@ CHILD_CLASSES = {               # Derived generator of each space, built from ge
     'autogan':      'nas.space.autogan_space.Generator',
     'stylegan2':    'training.networks_stylegan2.Generator',
 }
-REWARDS = ('fid', 'is')
 
 #----------------------------------------------------------------------------
 # Uniform samples from each space's genotype layout (every choice independent), drawn from a numpy Generator.
@@ -89,9 +88,7 @@ class RandomSearch(SearchAlgorithm):
         seed            = 0,            # Seed of the candidates and of each child's init and noise.
     ):
         super().__init__(G, D, device)
-        if isinstance(reward, str) and reward not in REWARDS:
-            reward = dnnlib.util.get_obj_by_name(reward) # 'module.function', JSON-able for the config
-        assert callable(reward) or reward in REWARDS
+        reward = resolve_reward(reward)
         self.device = torch.device(device)
         self.space = space
         self.num_samples = num_samples
