@@ -34,6 +34,7 @@ SECTIONS = [
     ('curves',       'Curves'),
     ('samples',      'Samples over time'),
     ('metrics',      'Metrics'),
+    ('health',       'Health: collapse warnings'),
     ('reproduce',    'Reproduce'),
 ]
 
@@ -424,6 +425,19 @@ def _metrics(run_dir):
         return note('No metrics computed in this run (metric-*.jsonl).')
     return table(['metric', 'results', 'snapshot', 'time'], rows)
 
+def _health(records):
+    """The collapse events (torch_utils.health.CollapseMonitor) that stats.jsonl recorded, in order."""
+    rows = []
+    for record in records:
+        for event in record.get('collapse', []):
+            value, threshold = (_scalar(event.get(key)) for key in ['value', 'threshold'])
+            rows.append([esc(event.get('step', '-')), esc(event.get('check', '?')),
+                         '-' if value is None else f'{value:.4g}', '-' if threshold is None else f'{threshold:.4g}',
+                         esc(event.get('action', '-')), esc(event.get('message', ''))])
+    if not rows:
+        return note('No collapse warning: architecture entropy, deconv share, loss spread and FID stayed in range.')
+    return table(['step', 'check', 'value', 'threshold', 'action', 'message'], rows)
+
 def _reproduce(run_dir, kind, options, options_name):
     if options_name is None:
         return note('No options file: this run was started from Python, not by search.py or train.py.')
@@ -446,6 +460,7 @@ def build_report(run_dir):
         curves=_curves(run_dir, records),
         samples=_samples(run_dir, kind, options),
         metrics=_metrics(run_dir),
+        health=_health(records),
         reproduce=_reproduce(run_dir, kind, options, options_name),
     )
     title = f'{os.path.basename(os.path.abspath(run_dir))}: {kind} report'

@@ -18,7 +18,7 @@ from dnnlib.util import cli_main
 from nas import report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SECTION_IDS = ['summary', 'architecture', 'alphas', 'curves', 'samples', 'metrics', 'reproduce']
+SECTION_IDS = ['summary', 'architecture', 'alphas', 'curves', 'samples', 'metrics', 'health', 'reproduce']
 
 #----------------------------------------------------------------------------
 
@@ -55,6 +55,9 @@ DYNW_GENOTYPE = dict(format_version=1, backbone='stylegan2', mode='micro_dynw', 
                      provenance=dict(method='alphagan', data='toy', seed=0, iteration=15,
                                      alphas=dict(normal=[[0.0, 0.1, 0.0]], up=[[0.2, 0.0, 0.0]], w=BETA)))
 
+COLLAPSE_EVENT = dict(event='collapse', check='op_share:deconv', step=7, value=0.8889, threshold=0.75, action='warn',
+                      message='collapse warning at step 7: deconv is chosen on 8 of 9 edges <early>')
+
 @pytest.fixture
 def search_run(tmp_path):
     run = tmp_path / '00003-toy-stylegan2-micro_dynw-random'
@@ -64,8 +67,11 @@ def search_run(tmp_path):
     write_json(run / 'found.json', DYNW_GENOTYPE)
     with open(run / 'stats.jsonl', 'w') as f:
         for it in range(1, 16):
-            f.write(json.dumps({'Search/duality_gap': 1 / it, 'Reward/mean': 0.25 * it, 'Timing/sec_per_iter': 9.0,
-                                'Timing/total_sec': 10.0 * it, 'iteration': it, 'timestamp': 1.0}) + '\n')
+            line = {'Search/duality_gap': 1 / it, 'Reward/mean': 0.25 * it, 'Timing/sec_per_iter': 9.0,
+                    'Timing/total_sec': 10.0 * it, 'iteration': it, 'timestamp': 1.0}
+            if it == 7:
+                line['collapse'] = [COLLAPSE_EVENT]
+            f.write(json.dumps(line) + '\n')
         f.write('{"Search/duality_gap": 0.0, "itera') # cut short by a killed run
     write_png(run / 'fakes_init.png', 16)
     for it in range(1, 16):
@@ -91,6 +97,9 @@ def test_search_report_has_every_section(search_run):
     assert samples.count('<img ') == 1 + 12 and '12 of 15 grids shown' in samples
     assert 'iteration 1<' in samples and 'iteration 15<' in samples # first and last always shown
     assert 'alt="reward.png"' in section(text, 'curves')
+    health = section(text, 'health') # the recorded collapse event, escaped
+    assert '<td>7</td><td>op_share:deconv</td><td>0.8889</td><td>0.75</td><td>warn</td>' in health
+    assert '&lt;early&gt;' in health and '<early>' not in health
 
     # Statistics: 15 complete lines, book-keeping keys left out, the cut line skipped.
     curves = section(text, 'curves')
