@@ -108,6 +108,13 @@ def format_time(seconds):
 #----------------------------------------------------------------------------
 # Atomic file writing: readers see the old file or the complete new one, never a partial one.
 
+def chmod_as_created(path, directory=False):
+    """Give a file or directory from mkstemp/mkdtemp (always private, 0600/0700) the mode that open() or mkdir()
+    would have given it under the current umask, so outputs stay readable by whoever could read the old ones."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
+
 @contextlib.contextmanager
 def atomic_write(path, mode='wb'):
     """Open a temporary file next to `path`; on success fsync it and rename it over `path`."""
@@ -120,6 +127,7 @@ def atomic_write(path, mode='wb'):
             yield f
             f.flush()
             os.fsync(f.fileno())
+        chmod_as_created(tmp_path)
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -117,113 +117,54 @@ KID = dict(num_subsets=100, max_subset_size=1000)
 PR = dict(nhood_size=3, row_batch_size=10000, col_batch_size=10000)
 
 #----------------------------------------------------------------------------
-# Primary metrics (StyleGAN2-ADA): all real images ("_full") against 50k generated ones.
+# The protocols, by StyleGAN2-ADA's names. "_full" metrics use every real image without x-flip; the others draw
+# the real images from the dataset as configured (x-flip included). KID and PR "_full" cap the real set at
+# 1,000,000 and 200,000 as StyleGAN2-ADA does. Our quick variants (10k, 5k, 2k) follow the same protocols on fewer
+# images; their values are biased upwards against the 50k ones (FID falls with sample size), so compare only
+# equal names.
 
-@register_metric
-def fid50k_full(opts):
-    opts.dataset_kwargs.update(max_size=None, xflip=False)
-    return dict(fid50k_full=frechet_inception_distance.compute_fid(opts, max_real=None, num_gen=50000))
+def _compute_fid(opts, name, max_real, num_gen):
+    return {name: frechet_inception_distance.compute_fid(opts, max_real=max_real, num_gen=num_gen)}
 
-@register_metric
-def kid50k_full(opts):
-    opts.dataset_kwargs.update(max_size=None, xflip=False)
-    kid = kernel_inception_distance.compute_kid(opts, max_real=1000000, num_gen=50000, **KID)
-    return dict(kid50k_full=kid)
+def _compute_kid(opts, name, max_real, num_gen):
+    return {name: kernel_inception_distance.compute_kid(opts, max_real=max_real, num_gen=num_gen, **KID)}
 
-@register_metric
-def pr50k3_full(opts):
-    opts.dataset_kwargs.update(max_size=None, xflip=False)
-    precision, recall = precision_recall.compute_pr(opts, max_real=200000, num_gen=50000, **PR)
-    return dict(pr50k3_full_precision=precision, pr50k3_full_recall=recall)
+def _compute_pr(opts, name, max_real, num_gen):
+    precision, recall = precision_recall.compute_pr(opts, max_real=max_real, num_gen=num_gen, **PR)
+    return {f'{name}_precision': precision, f'{name}_recall': recall}
 
-@register_metric
-def is50k(opts):
-    opts.dataset_kwargs.update(max_size=None, xflip=False)
-    mean, std = inception_score.compute_is(opts, num_gen=50000, num_splits=10)
-    return dict(is50k_mean=mean, is50k_std=std)
+def _compute_is(opts, name, max_real, num_gen):
+    mean, std = inception_score.compute_is(opts, num_gen=num_gen, num_splits=10)
+    return {f'{name}_mean': mean, f'{name}_std': std}
 
-#----------------------------------------------------------------------------
-# Legacy metrics (StyleGAN2-ADA): as many real images as generated ones.
+def _register_protocol(name, compute, max_real, num_gen, full):
+    def metric(opts):
+        opts.dataset_kwargs.update(max_size=None, **(dict(xflip=False) if full else {}))
+        return compute(opts, name, max_real, num_gen)
+    metric.__name__ = name
+    register_metric(metric)
 
-@register_metric
-def fid50k(opts):
-    opts.dataset_kwargs.update(max_size=None)
-    return dict(fid50k=frechet_inception_distance.compute_fid(opts, max_real=50000, num_gen=50000))
-
-@register_metric
-def kid50k(opts):
-    opts.dataset_kwargs.update(max_size=None)
-    kid = kernel_inception_distance.compute_kid(opts, max_real=50000, num_gen=50000, **KID)
-    return dict(kid50k=kid)
-
-@register_metric
-def pr50k3(opts):
-    opts.dataset_kwargs.update(max_size=None)
-    precision, recall = precision_recall.compute_pr(opts, max_real=50000, num_gen=50000, **PR)
-    return dict(pr50k3_precision=precision, pr50k3_recall=recall)
-
-#----------------------------------------------------------------------------
-# Quick variants for snapshots and search (ours): same protocols on fewer images. Values are biased
-# upwards against the 50k ones (FID falls with sample size), so compare only equal names.
-
-@register_metric
-def fid10k_full(opts):
-    opts.dataset_kwargs.update(max_size=None, xflip=False)
-    return dict(fid10k_full=frechet_inception_distance.compute_fid(opts, max_real=None, num_gen=10000))
-
-@register_metric
-def fid5k_full(opts):
-    opts.dataset_kwargs.update(max_size=None, xflip=False)
-    return dict(fid5k_full=frechet_inception_distance.compute_fid(opts, max_real=None, num_gen=5000))
-
-@register_metric
-def fid2k_full(opts):
-    opts.dataset_kwargs.update(max_size=None, xflip=False)
-    return dict(fid2k_full=frechet_inception_distance.compute_fid(opts, max_real=None, num_gen=2000))
-
-@register_metric
-def fid10k(opts):
-    opts.dataset_kwargs.update(max_size=None)
-    return dict(fid10k=frechet_inception_distance.compute_fid(opts, max_real=10000, num_gen=10000))
-
-@register_metric
-def fid5k(opts):
-    opts.dataset_kwargs.update(max_size=None)
-    return dict(fid5k=frechet_inception_distance.compute_fid(opts, max_real=5000, num_gen=5000))
-
-@register_metric
-def fid2k(opts):
-    opts.dataset_kwargs.update(max_size=None)
-    return dict(fid2k=frechet_inception_distance.compute_fid(opts, max_real=2000, num_gen=2000))
-
-@register_metric
-def kid10k_full(opts):
-    opts.dataset_kwargs.update(max_size=None, xflip=False)
-    kid = kernel_inception_distance.compute_kid(opts, max_real=1000000, num_gen=10000, **KID)
-    return dict(kid10k_full=kid)
-
-@register_metric
-def kid10k(opts):
-    opts.dataset_kwargs.update(max_size=None)
-    kid = kernel_inception_distance.compute_kid(opts, max_real=10000, num_gen=10000, **KID)
-    return dict(kid10k=kid)
-
-@register_metric
-def pr10k3_full(opts):
-    opts.dataset_kwargs.update(max_size=None, xflip=False)
-    precision, recall = precision_recall.compute_pr(opts, max_real=200000, num_gen=10000, **PR)
-    return dict(pr10k3_full_precision=precision, pr10k3_full_recall=recall)
-
-@register_metric
-def is10k(opts):
-    opts.dataset_kwargs.update(max_size=None, xflip=False)
-    mean, std = inception_score.compute_is(opts, num_gen=10000, num_splits=10)
-    return dict(is10k_mean=mean, is10k_std=std)
-
-@register_metric
-def is5k(opts):
-    opts.dataset_kwargs.update(max_size=None, xflip=False)
-    mean, std = inception_score.compute_is(opts, num_gen=5000, num_splits=10)
-    return dict(is5k_mean=mean, is5k_std=std)
+#    name           compute       max_real   num_gen  full
+for _protocol in [
+    ('fid50k_full', _compute_fid, None,      50000,   True),  # Primary metrics of StyleGAN2-ADA.
+    ('kid50k_full', _compute_kid, 1000000,   50000,   True),
+    ('pr50k3_full', _compute_pr,  200000,    50000,   True),
+    ('is50k',       _compute_is,  None,      50000,   True),
+    ('fid50k',      _compute_fid, 50000,     50000,   False), # Legacy metrics: as many real images as generated.
+    ('kid50k',      _compute_kid, 50000,     50000,   False),
+    ('pr50k3',      _compute_pr,  50000,     50000,   False),
+    ('fid10k_full', _compute_fid, None,      10000,   True),  # Quick variants (ours) for snapshots and search.
+    ('fid5k_full',  _compute_fid, None,      5000,    True),
+    ('fid2k_full',  _compute_fid, None,      2000,    True),
+    ('fid10k',      _compute_fid, 10000,     10000,   False),
+    ('fid5k',       _compute_fid, 5000,      5000,    False),
+    ('fid2k',       _compute_fid, 2000,      2000,    False),
+    ('kid10k_full', _compute_kid, 1000000,   10000,   True),
+    ('kid10k',      _compute_kid, 10000,     10000,   False),
+    ('pr10k3_full', _compute_pr,  200000,    10000,   True),
+    ('is10k',       _compute_is,  None,      10000,   True),
+    ('is5k',        _compute_is,  None,      5000,    True),
+]:
+    _register_protocol(*_protocol)
 
 #----------------------------------------------------------------------------

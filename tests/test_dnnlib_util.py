@@ -60,6 +60,20 @@ def test_atomic_write_replaces_or_keeps(tmp_path):
         f.write(b'new')
     assert path.read_bytes() == b'new'
 
+def test_atomic_write_honours_umask(tmp_path):
+    # mkstemp makes 0600 files; an atomically written output must get the mode a plain open() would give it.
+    old = os.umask(0o022)
+    try:
+        with util.atomic_write(tmp_path / 'grid.png') as f:
+            f.write(b'png')
+        os.umask(0o077)
+        with util.atomic_write(tmp_path / 'private.txt', 'w') as f:
+            f.write('x')
+    finally:
+        os.umask(old)
+    assert (tmp_path / 'grid.png').stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / 'private.txt').stat().st_mode & 0o777 == 0o600
+
 def test_open_url_paths_file_urls_and_cache(tmp_path, monkeypatch):
     src = tmp_path / 'weights.bin'
     src.write_bytes(b'abc')

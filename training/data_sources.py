@@ -17,7 +17,7 @@ import numpy as np
 import PIL.Image
 import tqdm
 
-from dnnlib.util import UserError
+from dnnlib.util import UserError, chmod_as_created
 
 #----------------------------------------------------------------------------
 # Image files and how they become arrays: grayscale stays HW, everything else becomes RGB HWC.
@@ -386,9 +386,7 @@ class DatasetWriter:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self._tmp, (0o666 if self._is_zip else 0o777) & ~umask) # mkstemp/mkdtemp make them private
+        chmod_as_created(self._tmp, directory=not self._is_zip)
         if os.path.exists(self.dest) and (os.path.isdir(self.dest) or not self._is_zip):
             trash = tempfile.mkdtemp(prefix='.' + os.path.basename(self.dest) + '.', suffix='.old', dir=os.path.dirname(self._tmp))
             os.rename(self.dest, os.path.join(trash, 'old'))
