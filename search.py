@@ -14,6 +14,7 @@ import dnnlib
 from dnnlib.util import UserError, cli_main
 from nas.search.alphagan import PRESETS
 from nas.search.autogan import RESET_STATS, grow_schedule
+from torch_utils import distributed
 
 #----------------------------------------------------------------------------
 # Per-backbone defaults: iterations and batch (conventional: alphaGAN supp. A.1.1; StyleGAN2: supp. A.1.2; AutoGAN:
@@ -402,14 +403,7 @@ def main(**kwargs):
         json.dump(c, f, indent=2)
     dnnlib.util.record_command(c.run_dir)
     with tempfile.TemporaryDirectory() as temp_dir:
-        if c.num_gpus == 1:
-            search_process(0, c, temp_dir)
-            return
-        torch.multiprocessing.set_start_method('spawn', force=True)
-        try:
-            torch.multiprocessing.spawn(fn=search_process, args=(c, temp_dir), nprocs=c.num_gpus)
-        except torch.multiprocessing.ProcessExitedException as err: # the process said why in its own line
-            sys.exit(err.exit_code)
+        distributed.launch(search_process, c.num_gpus, c, temp_dir)
 
 #----------------------------------------------------------------------------
 # One process of the search: process 0 logs and writes the run directory, every process steps. Under spawn, a bad
@@ -417,7 +411,6 @@ def main(**kwargs):
 
 def search_process(rank, c, temp_dir):
     from nas.search import search_loop
-    from torch_utils import distributed
     distributed.init_process_group(rank, c.num_gpus, temp_dir, backend='gloo' if c.device == 'cpu' else None)
     loop_kwargs = dict({k: v for k, v in c.items() if k != 'run_dir'}, run_dir=c.run_dir, rank=rank)
     try:

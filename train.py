@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 import tempfile
 
 import click
@@ -268,6 +269,11 @@ def subprocess_fn(rank, c, temp_dir):
         sync_device = torch.device('cuda', rank) if c.num_gpus > 1 else None
         training_stats.init_multiprocessing(rank=rank, sync_device=sync_device)
         training_loop.training_loop(rank=rank, **c)
+    except UserError as err:
+        if c.num_gpus == 1:
+            raise
+        print(f'Error: {err}', file=sys.stderr) # under spawn: the process that hit it says why, in one line
+        sys.exit(2)
     finally:
         if logger is not None:
             logger.close() # so that an error (out of memory, collapse) reaches stderr as one line
@@ -290,12 +296,9 @@ def launch_training(c, desc, outdir, dry_run):
     with dnnlib.util.atomic_write(os.path.join(c.run_dir, 'training_options.json'), 'w') as f:
         json.dump(c, f, indent=2)
     dnnlib.util.record_command(c.run_dir)
-    torch.multiprocessing.set_start_method('spawn', force=True)
+    torch.multiprocessing.set_start_method('spawn', force=True) # also for data-loader workers in one process
     with tempfile.TemporaryDirectory() as temp_dir:
-        if c.num_gpus == 1:
-            subprocess_fn(rank=0, c=c, temp_dir=temp_dir)
-        else:
-            torch.multiprocessing.spawn(fn=subprocess_fn, args=(c, temp_dir), nprocs=c.num_gpus)
+        distributed.launch(subprocess_fn, c.num_gpus, c, temp_dir)
 
 #----------------------------------------------------------------------------
 

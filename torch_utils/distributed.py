@@ -1,6 +1,7 @@
 """Process-group set-up for torchrun or a `--gpus N` spawn launcher (nccl on CUDA, gloo on CPU), and rank helpers."""
 
 import os
+import sys
 
 import torch
 
@@ -63,6 +64,20 @@ def barrier():
         torch.distributed.barrier()
 
 #----------------------------------------------------------------------------
+# Start `num_processes` processes running fn(rank, *args) (one: fn runs in this process). A process that stops with
+# sys.exit(code), after printing its one 'Error: ...' line, ends the launcher with that code and no traceback; spawn
+# stops the other processes.
+
+def launch(fn, num_processes, *args):
+    if num_processes == 1:
+        fn(0, *args)
+        return
+    torch.multiprocessing.set_start_method('spawn', force=True)
+    try:
+        torch.multiprocessing.spawn(fn=fn, args=args, nprocs=num_processes)
+    except torch.multiprocessing.ProcessExitedException as err:
+        sys.exit(err.exit_code)
+
 #----------------------------------------------------------------------------
 # Data-parallel gradient averaging: one all-reduce of the flattened gradients of `params` (every process passes the
 # same parameters with the same gradient pattern). `finite`: NaN/Inf become 0/+-1e5 afterwards, as in StyleGAN2-ADA,
