@@ -398,10 +398,7 @@ def main(**kwargs):
         print('Dry run; exiting.')
         return
 
-    os.makedirs(c.run_dir)
-    with dnnlib.util.atomic_write(os.path.join(c.run_dir, 'search_options.json'), 'w') as f:
-        json.dump(c, f, indent=2)
-    dnnlib.util.record_command(c.run_dir)
+    dnnlib.util.create_run_dir(c.run_dir, 'search_options.json', c)
     with tempfile.TemporaryDirectory() as temp_dir:
         distributed.launch(search_process, c.num_gpus, c, temp_dir)
 

@@ -292,10 +292,7 @@ def launch_training(c, desc, outdir, dry_run):
     if dry_run:
         print('Dry run; exiting.')
         return
-    os.makedirs(c.run_dir)
-    with dnnlib.util.atomic_write(os.path.join(c.run_dir, 'training_options.json'), 'w') as f:
-        json.dump(c, f, indent=2)
-    dnnlib.util.record_command(c.run_dir)
+    dnnlib.util.create_run_dir(c.run_dir, 'training_options.json', c)
     torch.multiprocessing.set_start_method('spawn', force=True) # also for data-loader workers in one process
     with tempfile.TemporaryDirectory() as temp_dir:
         distributed.launch(subprocess_fn, c.num_gpus, c, temp_dir)

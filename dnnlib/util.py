@@ -3,6 +3,7 @@
 import contextlib
 import hashlib
 import importlib
+import json
 import os
 import re
 import shlex
@@ -133,6 +134,13 @@ def atomic_write(path, mode='wb'):
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp_path)
         raise
+
+def create_run_dir(run_dir, options_name, options):
+    """Make a new run directory holding the run's options as JSON (`options_name`) and its command.txt."""
+    os.makedirs(run_dir)
+    with atomic_write(os.path.join(run_dir, options_name), 'w') as f:
+        json.dump(options, f, indent=2)
+    record_command(run_dir)
 
 def record_command(run_dir, argv=None):
     """Write the command line that started this run to <run_dir>/command.txt (reports quote it to reproduce the run)."""
