@@ -4,7 +4,6 @@ on the conventional, AutoGAN or StyleGAN2 space."""
 import json
 import math
 import os
-import sys
 import tempfile
 
 import click
@@ -400,29 +399,22 @@ def main(**kwargs):
 
     dnnlib.util.create_run_dir(c.run_dir, 'search_options.json', c)
     with tempfile.TemporaryDirectory() as temp_dir:
-        distributed.launch(search_process, c.num_gpus, c, temp_dir)
+        # Every process stops on the same averaged statistics: process 0 alone says why.
+        distributed.launch(search_process, c.num_gpus, c, temp_dir, error_rank=0)
 
 #----------------------------------------------------------------------------
-# One process of the search: process 0 logs and writes the run directory, every process steps. Under spawn, a bad
-# input ends the process with its one 'Error: ...' line and exit code 2.
+# One process of the search: process 0 logs and writes the run directory, every process steps.
 
 def search_process(rank, c, temp_dir):
     from nas.search import search_loop
     distributed.init_process_group(rank, c.num_gpus, temp_dir, backend='gloo' if c.device == 'cpu' else None)
     loop_kwargs = dict({k: v for k, v in c.items() if k != 'run_dir'}, run_dir=c.run_dir, rank=rank)
-    try:
-        if rank != 0:
-            search_loop.search_loop(**loop_kwargs)
-            return
-        with dnnlib.util.Logger(file_name=os.path.join(c.run_dir, 'log.txt'), file_mode='a', should_flush=True):
-            print(f'Output directory: {c.run_dir}')
-            search_loop.search_loop(**loop_kwargs)
-    except UserError as err:
-        if c.num_gpus == 1:
-            raise
-        if rank == 0: # every process stops on the same averaged statistics; one line says why
-            print(f'Error: {err}', file=sys.stderr)
-        sys.exit(2)
+    if rank != 0:
+        search_loop.search_loop(**loop_kwargs)
+        return
+    with dnnlib.util.Logger(file_name=os.path.join(c.run_dir, 'log.txt'), file_mode='a', should_flush=True):
+        print(f'Output directory: {c.run_dir}')
+        search_loop.search_loop(**loop_kwargs)
 
 #----------------------------------------------------------------------------
 

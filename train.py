@@ -2,7 +2,6 @@
 
 import json
 import os
-import sys
 import tempfile
 
 import click
@@ -269,11 +268,6 @@ def subprocess_fn(rank, c, temp_dir):
         sync_device = torch.device('cuda', rank) if c.num_gpus > 1 else None
         training_stats.init_multiprocessing(rank=rank, sync_device=sync_device)
         training_loop.training_loop(rank=rank, **c)
-    except UserError as err:
-        if c.num_gpus == 1:
-            raise
-        print(f'Error: {err}', file=sys.stderr) # under spawn: the process that hit it says why, in one line
-        sys.exit(2)
     finally:
         if logger is not None:
             logger.close() # so that an error (out of memory, collapse) reaches stderr as one line

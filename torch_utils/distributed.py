@@ -5,6 +5,7 @@ import sys
 
 import torch
 
+import dnnlib
 from . import training_stats
 
 #----------------------------------------------------------------------------
@@ -64,19 +65,28 @@ def barrier():
         torch.distributed.barrier()
 
 #----------------------------------------------------------------------------
-# Start `num_processes` processes running fn(rank, *args) (one: fn runs in this process). A process that stops with
-# sys.exit(code), after printing its one 'Error: ...' line, ends the launcher with that code and no traceback; spawn
-# stops the other processes.
+# Start `num_processes` processes running fn(rank, *args); with one, fn runs in this process and a UserError reaches
+# the CLI as it is. Under spawn a UserError in a process becomes its one 'Error: ...' line (printed by every process
+# that hits it, or only by `error_rank` where all of them stop on the same averaged statistics) and exit code 2,
+# which spawn passes on by stopping the other processes; the launcher then exits with that code, no traceback.
 
-def launch(fn, num_processes, *args):
+def launch(fn, num_processes, *args, error_rank=None):
     if num_processes == 1:
         fn(0, *args)
         return
     torch.multiprocessing.set_start_method('spawn', force=True)
     try:
-        torch.multiprocessing.spawn(fn=fn, args=args, nprocs=num_processes)
+        torch.multiprocessing.spawn(fn=_spawned_process, args=(fn, error_rank, *args), nprocs=num_processes)
     except torch.multiprocessing.ProcessExitedException as err:
         sys.exit(err.exit_code)
+
+def _spawned_process(rank, fn, error_rank, *args):
+    try:
+        fn(rank, *args)
+    except dnnlib.util.UserError as err:
+        if error_rank is None or rank == error_rank:
+            print(f'Error: {err}', file=sys.stderr)
+        sys.exit(2)
 
 #----------------------------------------------------------------------------
 # Data-parallel gradient averaging: one all-reduce of the flattened gradients of `params` (every process passes the
