@@ -4,7 +4,6 @@ with the metric names of StyleGAN2-ADA (Karras et al. 2020)."""
 import copy
 import json
 import os
-import tempfile
 
 import click
 import torch
@@ -13,6 +12,7 @@ import dnnlib
 from dnnlib.util import UserError, cli_main
 from metrics import detectors
 from metrics import metric_main
+from torch_utils import distributed
 
 #----------------------------------------------------------------------------
 # Generator and training-set kwargs of a network file; the dataset comes from the file itself or from
@@ -41,12 +41,7 @@ def open_dataset(option, dataset_kwargs):
 #----------------------------------------------------------------------------
 # One process per GPU (or CPU process without CUDA); rank 0 reports.
 
-def subprocess_fn(rank, args, temp_dir):
-    if args.num_gpus > 1:
-        backend = 'nccl' if torch.cuda.is_available() else 'gloo'
-        init_file = os.path.abspath(os.path.join(temp_dir, '.torch_distributed_init'))
-        torch.distributed.init_process_group(backend=backend, init_method=f'file://{init_file}', rank=rank,
-                                             world_size=args.num_gpus)
+def subprocess_fn(rank, args):
     device = torch.device('cuda', rank) if torch.cuda.is_available() else torch.device('cpu')
     if device.type == 'cuda':
         torch.cuda.set_device(device)
@@ -61,9 +56,6 @@ def subprocess_fn(rank, args, temp_dir):
             batch_size=args.batch, progress=args.verbose, seed=args.seed)
         if rank == 0:
             metric_main.report_metric(result_dict, run_dir=args.run_dir, snapshot_pkl=args.network)
-
-    if args.num_gpus > 1:
-        torch.distributed.destroy_process_group()
 
 #----------------------------------------------------------------------------
 # Command line: validate everything once, then run the metrics in one or several processes.
@@ -109,8 +101,7 @@ def main(**kwargs):
         raise UserError('give either --network (a generator) or --data2 (a second dataset)')
     if opts.data2 is not None and opts.data is None:
         raise UserError('--data2 needs --data')
-    if torch.cuda.is_available() and opts.gpus > torch.cuda.device_count():
-        raise UserError(f'--gpus={opts.gpus}: only {torch.cuda.device_count()} CUDA devices')
+    distributed.check_devices('--gpus', opts.gpus, 'cuda' if torch.cuda.is_available() else 'cpu')
 
     # Detectors: load once here so that a missing or bad file fails in one line before any work.
     needs_pr = any(m.startswith('pr') for m in args.metrics)
@@ -151,12 +142,7 @@ def main(**kwargs):
     if args.verbose:
         print(json.dumps(dict(args, G=None if args.G is None else type(args.G).__name__), indent=2))
 
-    # Launch.
-    with tempfile.TemporaryDirectory() as temp_dir:
-        if args.num_gpus == 1:
-            subprocess_fn(rank=0, args=args, temp_dir=temp_dir)
-        else:
-            torch.multiprocessing.spawn(fn=subprocess_fn, args=(args, temp_dir), nprocs=args.num_gpus)
+    distributed.launch(subprocess_fn, args.num_gpus, args)
 
 #----------------------------------------------------------------------------
 

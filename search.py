@@ -4,7 +4,6 @@ on the conventional, AutoGAN or StyleGAN2 space."""
 import json
 import math
 import os
-import tempfile
 
 import click
 import torch
@@ -225,8 +224,7 @@ def setup_search_config(opts, given=()):
     c.num_gpus = opts.gpus
     if c.batch_size % opts.gpus != 0:
         raise UserError(f'--batch: {c.batch_size} is not divisible by --gpus={opts.gpus}')
-    if opts.device == 'cuda' and opts.gpus > torch.cuda.device_count():
-        raise UserError(f'--gpus: {opts.gpus} requested but only {torch.cuda.device_count()} CUDA device(s) are visible')
+    distributed.check_devices('--gpus', opts.gpus, opts.device)
     c.num_iters = opts.iters or METHOD_DEFAULTS[opts.method]['iters'] or BACKBONE_DEFAULTS[opts.backbone]['iters']
     preset = dict(alphagan=alphagan_config, autogan=autogan_config, random=random_config)[opts.method](opts, c)
     c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=opts.device == 'cuda', num_workers=opts.workers,
@@ -371,6 +369,7 @@ def main(**kwargs):
     given = {name for name in kwargs if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
     opts = dnnlib.EasyDict(kwargs)
     opts.device = opts.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    opts.gpus = distributed.num_processes('--gpus', opts.gpus)
     if opts.resume is not None and os.path.isdir(opts.resume):
         from torch_utils import checkpoint
         found = checkpoint.find_resume_checkpoint(opts.resume, kind='search')
@@ -386,28 +385,28 @@ def main(**kwargs):
         if c.resume is None:
             raise UserError(f'--resume: no run directory {os.path.join(opts.outdir, "NNNNN-" + desc)} '
                             f'holds a search-state-NNNNNN.pt')
-    c.run_dir = dnnlib.util.next_run_dir(opts.outdir, desc)
-
-    print()
-    print('Search options:')
-    print(json.dumps(c, indent=2))
-    print()
-    if opts.dry_run:
-        describe_search(c, opts)
-        print('Dry run; exiting.')
-        return
-
-    dnnlib.util.create_run_dir(c.run_dir, 'search_options.json', c)
-    with tempfile.TemporaryDirectory() as temp_dir:
-        # Every process stops on the same averaged statistics: process 0 alone says why.
-        distributed.launch(search_process, c.num_gpus, c, temp_dir, error_rank=0)
+    backend = 'gloo' if c.device == 'cpu' else None
+    with distributed.torchrun_group(backend):
+        c.run_dir = distributed.broadcast_object(dnnlib.util.next_run_dir(opts.outdir, desc))
+        if distributed.get_rank() == 0:
+            print()
+            print('Search options:')
+            print(json.dumps(c, indent=2))
+            print()
+            if opts.dry_run:
+                describe_search(c, opts)
+                print('Dry run; exiting.')
+            else:
+                dnnlib.util.create_run_dir(c.run_dir, 'search_options.json', c)
+        if not opts.dry_run:
+            # Every process stops on the same averaged statistics: process 0 alone says why.
+            distributed.launch(search_process, c.num_gpus, c, error_rank=0, backend=backend)
 
 #----------------------------------------------------------------------------
 # One process of the search: process 0 logs and writes the run directory, every process steps.
 
-def search_process(rank, c, temp_dir):
+def search_process(rank, c):
     from nas.search import search_loop
-    distributed.init_process_group(rank, c.num_gpus, temp_dir, backend='gloo' if c.device == 'cpu' else None)
     loop_kwargs = dict({k: v for k, v in c.items() if k != 'run_dir'}, run_dir=c.run_dir, rank=rank)
     if rank != 0:
         search_loop.search_loop(**loop_kwargs)

@@ -2,7 +2,6 @@
 
 import json
 import os
-import tempfile
 
 import click
 import torch
@@ -10,7 +9,6 @@ import torch
 import dnnlib
 from dnnlib.util import UserError, cli_main
 from torch_utils import distributed
-from torch_utils import training_stats
 from training import training_loop
 from training.augment import AUGPIPE_SPECS
 
@@ -127,12 +125,7 @@ def setup_training_config(opts):
         raise UserError(f'--batch-gpu: {c.batch_gpu} does not divide the per-GPU batch {batch_per_gpu}')
 
     # Hardware (after the batch checks, which hold whatever the machine).
-    if opts.device == 'cuda':
-        available = torch.cuda.device_count()
-        if opts.gpus > available:
-            raise UserError(f'--gpus: {opts.gpus} requested but only {available} CUDA device(s) are visible')
-    elif opts.gpus != 1:
-        raise UserError(f'--gpus: {opts.gpus} processes need CUDA; on the CPU use --gpus=1')
+    distributed.check_devices('--gpus', opts.gpus, opts.device)
     c.num_gpus = opts.gpus
     c.device = opts.device
 
@@ -256,40 +249,39 @@ def set_logging(opts, c):
     c.max_grid_images = opts.grid_images
 
 #----------------------------------------------------------------------------
-# One process of training: logs, distributed init, then the loop.
+# One process of training: process 0 logs to log.txt, every process runs the loop.
 
-def subprocess_fn(rank, c, temp_dir):
+def subprocess_fn(rank, c):
     logger = None
     if rank == 0:
         logger = dnnlib.util.Logger(file_name=os.path.join(c.run_dir, 'log.txt'), file_mode='a', should_flush=True)
     try:
-        if c.num_gpus > 1:
-            distributed.init_process_group(rank=rank, world_size=c.num_gpus, temp_dir=temp_dir)
-        sync_device = torch.device('cuda', rank) if c.num_gpus > 1 else None
-        training_stats.init_multiprocessing(rank=rank, sync_device=sync_device)
         training_loop.training_loop(rank=rank, **c)
     finally:
         if logger is not None:
             logger.close() # so that an error (out of memory, collapse) reaches stderr as one line
 
 def launch_training(c, desc, outdir, dry_run):
-    c.run_dir = dnnlib.util.next_run_dir(outdir, desc)
-    print()
-    print('Training options:')
-    print(json.dumps(c, indent=2))
-    print()
-    print(f'Output directory:    {c.run_dir}')
-    print(f'Number of GPUs:      {c.num_gpus}')
-    print(f'Batch size:          {c.batch_size} images')
-    print(f'Training duration:   {c.total_kimg} kimg')
-    print()
-    if dry_run:
-        print('Dry run; exiting.')
-        return
-    dnnlib.util.create_run_dir(c.run_dir, 'training_options.json', c)
-    torch.multiprocessing.set_start_method('spawn', force=True) # also for data-loader workers in one process
-    with tempfile.TemporaryDirectory() as temp_dir:
-        distributed.launch(subprocess_fn, c.num_gpus, c, temp_dir)
+    backend = 'gloo' if c.device == 'cpu' else None
+    with distributed.torchrun_group(backend):
+        c.run_dir = distributed.broadcast_object(dnnlib.util.next_run_dir(outdir, desc))
+        if distributed.get_rank() == 0:
+            print()
+            print('Training options:')
+            print(json.dumps(c, indent=2))
+            print()
+            print(f'Output directory:    {c.run_dir}')
+            print(f'Number of GPUs:      {c.num_gpus}')
+            print(f'Batch size:          {c.batch_size} images')
+            print(f'Training duration:   {c.total_kimg} kimg')
+            print()
+            if dry_run:
+                print('Dry run; exiting.')
+            else:
+                dnnlib.util.create_run_dir(c.run_dir, 'training_options.json', c)
+        if not dry_run:
+            torch.multiprocessing.set_start_method('spawn', force=True) # also for data-loader workers in one process
+            distributed.launch(subprocess_fn, c.num_gpus, c, backend=backend)
 
 #----------------------------------------------------------------------------
 
@@ -337,7 +329,7 @@ def find_resume(resume, outdir, desc):
 @click.option('--outdir',     help='Where to save the results', metavar='DIR', required=True)
 @click.option('--data',       help='Training data (directory or zip)', metavar='PATH', required=True)
 # General options.
-@click.option('--gpus',       help='Number of GPUs to use', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
+@click.option('--gpus',       help='Number of GPUs to use (with --device=cpu: CPU processes)', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--snap',       help='Snapshot interval in ticks', metavar='TICKS', type=click.IntRange(min=1), default=50, show_default=True)
 @click.option('--keep',       help='Keep the newest K snapshots and the best by the first metric  [default: all]', metavar='K', type=click.IntRange(min=1))
 @click.option('--on-collapse', help='Flat D loss or FID rising: log it, or end the run', type=click.Choice(['warn', 'stop']), default='warn', show_default=True)
@@ -389,6 +381,7 @@ def main(**kwargs):
     """
     opts = dnnlib.EasyDict(kwargs)
     opts.device = opts.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    opts.gpus = distributed.num_processes('--gpus', opts.gpus)
     opts.metrics = parse_metrics(opts.metrics)
     if opts.resume is not None and opts.resume != 'latest' and not os.path.isdir(opts.resume):
         check_resume(opts.resume)

@@ -17,6 +17,12 @@ def run(script, *args):
     return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True, text=True,
                           env=env, cwd=ROOT)
 
+def run_torchrun(script, nproc, *args):
+    """`torchrun --standalone --nproc_per_node=<nproc> <script> <args>` like run()."""
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
+    return subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}',
+                           os.path.join(ROOT, script), *args], capture_output=True, text=True, env=env, cwd=ROOT)
+
 def make_images(path, count, size):
     """`count` random RGB PNGs of `size` x `size` in the folder `path`; returns it as a string."""
     os.makedirs(path, exist_ok=True)

@@ -210,6 +210,28 @@ def test_rng_state_round_trip(tmp_path):
     checkpoint.restore_rng_state(loaded['rng'])
     assert [draw() for _ in range(3)] == expected
 
+def seed_all(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+def test_rank_rng_states_one_process_and_ranks_the_state_lacks():
+    seed_all(3)
+    saved = checkpoint.capture_rank_rng_states() # one process: only 'rng'
+    assert set(saved) == {'rng'}
+    expected = draw()
+    checkpoint.restore_rank_rng_state(saved, 0)
+    assert draw() == expected
+    two_ranks = dict(rng=saved['rng'], rng_ranks=[saved['rng'], checkpoint.capture_rng_state()])
+    expected = draw()
+    checkpoint.restore_rank_rng_state(two_ranks, 1) # its own entry
+    assert draw() == expected
+    seed_all(4)
+    expected = draw()
+    seed_all(4)
+    checkpoint.restore_rank_rng_state(saved, 1) # a rank the saved run did not have keeps its seeded state
+    assert draw() == expected
+
 def test_load_state_errors(tmp_path):
     path = tmp_path / 'state.pt'
     checkpoint.save_state(path, dict(w=torch.randn(100, 100), rng=checkpoint.capture_rng_state()))

@@ -186,8 +186,7 @@ def test_single_process_helpers(capsys):
 #----------------------------------------------------------------------------
 # DDP in two CPU processes: ddp_sync skips the gradient all-reduce, check_ddp_consistency finds divergence.
 
-def _ddp_worker(rank, world_size, temp_dir, out_dir):
-    distributed.init_process_group(rank, world_size, temp_dir, backend='gloo')
+def _ddp_worker(rank, world_size, out_dir):
     torch.manual_seed(0)
     net = torch.nn.Linear(3, 1)
     ddp = torch.nn.parallel.DistributedDataParallel(net)
@@ -211,12 +210,9 @@ def _ddp_worker(rank, world_size, temp_dir, out_dir):
     misc.check_ddp_consistency(net, ignore_regex=r'.*\.bias')
     with open(f'{out_dir}/rank{rank}.json', 'w') as f:
         json.dump(result, f)
-    torch.distributed.barrier() # neither rank tears gloo down while the other still talks to it
-    torch.distributed.destroy_process_group()
 
 def test_ddp_sync_and_consistency(tmp_path):
-    (tmp_path / 'init').mkdir()
-    torch.multiprocessing.spawn(_ddp_worker, args=(2, str(tmp_path / 'init'), str(tmp_path)), nprocs=2)
+    distributed.launch(_ddp_worker, 2, 2, str(tmp_path), backend='gloo')
     r0 = json.loads((tmp_path / 'rank0.json').read_text())
     r1 = json.loads((tmp_path / 'rank1.json').read_text())
     assert r0['sync=False'] is False and r0['sync=True'] is True # local grads differ; reduced grads agree

@@ -71,8 +71,7 @@ def test_report0_ignored_on_other_ranks(monkeypatch):
 def _values(rank):
     return np.random.default_rng(100 + rank).normal(rank * 3.0, 1.0 + rank, size=[5 + 4 * rank])
 
-def _worker(rank, world_size, temp_dir, out_dir):
-    distributed.init_process_group(rank, world_size, temp_dir, backend='gloo')
+def _worker(rank, world_size, out_dir):
     collector = training_stats.Collector()
     for v in _values(rank):
         training_stats.report('Loss/x', torch.tensor(v))
@@ -81,12 +80,9 @@ def _worker(rank, world_size, temp_dir, out_dir):
     result = dict(rank=distributed.get_rank(), world_size=distributed.get_world_size(), stats=collector.as_dict())
     with open(f'{out_dir}/rank{rank}.json', 'w') as f:
         json.dump(result, f)
-    distributed.barrier()
-    torch.distributed.destroy_process_group()
 
 def test_reduction_across_two_processes(tmp_path):
-    (tmp_path / 'init').mkdir()
-    torch.multiprocessing.spawn(_worker, args=(2, str(tmp_path / 'init'), str(tmp_path)), nprocs=2)
+    distributed.launch(_worker, 2, 2, str(tmp_path), backend='gloo')
     pooled = np.concatenate([_values(0), _values(1)])
     for rank in range(2):
         result = json.loads((tmp_path / f'rank{rank}.json').read_text())

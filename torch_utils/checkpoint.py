@@ -13,6 +13,7 @@ import safetensors.torch
 import torch
 
 import dnnlib
+from . import distributed
 from . import persistence
 
 #----------------------------------------------------------------------------
@@ -201,6 +202,19 @@ def capture_rng_state():
         cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     )
     return state
+
+def capture_rank_rng_states():
+    """{'rng': process 0's capture_rng_state(), 'rng_ranks': every process's, several processes only}, to save with
+    a run's state; collective: every process calls it."""
+    states = distributed.gather_object(capture_rng_state())
+    return dict(rng=states[0], rng_ranks=states) if len(states) > 1 else dict(rng=states[0])
+
+def restore_rank_rng_state(state, rank):
+    """Restore process `rank`'s RNG state from a state saved with capture_rank_rng_states(). A process that the saved
+    run did not have keeps the state it was seeded with, so that no two processes draw the same numbers."""
+    states = state.get('rng_ranks', [state['rng']])
+    if rank < len(states):
+        restore_rng_state(states[rank])
 
 def restore_rng_state(state):
     """Restore capture_rng_state()'s result; CUDA states apply to the devices present (none on a CPU machine)."""

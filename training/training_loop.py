@@ -181,6 +181,11 @@ def training_loop(
             cur_nimg = int(state['cur_nimg'])
         del resume_data
 
+    # Every process constructed its networks from its own seed: all start from process 0's.
+    for module in [G, D, G_ema, augment_pipe]:
+        if module is not None:
+            distributed.broadcast_module(module)
+
     # Print network summary tables.
     if rank == 0:
         with health.oom_guard('--batch-gpu', what='the network summary'):
@@ -248,7 +253,7 @@ def training_loop(
             loss.pl_mean.copy_(state['pl_mean'])
         if 'health' in state:
             monitor.load_state_dict(state['health'])
-        checkpoint.restore_rng_state(state['rng'])
+        checkpoint.restore_rank_rng_state(state, rank)
 
     # Train.
     distributed.print0(f'Training for {total_kimg} kimg...')
@@ -353,13 +358,14 @@ def training_loop(
             modules = dict(G=G, D=D, G_ema=G_ema, augment_pipe=augment_pipe)
             for module in modules.values():
                 if module is not None and num_gpus > 1:
-                    misc.check_ddp_consistency(module, ignore_regex=r'.*\.[^.]+_(avg|ema)')
+                    misc.check_ddp_consistency(module, ignore_regex=r'.*\.[^.]+_(avg|ema)(_all)?') # running averages: each process its own
+            rng_states = checkpoint.capture_rank_rng_states()
             if rank == 0:
                 snapshot_pkl, snapshot_safe, state_path = snapshot_paths(run_dir, cur_nimg)
                 extra = dict(training_set_kwargs=dict(training_set_kwargs), progress=dict(cur_nimg=cur_nimg))
                 snapshot = {name: copy.deepcopy(module).eval().requires_grad_(False).cpu() if module is not None else None
                             for name, module in modules.items()}
-                state = dict(cur_nimg=cur_nimg, batch_idx=batch_idx, rng=checkpoint.capture_rng_state(),
+                state = dict(cur_nimg=cur_nimg, batch_idx=batch_idx, **rng_states,
                              optimizers={phase.name[0]: phase.opt.state_dict() for phase in phases},
                              health=monitor.state_dict())
                 if ada_controller is not None:

@@ -48,14 +48,6 @@ def average_stats(stats):
     torch.distributed.all_reduce(values)
     return dict(stats, **{name: value / world_size for name, value in zip(names, values.tolist())})
 
-def gather_rng_states(num_gpus):
-    state = checkpoint.capture_rng_state()
-    if num_gpus == 1:
-        return [state]
-    states = [None] * num_gpus
-    torch.distributed.all_gather_object(states, state)
-    return states
-
 #----------------------------------------------------------------------------
 # Mean entropy (nats) of the op distributions of one group of edges; W selectors are named 'w.<layer>'.
 
@@ -194,7 +186,7 @@ def search_loop(
         gaps = [tuple(g) for g in state['gaps']]
         curves = {name: [tuple(p) for p in points] for name, points in state.get('curves', {}).items()}
         monitor.load_state_dict(state.get('health', monitor.state_dict()))
-        checkpoint.restore_rng_state(state['rng_ranks'][rank] if num_gpus > 1 else state['rng'])
+        checkpoint.restore_rank_rng_state(state, rank)
         distributed.print0(f'Resuming from "{resume}" after iteration {start_iter}')
     elif image_snapshot_iters is not None and writer:
         with health.oom_guard('--batch', what='the fakes grid'):
@@ -266,7 +258,7 @@ def search_loop(
             with health.oom_guard('--batch', what='the fakes grid'):
                 images = generate_images(preview_generator(algorithm, G), grid_z, grid_c, batch_size)
             save_image_grid(images, os.path.join(run_dir, f'fakes{done_iters:06d}.png'), grid_size)
-        rng_ranks = gather_rng_states(num_gpus) if last or done_iters % state_snapshot_iters == 0 else None
+        rng_states = checkpoint.capture_rank_rng_states() if last or done_iters % state_snapshot_iters == 0 else None
         if writer and (last or done_iters % state_snapshot_iters == 0):
             if not last: # the last plots are drawn once, after the loop
                 write_plots(run_dir, history, gaps, genotype, curves)
@@ -274,9 +266,7 @@ def search_loop(
                 iteration=done_iters, algorithm=algorithm.state_dict(), data=data.state_dict(),
                 history=history, gaps=[list(g) for g in gaps], options=_plain(options),
                 curves={name: [list(p) for p in points] for name, points in curves.items()},
-                health=monitor.state_dict(), rng=rng_ranks[0])
-            if num_gpus > 1:
-                search_state['rng_ranks'] = rng_ranks
+                health=monitor.state_dict(), **rng_states)
             checkpoint.check_free_disk(run_dir, checkpoint.tensor_bytes(search_state) + 2**20)
             checkpoint.save_state(state_path(run_dir, done_iters), search_state)
             if keep_states is not None:
