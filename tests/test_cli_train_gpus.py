@@ -1,6 +1,6 @@
 """train.py with several processes on the CPU (gloo): every process starts from process 0's weights, the processes
-stay equal (the snapshot's consistency check), each keeps its own RNG state, and torchrun gives the same run as
---gpus."""
+stay equal (the snapshot's consistency check), each keeps its own RNG state, torchrun gives the same run as --gpus,
+and a resumed run continues bit for bit."""
 
 import json
 import os
@@ -33,6 +33,25 @@ def test_two_cpu_processes_by_gpus_and_by_torchrun(tmp_path):
     ranks = state['rng_ranks']
     assert len(ranks) == 2 and not torch.equal(ranks[0]['torch'], ranks[1]['torch'])
     assert torch.equal(state['rng']['torch'], ranks[0]['torch'])
+
+def test_two_process_resume_is_bitwise_equal(tmp_path):
+    # Every kimg a snapshot; PL and R1 regularisation and ADA on, so every per-process part of the state matters:
+    # the data position, each process's RNG state and running path-length mean.
+    data = make_images(tmp_path / 'd8', 16, 8)
+    args = ['--cfg=stylegan2', '--cbase=128', '--cmax=16', '--map=1', '--batch=16', '--tick=1', '--snap=1', '--kimg=2',
+            '--metrics=none', '--workers=0', '--grid-images=4', '--device=cpu', '--gpus=2', f'--data={data}']
+    res = run('train.py', f'--outdir={tmp_path / "full"}', *args)
+    assert res.returncode == 0, res.stderr
+    full = tmp_path / 'full' / '00000-d8-stylegan2-gpus2-batch16-gamma10'
+    res = run('train.py', f'--outdir={tmp_path / "resumed"}', *args, f'--resume={full / "network-snapshot-000001.pkl"}')
+    assert res.returncode == 0, res.stderr
+    resumed = tmp_path / 'resumed' / '00000-d8-stylegan2-gpus2-batch16-gamma10'
+    state = torch.load(full / 'training-state-000001.pt', weights_only=True)
+    assert len(state['pl_mean_ranks']) == 2 and state['pl_mean_ranks'][0] != state['pl_mean_ranks'][1]
+    a = load_file(full / 'network-snapshot-000002.safetensors')
+    b = load_file(resumed / 'network-snapshot-000002.safetensors')
+    assert a.keys() == b.keys()
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
 
 def test_more_cpu_processes_than_cores_refused(tmp_path):
     data = make_images(tmp_path / 'd32', 4, 32)

@@ -217,7 +217,7 @@ def seed_all(seed):
 
 def test_rank_rng_states_one_process_and_ranks_the_state_lacks():
     seed_all(3)
-    saved = checkpoint.capture_rank_rng_states() # one process: only 'rng'
+    saved = checkpoint.gather_ranks('rng', checkpoint.capture_rng_state()) # one process: only 'rng'
     assert set(saved) == {'rng'}
     expected = draw()
     checkpoint.restore_rank_rng_state(saved, 0)

@@ -203,18 +203,17 @@ def capture_rng_state():
     )
     return state
 
-def capture_rank_rng_states():
-    """{'rng': process 0's capture_rng_state(), 'rng_ranks': every process's, several processes only}, to save with
-    a run's state; collective: every process calls it."""
-    states = distributed.gather_object(capture_rng_state())
-    return dict(rng=states[0], rng_ranks=states) if len(states) > 1 else dict(rng=states[0])
+def gather_ranks(name, value):
+    """{name: process 0's value, name + '_ranks': every process's, several processes only}: a per-process part of a
+    run's saved state (RNG states, running means); collective: every process calls it."""
+    values = distributed.gather_object(value)
+    return {name: values[0], f'{name}_ranks': values} if len(values) > 1 else {name: values[0]}
 
-def restore_rank_rng_state(state, rank):
-    """Restore process `rank`'s RNG state from a state saved with capture_rank_rng_states(). A process that the saved
-    run did not have keeps the state it was seeded with, so that no two processes draw the same numbers."""
-    states = state.get('rng_ranks', [state['rng']])
-    if rank < len(states):
-        restore_rng_state(states[rank])
+def rank_value(state, name, rank):
+    """Process `rank`'s value saved by gather_ranks(), or None where the saved run had no such process (which then
+    keeps its own, e.g. the RNG state it was seeded with, so that no two processes draw the same numbers)."""
+    values = state.get(f'{name}_ranks', [state[name]])
+    return values[rank] if rank < len(values) else None
 
 def restore_rng_state(state):
     """Restore capture_rng_state()'s result; CUDA states apply to the devices present (none on a CPU machine)."""
@@ -227,6 +226,12 @@ def restore_rng_state(state):
     if torch.cuda.is_available():
         for device, cuda_state in enumerate(state['cuda'][:torch.cuda.device_count()]):
             torch.cuda.set_rng_state(cuda_state, device=device)
+
+def restore_rank_rng_state(state, rank):
+    """Restore process `rank`'s RNG state from a state holding gather_ranks('rng', ...), where it has one."""
+    rng_state = rank_value(state, 'rng', rank)
+    if rng_state is not None:
+        restore_rng_state(rng_state)
 
 #----------------------------------------------------------------------------
 # Training state (optimisers, counters, RNG): torch.save atomically, loaded with weights_only=True.

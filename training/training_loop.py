@@ -210,7 +210,7 @@ def training_loop(
 
     # Data pipeline: one iterator over an infinite sampler, positioned where a resumed run left off.
     sampler = misc.InfiniteSampler(dataset=training_set, rank=rank, num_replicas=num_gpus, seed=random_seed,
-                                   start_index=cur_nimg // num_gpus)
+                                   start_index=cur_nimg) # global position: every process replays the same order
     training_set_iterator = iter(torch.utils.data.DataLoader(dataset=training_set, sampler=sampler, batch_size=batch_gpu_total, **data_loader_kwargs))
 
     # Export sample images.
@@ -250,7 +250,8 @@ def training_loop(
         if ada_controller is not None and 'ada' in state:
             ada_controller.load_state_dict(state['ada'])
         if 'pl_mean' in state and hasattr(loss, 'pl_mean'):
-            loss.pl_mean.copy_(state['pl_mean'])
+            pl_mean = checkpoint.rank_value(state, 'pl_mean', rank)
+            loss.pl_mean.copy_(pl_mean if pl_mean is not None else state['pl_mean'])
         if 'health' in state:
             monitor.load_state_dict(state['health'])
         checkpoint.restore_rank_rng_state(state, rank)
@@ -359,19 +360,19 @@ def training_loop(
             for module in modules.values():
                 if module is not None and num_gpus > 1:
                     misc.check_ddp_consistency(module, ignore_regex=r'.*\.[^.]+_(avg|ema)(_all)?') # running averages: each process its own
-            rng_states = checkpoint.capture_rank_rng_states()
+            per_rank = checkpoint.gather_ranks('rng', checkpoint.capture_rng_state()) # each process its own
+            if hasattr(loss, 'pl_mean'): # StyleGAN2Loss's running mean of path lengths, from each process's batch
+                per_rank.update(checkpoint.gather_ranks('pl_mean', loss.pl_mean.detach().cpu()))
             if rank == 0:
                 snapshot_pkl, snapshot_safe, state_path = snapshot_paths(run_dir, cur_nimg)
                 extra = dict(training_set_kwargs=dict(training_set_kwargs), progress=dict(cur_nimg=cur_nimg))
                 snapshot = {name: copy.deepcopy(module).eval().requires_grad_(False).cpu() if module is not None else None
                             for name, module in modules.items()}
-                state = dict(cur_nimg=cur_nimg, batch_idx=batch_idx, **rng_states,
+                state = dict(cur_nimg=cur_nimg, batch_idx=batch_idx, **per_rank,
                              optimizers={phase.name[0]: phase.opt.state_dict() for phase in phases},
                              health=monitor.state_dict())
                 if ada_controller is not None:
                     state['ada'] = ada_controller.state_dict()
-                if hasattr(loss, 'pl_mean'): # StyleGAN2Loss's running mean of path lengths
-                    state['pl_mean'] = loss.pl_mean.detach().cpu()
                 checkpoint.check_free_disk(run_dir, 2 * checkpoint.tensor_bytes(snapshot) + checkpoint.tensor_bytes(state) + 2**20)
                 checkpoint.save_pickle(snapshot_pkl, dict(snapshot, **extra))
                 checkpoint.save_safe(snapshot_safe, {k: v for k, v in snapshot.items() if v is not None}, extra)

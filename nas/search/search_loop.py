@@ -258,8 +258,9 @@ def search_loop(
             with health.oom_guard('--batch', what='the fakes grid'):
                 images = generate_images(preview_generator(algorithm, G), grid_z, grid_c, batch_size)
             save_image_grid(images, os.path.join(run_dir, f'fakes{done_iters:06d}.png'), grid_size)
-        rng_states = checkpoint.capture_rank_rng_states() if last or done_iters % state_snapshot_iters == 0 else None
-        if writer and (last or done_iters % state_snapshot_iters == 0):
+        saving = last or done_iters % state_snapshot_iters == 0
+        rng_states = checkpoint.gather_ranks('rng', checkpoint.capture_rng_state()) if saving else None
+        if writer and saving:
             if not last: # the last plots are drawn once, after the loop
                 write_plots(run_dir, history, gaps, genotype, curves)
             search_state = dict(
