@@ -13,8 +13,7 @@ from . import training_stats
 #----------------------------------------------------------------------------
 # Process groups: a `--gpus N` launch spawns N processes that meet through a file in a temporary directory; torchrun
 # starts the processes itself and describes the group in RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT. Every group is
-# left with destroy_process_group: a process that exits still in one can die in gloo's threads at interpreter shutdown
-# ("terminate called without an active exception") and lose its exit code.
+# left with destroy_process_group, and its processes end through dnnlib.util.exit_without_teardown (see there).
 
 def _backend_and_device(local_rank, backend):
     if backend is None:
