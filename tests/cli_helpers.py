@@ -1,8 +1,11 @@
 """Shared by the CLI tests: run a root script in a subprocess, write tiny image folders, check one-line errors."""
 
+import glob
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import PIL.Image
@@ -11,17 +14,48 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #----------------------------------------------------------------------------
 
+def command(script, *args):
+    return [sys.executable, os.path.join(ROOT, script), *args]
+
+def cli_env():
+    """The environment of a CLI under test: the repository importable, one CPU thread."""
+    return dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
+
 def run(script, *args):
     """`python <script> <args>` from the repository root, one CPU thread; returns the CompletedProcess."""
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
-    return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT)
+    return subprocess.run(command(script, *args), capture_output=True, text=True, env=cli_env(), cwd=ROOT)
+
+def start(script, *args, log):
+    """`python <script> <args>` in the background, stdout and stderr to the open file `log`; returns the Popen."""
+    return subprocess.Popen(command(script, *args), stdout=log, stderr=subprocess.STDOUT, env=cli_env(), cwd=ROOT)
 
 def run_torchrun(script, nproc, *args):
     """`torchrun --standalone --nproc_per_node=<nproc> <script> <args>` like run()."""
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
     return subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}',
-                           os.path.join(ROOT, script), *args], capture_output=True, text=True, env=env, cwd=ROOT)
+                           os.path.join(ROOT, script), *args], capture_output=True, text=True, env=cli_env(), cwd=ROOT)
+
+def run_dir(outdir, number):
+    """The run directory NNNNN-* under `outdir`, or None."""
+    found = glob.glob(os.path.join(outdir, f'{number:05d}-*'))
+    return found[0] if found else None
+
+def run_and_kill(script, args, outdir, number, ready, delay, log_path):
+    """Start `script`, wait until ready(its run directory NNNNN) holds, wait `delay` s more (so the kill may land in
+    the middle of writing the next checkpoint), then SIGKILL it."""
+    with open(log_path, 'w') as log:
+        proc = start(script, *args, log=log)
+        deadline = time.time() + 300
+        while True:
+            assert proc.poll() is None, f'run {number} ended before it was ready to be killed; see {log_path}'
+            assert time.time() < deadline, f'run {number} was not ready to be killed in time; see {log_path}'
+            d = run_dir(outdir, number)
+            if d is not None and ready(d):
+                break
+            time.sleep(0.02)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
 
 def make_images(path, count, size):
     """`count` random RGB PNGs of `size` x `size` in the folder `path`; returns it as a string."""
