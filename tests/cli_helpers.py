@@ -1,6 +1,7 @@
 """Shared by the CLI tests: run a root script in a subprocess, write tiny image folders, check one-line errors."""
 
 import glob
+import importlib
 import os
 import signal
 import subprocess
@@ -9,6 +10,9 @@ import time
 
 import numpy as np
 import PIL.Image
+import pytest
+
+from dnnlib.util import cli_main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,6 +28,19 @@ def cli_env():
 def run(script, *args):
     """`python <script> <args>` from the repository root, one CPU thread; returns the CompletedProcess."""
     return subprocess.run(command(script, *args), capture_output=True, text=True, env=cli_env(), cwd=ROOT)
+
+def run_inprocess(capsys, script, *args):
+    """`script`'s main through dnnlib.util.cli_main in this process (no interpreter start-up: fast for dry runs and
+    bad input); returns a CompletedProcess with its exit code and captured output."""
+    sys.path.insert(0, ROOT)
+    try:
+        module = importlib.import_module(os.path.splitext(script)[0])
+    finally:
+        sys.path.remove(ROOT)
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(module.main, list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess([script, *args], exit_info.value.code, out, err)
 
 def start(script, *args, log):
     """`python <script> <args>` in the background, stdout and stderr to the open file `log`; returns the Popen."""

@@ -4,36 +4,20 @@ are in test_cli_search_autogan.py."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import PIL.Image
 import pytest
 
-from dnnlib.util import cli_main
-
-from cli_helpers import assert_one_line_error, make_images, run
+from cli_helpers import assert_one_line_error, make_images, run, run_inprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ['--g-channels=8', '--d-channels=8', '--batch=4', '--T=1', '--S=1', '--R=1', '--workers=0', '--device=cpu']
 
 #----------------------------------------------------------------------------
 
-def run_inprocess(capsys, *args):
-    """search.py's main through dnnlib.util.cli_main, in this process (fast for dry runs and bad input)."""
-    sys.path.insert(0, ROOT)
-    try:
-        import search
-    finally:
-        sys.path.remove(ROOT)
-    with pytest.raises(SystemExit) as exit_info:
-        cli_main(search.main, list(args))
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(args, exit_info.value.code, out, err)
-
 def dry_run(capsys, *args):
-    res = run_inprocess(capsys, '--dry-run', *args)
+    res = run_inprocess(capsys, 'search.py', '--dry-run', *args)
     assert res.returncode == 0, res.stderr
     c = json.loads(res.stdout.split('Search options:')[1].split('\n\n')[0])
     return c, res.stdout
@@ -211,7 +195,7 @@ def test_bad_inputs(data, tmp_path, capsys, args, fragments):
     args = [a.format(**data) for a in args]
     if not any(a.startswith('--data=') for a in args):
         args.append(f'--data={data["d32"]}')
-    res = run_inprocess(capsys, f'--outdir={tmp_path / "runs"}', '--dry-run', *args)
+    res = run_inprocess(capsys, 'search.py', f'--outdir={tmp_path / "runs"}', '--dry-run', *args)
     assert_one_line_error(res, *fragments)
     assert not os.path.exists(tmp_path / 'runs')
 

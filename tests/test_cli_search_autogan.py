@@ -5,22 +5,19 @@ train.py --genotype / generate.py on the AutoGAN result."""
 import json
 import os
 import pickle
-import sys
 
 import numpy as np
 import PIL.Image
 import pytest
 import torch
 
-from dnnlib.util import cli_main
 from nas.genotype import Genotype
 from torch_utils import checkpoint
 
-from cli_helpers import make_images, run
+from cli_helpers import make_images, run, run_inprocess
 
 pytestmark = pytest.mark.filterwarnings('ignore:`torch.jit:DeprecationWarning')
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ['--g-channels=4', '--d-channels=4', '--batch=4', '--g-batch=4', '--reward=fid', '--reward-samples=10',
         '--workers=0', '--device=cpu']
 
@@ -49,16 +46,9 @@ def cache(tmp_path, monkeypatch):
 
 def search(capsys, *args):
     """search.py in this process (no interpreter start-up); returns its stdout."""
-    sys.path.insert(0, ROOT)
-    try:
-        import search as search_cli
-    finally:
-        sys.path.remove(ROOT)
-    with pytest.raises(SystemExit) as exit_info:
-        cli_main(search_cli.main, list(args))
-    out, err = capsys.readouterr()
-    assert exit_info.value.code == 0, err
-    return out
+    res = run_inprocess(capsys, 'search.py', *args)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
 
 def read_stats(run_dir):
     with open(os.path.join(run_dir, 'stats.jsonl')) as f:

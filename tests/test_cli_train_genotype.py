@@ -4,15 +4,11 @@
 import json
 import os
 import pickle
-import subprocess
-import sys
 
 import PIL.Image
 import pytest
 
-from dnnlib.util import cli_main
-
-from cli_helpers import assert_one_line_error, make_images, run
+from cli_helpers import assert_one_line_error, make_images, run, run_inprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GENOTYPES = os.path.join(ROOT, 'nas', 'genotypes')
@@ -20,18 +16,6 @@ TINY = ['--g-channels=8', '--d-channels=8', '--batch=4', '--tick=0.008', '--snap
         '--grid-images=4', '--device=cpu']
 
 #----------------------------------------------------------------------------
-
-def run_inprocess(capsys, *args):
-    """train.py's main through dnnlib.util.cli_main, in this process (fast for dry runs and bad input)."""
-    sys.path.insert(0, ROOT)
-    try:
-        import train
-    finally:
-        sys.path.remove(ROOT)
-    with pytest.raises(SystemExit) as exit_info:
-        cli_main(train.main, list(args))
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(args, exit_info.value.code, out, err)
 
 def dry_run_options(res):
     assert res.returncode == 0, res.stderr
@@ -52,7 +36,7 @@ def data(tmp_path_factory):
 
 def test_conventional_defaults_are_the_papers(data, tmp_path, capsys):
     genotype = os.path.join(GENOTYPES, 'alphagan_s_cifar10.json')
-    c = dry_run_options(run_inprocess(capsys, f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}', '--dry-run'))
+    c = dry_run_options(run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}', '--dry-run'))
     assert c['G_kwargs']['class_name'] == 'training.networks_conventional.Generator'
     assert c['G_kwargs']['genotype'] == read_json(genotype) and c['G_kwargs']['g_channels'] == 256
     assert c['D_kwargs'] == dict(class_name='training.networks_conventional.Discriminator', d_channels=128)
@@ -65,14 +49,14 @@ def test_conventional_defaults_are_the_papers(data, tmp_path, capsys):
     assert c['G_reg_interval'] is None and c['D_reg_interval'] is None
     assert not os.listdir(tmp_path) # a dry run writes nothing
     # STL-10 at 48x48 (supp. A.1.2): beta1 0.5, 80k G iterations.
-    c = dry_run_options(run_inprocess(capsys, f'--outdir={tmp_path}', f'--data={data["d48"]}', f'--genotype={genotype}', '--dry-run',
+    c = dry_run_options(run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d48"]}', f'--genotype={genotype}', '--dry-run',
                             '--ema-kimg=222', '--lr-decay=none', '--aug=ada'))
     assert c['G_opt_kwargs']['betas'] == [0.5, 0.9] and c['total_kimg'] * 1000 == 80000 * 5 * 64
     assert c['ema_kimg'] == 222 and c['lr_schedule'] is None and c['ada_target'] == 0.6
 
 def test_autogan_defaults_are_the_papers(data, tmp_path, capsys):
     genotype = os.path.join(GENOTYPES, 'autogan_cifar10.json')
-    res = run_inprocess(capsys, f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}', '--dry-run')
+    res = run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}', '--dry-run')
     c = dry_run_options(res)
     assert '00000-d32-autogan-genotype-batch64' in res.stdout
     assert c['G_kwargs'] == dict(class_name='nas.space.autogan_space.Generator', genotype=read_json(genotype), z_dim=128,
@@ -86,10 +70,10 @@ def test_autogan_defaults_are_the_papers(data, tmp_path, capsys):
     assert c['G_opt_kwargs']['lr'] == c['D_opt_kwargs']['lr'] == 2e-4 and c['G_opt_kwargs']['betas'] == [0.0, 0.9]
     assert (0.5 ** (64 / (c['ema_kimg'] * 1000))) ** 5 == pytest.approx(0.999, abs=1e-5)
     assert not os.listdir(tmp_path)
-    c = dry_run_options(run_inprocess(capsys, f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}',
+    c = dry_run_options(run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}',
                             '--dry-run', '--lr-decay=linear', '--ema-kimg=0', '--g-channels=64', '--kimg=10'))
     assert (c['lr_schedule'], c['ema_kimg'], c['G_kwargs']['g_channels'], c['total_kimg']) == ('linear', 0, 64, 10)
-    c = dry_run_options(run_inprocess(capsys, f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}',
+    c = dry_run_options(run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}',
                             '--dry-run', '--cfg=conv_cifar')) # alphaGAN's recipe for an AutoGAN generator
     assert c['G_kwargs']['class_name'] == 'nas.space.autogan_space.Generator'
     assert c['lr_schedule'] == 'linear' and c['ema_kimg'] == 0
@@ -119,7 +103,7 @@ def test_conventional_retrain_then_generate(data, tmp_path):
 
 def test_stylegan2_genotype_goes_into_the_stylegan2_config(data, tmp_path, capsys):
     genotype = os.path.join(GENOTYPES, 'stylegan2_default.json') # micro: transfers to any resolution
-    c = dry_run_options(run_inprocess(capsys, f'--outdir={tmp_path}', f'--data={data["d16"]}', f'--genotype={genotype}',
+    c = dry_run_options(run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d16"]}', f'--genotype={genotype}',
                             '--cfg=stylegan2', '--dry-run'))
     assert c['G_kwargs']['class_name'] == 'training.networks_stylegan2.Generator'
     assert c['G_kwargs']['genotype'] == read_json(genotype)
@@ -148,7 +132,7 @@ def test_bad_inputs(data, tmp_path, capsys, args, fragments):
     args = [a.format(**names) for a in args]
     if not any(a.startswith('--data=') for a in args):
         args.append(f'--data={data["d32"]}')
-    res = run_inprocess(capsys, f'--outdir={tmp_path / "runs"}', '--dry-run', *args)
+    res = run_inprocess(capsys, 'train.py', f'--outdir={tmp_path / "runs"}', '--dry-run', *args)
     assert_one_line_error(res, *fragments)
     assert not os.path.exists(tmp_path / 'runs')
 

@@ -8,7 +8,6 @@ import math
 import os
 import re
 import shlex
-import sys
 
 import numpy as np
 import PIL.Image
@@ -16,6 +15,8 @@ import pytest
 
 from dnnlib.util import cli_main
 from nas import report
+
+from cli_helpers import run_inprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTION_IDS = ['summary', 'architecture', 'alphas', 'curves', 'samples', 'metrics', 'health', 'reproduce']
@@ -160,16 +161,9 @@ def test_training_report_cuts_large_grids(tmp_path):
 # search_command: search.py --dry-run with the rebuilt command prints the same config as the original command.
 
 def dry_run_config(capsys, args):
-    sys.path.insert(0, ROOT)
-    try:
-        import search
-    finally:
-        sys.path.remove(ROOT)
-    with pytest.raises(SystemExit) as exit_info:
-        cli_main(search.main, ['--dry-run', *args])
-    out, err = capsys.readouterr()
-    assert exit_info.value.code == 0, err
-    return json.loads(out.split('Search options:')[1].split('\n\n')[0])
+    res = run_inprocess(capsys, 'search.py', '--dry-run', *args)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.split('Search options:')[1].split('\n\n')[0])
 
 @pytest.mark.parametrize('options', [
     ['--g-channels=8', '--d-channels=8', '--batch=4', '--iters=3'],
