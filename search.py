@@ -385,8 +385,7 @@ def main(**kwargs):
         if c.resume is None:
             raise UserError(f'--resume: no run directory {os.path.join(opts.outdir, "NNNNN-" + desc)} '
                             f'holds a search-state-NNNNNN.pt')
-    backend = 'gloo' if c.device == 'cpu' else None
-    with distributed.torchrun_group(backend):
+    with distributed.torchrun_group(c.device):
         c.run_dir = distributed.broadcast_object(dnnlib.util.next_run_dir(opts.outdir, desc))
         if distributed.get_rank() == 0:
             print()
@@ -400,7 +399,7 @@ def main(**kwargs):
                 dnnlib.util.create_run_dir(c.run_dir, 'search_options.json', c)
         if not opts.dry_run:
             # Every process stops on the same averaged statistics: process 0 alone says why.
-            distributed.launch(search_process, c.num_gpus, c, error_rank=0, backend=backend)
+            distributed.launch(search_process, c.num_gpus, c, error_rank=0, device=c.device)
 
 #----------------------------------------------------------------------------
 # One process of the search: process 0 logs and writes the run directory, every process steps.

@@ -262,8 +262,7 @@ def subprocess_fn(rank, c):
             logger.close() # so that an error (out of memory, collapse) reaches stderr as one line
 
 def launch_training(c, desc, outdir, dry_run):
-    backend = 'gloo' if c.device == 'cpu' else None
-    with distributed.torchrun_group(backend):
+    with distributed.torchrun_group(c.device):
         c.run_dir = distributed.broadcast_object(dnnlib.util.next_run_dir(outdir, desc))
         if distributed.get_rank() == 0:
             print()
@@ -281,7 +280,7 @@ def launch_training(c, desc, outdir, dry_run):
                 dnnlib.util.create_run_dir(c.run_dir, 'training_options.json', c)
         if not dry_run:
             torch.multiprocessing.set_start_method('spawn', force=True) # also for data-loader workers in one process
-            distributed.launch(subprocess_fn, c.num_gpus, c, backend=backend)
+            distributed.launch(subprocess_fn, c.num_gpus, c, device=c.device)
 
 #----------------------------------------------------------------------------
 

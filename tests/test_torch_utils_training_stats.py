@@ -82,7 +82,7 @@ def _worker(rank, world_size, out_dir):
         json.dump(result, f)
 
 def test_reduction_across_two_processes(tmp_path):
-    distributed.launch(_worker, 2, 2, str(tmp_path), backend='gloo')
+    distributed.launch(_worker, 2, 2, str(tmp_path), device='cpu')
     pooled = np.concatenate([_values(0), _values(1)])
     for rank in range(2):
         result = json.loads((tmp_path / f'rank{rank}.json').read_text())

@@ -11,26 +11,20 @@ import dnnlib
 from . import training_stats
 
 #----------------------------------------------------------------------------
-# Process groups: a `--gpus N` launch spawns N processes that meet through a file in a temporary directory; torchrun
-# starts the processes itself and describes the group in RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT. Every group is
-# left with destroy_process_group, and its processes end through dnnlib.util.exit_without_teardown (see there).
+# Process groups: a `--gpus N` launch spawns N processes (launch below); torchrun starts the processes itself and
+# describes the group in RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT. Every group is left with
+# destroy_process_group, and its processes end through dnnlib.util.exit_without_teardown (see there).
 
-def _backend_and_device(local_rank, backend):
-    if backend is None:
-        backend = 'nccl' if torch.cuda.is_available() else 'gloo'
-    if backend == 'nccl':
+def _join(rank, world_size, local_rank, init_method, device):
+    """Join a process group: nccl with this process on GPU `local_rank` for device 'cuda', gloo for 'cpu', None = cuda
+    when available; training_stats then reduces on that device."""
+    if device is None:
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if device == 'cuda':
         torch.cuda.set_device(local_rank)
-        return backend, torch.device('cuda', local_rank)
-    return backend, torch.device('cpu')
-
-def init_process_group(rank, world_size, temp_dir, backend=None):
-    """Join a process group of `world_size` processes started by torch.multiprocessing.spawn, meeting through a
-    file in `temp_dir` (one temporary directory shared by all of them); rank doubles as the local GPU index."""
-    if world_size <= 1:
-        return
-    backend, sync_device = _backend_and_device(rank, backend)
-    init_file = os.path.abspath(os.path.join(temp_dir, '.torch_distributed_init'))
-    init_method = f'file:///{init_file.replace(os.sep, "/")}' if os.name == 'nt' else f'file://{init_file}'
+        backend, sync_device = 'nccl', torch.device('cuda', local_rank)
+    else:
+        backend, sync_device = 'gloo', torch.device('cpu')
     torch.distributed.init_process_group(backend=backend, init_method=init_method, rank=rank, world_size=world_size)
     training_stats.init_multiprocessing(rank=rank, sync_device=sync_device)
 
@@ -61,15 +55,13 @@ def check_devices(option, num_processes, device):
                                     f'{os.cpu_count()} core(s)')
 
 @contextlib.contextmanager
-def torchrun_group(backend=None):
-    """Under torchrun, be in its process group for the block; otherwise do nothing. `backend` None: nccl with CUDA."""
-    if dnnlib.util.torchrun_world_size() == 1:
+def torchrun_group(device=None):
+    """Under torchrun, be in its process group for the block (see _join for `device`); otherwise do nothing."""
+    world_size = dnnlib.util.torchrun_world_size()
+    if world_size == 1:
         yield
         return
-    rank, world_size = int(os.environ['RANK']), dnnlib.util.torchrun_world_size()
-    backend, sync_device = _backend_and_device(int(os.environ['LOCAL_RANK']), backend)
-    torch.distributed.init_process_group(backend=backend, init_method='env://', rank=rank, world_size=world_size)
-    training_stats.init_multiprocessing(rank=rank, sync_device=sync_device)
+    _join(int(os.environ['RANK']), world_size, int(os.environ['LOCAL_RANK']), 'env://', device)
     try:
         yield
     finally:
@@ -120,12 +112,12 @@ def broadcast_object(obj):
 #----------------------------------------------------------------------------
 # Run fn(rank, *args) in every process of a run. In a torchrun group (torchrun_group) this process is one of them;
 # else with one process fn runs in place and a UserError reaches the CLI as it is; else `num_processes` are spawned,
-# each in a process group of `backend`. In a group a UserError becomes the process's one 'Error: ...' line (printed by
+# in one process group for `device` (see _join); they meet through a file in a temporary directory. In a group a UserError becomes the process's one 'Error: ...' line (printed by
 # every process that hits it, or only by `error_rank` where all of them stop on the same averaged statistics) and
 # exit code 2, which spawn passes on by stopping the other processes; the launcher then exits with that code.
 # Every process ends through dnnlib.util.exit_without_teardown (torchrun's in dnnlib.util.cli_main).
 
-def launch(fn, num_processes, *args, error_rank=None, backend=None):
+def launch(fn, num_processes, *args, error_rank=None, device=None):
     if _initialized():
         barrier() # process 0 has made the run directory
         exit_code = _run_in_group(get_rank(), fn, error_rank, *args)
@@ -139,12 +131,14 @@ def launch(fn, num_processes, *args, error_rank=None, backend=None):
     with tempfile.TemporaryDirectory() as temp_dir:
         try:
             torch.multiprocessing.spawn(fn=_spawned_process, nprocs=num_processes,
-                args=(num_processes, temp_dir, backend, fn, error_rank, *args))
+                args=(num_processes, temp_dir, device, fn, error_rank, *args))
         except torch.multiprocessing.ProcessExitedException as err:
             sys.exit(err.exit_code)
 
-def _spawned_process(rank, num_processes, temp_dir, backend, fn, error_rank, *args):
-    init_process_group(rank, num_processes, temp_dir, backend)
+def _spawned_process(rank, num_processes, temp_dir, device, fn, error_rank, *args):
+    init_file = os.path.abspath(os.path.join(temp_dir, '.torch_distributed_init'))
+    init_method = f'file:///{init_file.replace(os.sep, "/")}' if os.name == 'nt' else f'file://{init_file}'
+    _join(rank, num_processes, rank, init_method, device) # rank doubles as the local GPU index
     try:
         exit_code = _run_in_group(rank, fn, error_rank, *args)
     finally:
