@@ -143,4 +143,28 @@ def test_cli_main_bad_input_one_line_exit_2(tmp_path):
         assert res.stderr.startswith(message) and res.stderr.count('\n') == 1, res.stderr
         assert 'Traceback' not in res.stderr
 
+@pytest.mark.parametrize('rank', ['0', '1'])
+def test_cli_main_under_torchrun_lets_process_0_report_first(monkeypatch, capsys, rank):
+    """A process other than 0 stops on bad input only after TORCHRUN_ERROR_GRACE_S (torchrun ends it sooner when
+    process 0 exits on the same error), then names itself; process 0 reports at once."""
+    @click.command()
+    def main():
+        raise util.UserError('--gpus: 3, but torchrun started 2 processes')
+    events = []
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    monkeypatch.setenv('RANK', rank)
+    monkeypatch.setattr(util.time, 'sleep', lambda seconds: events.append(('sleep', seconds)))
+    def exit_without_teardown(code):
+        events.append(('stderr', capsys.readouterr().err))
+        raise SystemExit(code)
+    monkeypatch.setattr(util, 'exit_without_teardown', exit_without_teardown)
+    with pytest.raises(SystemExit) as exit_info:
+        util.cli_main(main, [])
+    assert exit_info.value.code == 2
+    if rank == '0':
+        assert events == [('stderr', 'Error: --gpus: 3, but torchrun started 2 processes\n')]
+    else:
+        assert events == [('sleep', util.TORCHRUN_ERROR_GRACE_S),
+                          ('stderr', 'Error: process 1: --gpus: 3, but torchrun started 2 processes\n')]
+
 #----------------------------------------------------------------------------
