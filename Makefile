@@ -46,10 +46,10 @@ DEMO_JOBS ?= 2
 demo: venv data
 	$(BIN)/python -m nas.demo --outdir=demo --jobs=$(DEMO_JOBS)
 
-# docs/<cli>-help.txt, checked against --help by tests/test_docs_help.py.
+# docs/<cli>-help.txt of every root script, checked against --help by tests/test_docs_help.py.
 help-docs: venv
-	for cli in train generate search calc_metrics dataset_tool doctor; do \
-		test ! -f $$cli.py || COLUMNS=100 $(BIN)/python $$cli.py --help > docs/$$cli-help.txt; \
+	for cli in $(basename $(wildcard *.py)); do \
+		COLUMNS=100 $(BIN)/python $$cli.py --help > docs/$$cli-help.txt; \
 	done
 
 clean-venv:

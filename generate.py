@@ -12,35 +12,10 @@ import torch
 
 import dnnlib
 from dnnlib.util import UserError, cli_main, parse_int_list
-from torch_utils import checkpoint
 from torch_utils.ops import conv2d_gradfix
 from training.image_grid import save_image, save_image_grid
-
-#----------------------------------------------------------------------------
-# Load the generator to sample from: G_ema of a training snapshot, in float32 on the chosen device.
-
-def load_generator(network, device, allow_pickle=False):
-    try:
-        data = checkpoint.load_network(network, allow_pickle=allow_pickle)
-    except UserError as err:
-        raise UserError(f'--network: {err}') from err
-    G = data.get('G_ema', data.get('G')) if isinstance(data, dict) else None
-    if not isinstance(G, torch.nn.Module):
-        raise UserError(f'--network: {network} holds no generator (expected G_ema or G)')
-    return G.eval().requires_grad_(False).float().to(device)
-
-def class_labels(G, class_idx, batch_size, device):
-    c = torch.zeros([batch_size, G.c_dim], device=device)
-    if G.c_dim == 0:
-        if class_idx is not None:
-            print('warning: --class is ignored, the network is not conditional')
-        return c
-    if class_idx is None:
-        raise UserError(f'--class: the network is conditional ({G.c_dim} classes); choose one with --class')
-    if not 0 <= class_idx < G.c_dim:
-        raise UserError(f'--class: {class_idx} is out of range [0, {G.c_dim})')
-    c[:, class_idx] = 1
-    return c
+from training.projection import load_projected_w
+from training.sampling import class_labels, load_generator, require_styles, seed_latents
 
 #----------------------------------------------------------------------------
 # Export: G_ema with truncation and noise mode fixed, as a file that runs without ganas (TorchScript or ONNX).
@@ -144,13 +119,14 @@ def _check_export(fmt, path, sampler, inputs, dynamic_batch, atol, seed):
 @click.option('--grid',                  help='Write one grid.png instead of one file per seed', is_flag=True)
 @click.option('--batch',                 help='Images generated at a time', metavar='INT', type=click.IntRange(min=1), default=16, show_default=True)
 @click.option('--device',                help='Device (default: cuda when available)', type=click.Choice(['cuda', 'cpu']))
+@click.option('--projected-w',           help='Generate from the ws of a projector.py .npz file instead of seeds', metavar='FILE')
 @click.option('--allow-pickle',          help='Unpickle a foreign network pickle (runs its code: trusted files only)', is_flag=True)
 @click.option('--export', 'export_fmt',  help='Write G_ema as a file instead of images', type=click.Choice(['torchscript', 'onnx']))
 @click.option('--export-path',           help='Where to write the exported file', metavar='FILE')
 @click.option('--export-batch',          help='Batch size of the exported file', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--export-dynamic',        help='Let the exported file take any batch size', is_flag=True)
-def main(network, seeds, truncation_psi, class_idx, noise_mode, outdir, grid, batch, device, allow_pickle,
-         export_fmt, export_path, export_batch, export_dynamic):
+def main(network, seeds, truncation_psi, class_idx, noise_mode, outdir, grid, batch, device, projected_w,
+         allow_pickle, export_fmt, export_path, export_batch, export_dynamic):
     """Generate images using a trained network.
 
     \b
@@ -158,7 +134,10 @@ def main(network, seeds, truncation_psi, class_idx, noise_mode, outdir, grid, ba
     python generate.py --network=runs/00000-fmnist32/network-snapshot-000100.pkl --seeds=0-63 --outdir=out --grid
     python generate.py --network=net.pkl --seeds=0,7,42 --trunc=0.7 --outdir=out
     python generate.py --network=net.pkl --trunc=0.7 --export=torchscript --export-path=G.pt
+    python generate.py --network=net.pkl --projected-w=proj/projected_w.npz --outdir=out
     """
+    if export_fmt is not None and projected_w is not None:
+        raise click.UsageError('--projected-w: cannot be combined with --export')
     if export_fmt is not None:
         if export_path is None:
             raise click.UsageError('--export-path: required with --export')
@@ -173,28 +152,39 @@ def main(network, seeds, truncation_psi, class_idx, noise_mode, outdir, grid, ba
         raise click.UsageError('--outdir: required unless --export is given')
     device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     G = load_generator(network, device, allow_pickle)
-    os.makedirs(outdir, exist_ok=True)
 
-    # Generate in batches, one latent per seed as StyleGAN2-ADA draws it.
+    # Generate in batches: from the projected ws, or one latent per seed as StyleGAN2-ADA draws it.
+    if projected_w is not None:
+        require_styles(G, '--projected-w')
+        ws = load_projected_w(projected_w, G, device) # also sets the projected noise maps, used by --noise-mode=const
+        if truncation_psi != 1 or class_idx is not None:
+            print('warning: --trunc and --class are ignored with --projected-w')
+        names = [f'proj{idx:02d}.png' for idx in range(len(ws))]
+    else:
+        names = [f'seed{seed:04d}.png' for seed in seeds]
+    os.makedirs(outdir, exist_ok=True)
     images = []
-    for start in range(0, len(seeds), batch):
-        batch_seeds = seeds[start:start + batch]
-        z = torch.from_numpy(np.stack([np.random.RandomState(seed).randn(G.z_dim) for seed in batch_seeds])).float().to(device)
-        c = class_labels(G, class_idx, len(batch_seeds), device)
-        with torch.no_grad():
-            img = G(z, c, truncation_psi=truncation_psi, noise_mode=noise_mode)
-        images.append(img.float().cpu().numpy())
+    with torch.no_grad():
+        for start in range(0, len(names), batch):
+            if projected_w is not None:
+                img = G.synthesis(ws[start:start + batch], noise_mode=noise_mode)
+            else:
+                batch_seeds = seeds[start:start + batch]
+                z = seed_latents(batch_seeds, G.z_dim, device)
+                c = class_labels(G, class_idx, len(batch_seeds), device)
+                img = G(z, c, truncation_psi=truncation_psi, noise_mode=noise_mode)
+            images.append(img.float().cpu().numpy())
     images = np.concatenate(images)
 
     if grid:
-        gw = math.ceil(math.sqrt(len(seeds)))
+        gw = math.ceil(math.sqrt(len(names)))
         path = os.path.join(outdir, 'grid.png')
-        save_image_grid(images, path, grid_size=(gw, math.ceil(len(seeds) / gw)))
-        print(f'Saved {len(seeds)} images as {path}')
+        save_image_grid(images, path, grid_size=(gw, math.ceil(len(names) / gw)))
+        print(f'Saved {len(names)} images as {path}')
         return
-    for seed, img in zip(seeds, images):
-        save_image(img, os.path.join(outdir, f'seed{seed:04d}.png'))
-    print(f'Saved {len(seeds)} images to {outdir}')
+    for name, img in zip(names, images):
+        save_image(img, os.path.join(outdir, name))
+    print(f'Saved {len(names)} images to {outdir}')
 
 #----------------------------------------------------------------------------
 
