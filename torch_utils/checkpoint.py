@@ -15,6 +15,7 @@ import torch
 import dnnlib
 from . import distributed
 from . import persistence
+from . import stylegan2_ada_pickle
 
 #----------------------------------------------------------------------------
 # Version of the JSON config stored in the safetensors metadata under _metadata_key.
@@ -174,7 +175,8 @@ def load_network(path_or_url, allow_pickle=False, device='cpu'):
     """Return the snapshot dict ({'G': ..., 'D': ..., 'G_ema': ..., ...}) with modules moved to `device`.
 
     A .pkl whose safe twin (same stem, .safetensors) exists loads the twin; other pickles load through
-    persistence.load_pickle(), which refuses foreign code unless allow_pickle.
+    persistence.load_pickle(), which refuses foreign code unless allow_pickle. Networks in StyleGAN2-ADA's own
+    pickles are rebuilt as ganas's without running their code (stylegan2_ada_pickle), with or without allow_pickle.
     """
     path = dnnlib.util.open_url(path_or_url, return_filename=True)
     if path.endswith('.safetensors'):
@@ -182,7 +184,19 @@ def load_network(path_or_url, allow_pickle=False, device='cpu'):
     twin = os.path.splitext(path)[0] + '.safetensors'
     if os.path.isfile(twin):
         return load_safe(twin, device=device)
-    data = persistence.load_pickle(path, allow_pickle=allow_pickle)
+    try:
+        data = persistence.load_pickle(path, foreign_records=True)
+    except persistence.PickleRefused:
+        if not allow_pickle:
+            raise
+        data = persistence.load_pickle(path, allow_pickle=True)
+    if stylegan2_ada_pickle.holds_records(data):
+        try:
+            data = stylegan2_ada_pickle.convert_snapshot(data, path)
+        except dnnlib.util.UserError:
+            if not allow_pickle:
+                raise
+            data = persistence.load_pickle(path, allow_pickle=True) # the file's own code builds what ganas cannot
     if not isinstance(data, dict):
         raise dnnlib.util.UserError(f'{path}: expected a dict of networks (G, D, G_ema, ...), '
                                     f'got a {type(data).__name__}')

@@ -282,13 +282,23 @@ def _safe_global(module, name):
     return None
 
 #----------------------------------------------------------------------------
+# A persistent object of a pickle written by StyleGAN2-ADA's own code (its records embed their source and name no
+# module), kept as data when load_pickle(foreign_records=True) asks for it: the embedded source is never run.
+
+class PersistentRecord:
+    def __init__(self, class_name, state):
+        self.class_name = class_name    # Name of the class in the embedded source, e.g. 'Generator'.
+        self.state = state              # The object's __dict__: _parameters, _buffers, _modules, _init_kwargs, ...
+
+#----------------------------------------------------------------------------
 # Restricted unpickler: whitelisted globals only; persistent objects are rebuilt from the installed class
 # of the same module and name inside _trusted_packages, never from their embedded source.
 
 class _SafeUnpickler(pickle.Unpickler):
-    def __init__(self, file, file_name):
+    def __init__(self, file, file_name, foreign_records=False):
         super().__init__(file)
         self.file_name = file_name
+        self.foreign_records = foreign_records
 
     def find_class(self, module, name):
         if (module, name) in _compat_pickle.NAME_MAPPING: # Python 2 names, as protocols 0-2 write them
@@ -318,6 +328,8 @@ class _SafeUnpickler(pickle.Unpickler):
         module_name = meta.get('module_name')
         _check(isinstance(class_name, str), 'persistent object')
         if not isinstance(module_name, str):
+            if self.foreign_records and meta.get('version') == _version and isinstance(meta.get('state'), dict):
+                return PersistentRecord(class_name, meta['state'])
             raise PickleRefused(self.file_name, f'embedded source of class {class_name}')
         cls = _installed_persistent_class(module_name, class_name)
         if cls is None:
@@ -338,14 +350,16 @@ def _installed_persistent_class(module_name, class_name):
 #----------------------------------------------------------------------------
 # Load a pickle: safely by default, or with plain pickle (which runs embedded code) when allowed.
 
-def load_pickle(file_or_path, allow_pickle=False):
+def load_pickle(file_or_path, allow_pickle=False, foreign_records=False):
     """Unpickle a path or binary file object.
 
     Args:
-        file_or_path:  Path or binary file object.
-        allow_pickle:  False = refuse anything but tensors, arrays, plain containers and ganas persistent
-                       classes (rebuilt from the installed code); True = plain pickle.load, which runs
-                       whatever code the pickle names, so only for trusted files.
+        file_or_path:     Path or binary file object.
+        allow_pickle:     False = refuse anything but tensors, arrays, plain containers and ganas persistent
+                          classes (rebuilt from the installed code); True = plain pickle.load, which runs
+                          whatever code the pickle names, so only for trusted files.
+        foreign_records:  Safe mode only: return StyleGAN2-ADA's persistent objects as PersistentRecord
+                          instead of refusing them.
 
     Returns:
         The unpickled object.
@@ -359,12 +373,12 @@ def load_pickle(file_or_path, allow_pickle=False):
         if not os.path.isfile(path):
             raise dnnlib.util.UserError(f'{path}: no such file')
         with open(path, 'rb') as f:
-            return load_pickle(f, allow_pickle=allow_pickle)
+            return load_pickle(f, allow_pickle=allow_pickle, foreign_records=foreign_records)
     file_name = getattr(file_or_path, 'name', '<stream>')
     try:
         if allow_pickle:
             return pickle.load(file_or_path)
-        return _SafeUnpickler(file_or_path, file_name).load()
+        return _SafeUnpickler(file_or_path, file_name, foreign_records).load()
     except dnnlib.util.UserError:
         raise
     except (ImportError, AttributeError) as err:

@@ -24,7 +24,7 @@ def latent_layout(G):
     return layers, torch.tensor([layers.index(i) for i in w_idx])
 
 @torch.no_grad()
-def w_statistics(G, layers, c, num_samples, batch_size=1000, seed=123):
+def w_statistics(G, layers, c, num_samples, batch_size=200, seed=123):
     """Mean [L, w_dim] and spread [L] (root mean squared distance from the mean) of each mapping layer's output
     over `num_samples` latents; c: one label [1, c_dim] for all of them."""
     z = torch.from_numpy(np.random.RandomState(seed).randn(num_samples, G.z_dim)).float().to(c.device)

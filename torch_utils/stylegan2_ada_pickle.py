@@ -1,0 +1,120 @@
+"""Network pickles of NVIDIA's StyleGAN2-ADA (PyTorch) rebuilt as ganas networks with the same weights, read as data:
+the source embedded in them is never run, so they load without --allow-pickle."""
+
+import torch
+
+import dnnlib
+from . import persistence
+
+#----------------------------------------------------------------------------
+# StyleGAN2-ADA class -> ganas class with the same constructor, parameter names and layouts (StyleGAN2 config-f,
+# 'skip' G, 'resnet' D). Options of StyleGAN2-ADA's constructors that ganas has only in their default form may
+# appear in the pickles' init kwargs (its legacy.py writes them out); they are dropped when they hold that form.
+
+_CLASSES = {
+    'Generator':        'training.networks_stylegan2.Generator',
+    'Discriminator':    'training.networks_stylegan2.Discriminator',
+    'AugmentPipe':      'training.augment.AugmentPipe',
+}
+_ONLY_DEFAULT = { # (class, path of the option) -> the one value ganas builds
+    ('Generator', ('synthesis_kwargs', 'architecture')):    'skip',
+    ('Discriminator', ('architecture',)):                   'resnet',
+}
+_SAME_AS_W_DIM = [('Generator', ('mapping_kwargs', 'layer_features')), ('Discriminator', ('mapping_kwargs', 'layer_features'))]
+
+def holds_records(data):
+    """Whether an unpickled snapshot dict holds StyleGAN2-ADA persistent objects (PersistentRecord)."""
+    return isinstance(data, dict) and any(isinstance(value, persistence.PersistentRecord) for value in data.values())
+
+def convert_snapshot(data, source):
+    """Snapshot dict with every StyleGAN2-ADA network (G, D, G_ema, augment_pipe) rebuilt as ganas's."""
+    return {key: _convert(value, f'{source}: {key}') if isinstance(value, persistence.PersistentRecord) else value
+            for key, value in data.items()}
+
+#----------------------------------------------------------------------------
+# One network: its constructor arguments, then its tensors by state-dict name.
+
+def _plain(value):
+    """EasyDicts (and nested containers) of the pickle as plain dicts and lists."""
+    if isinstance(value, dict):
+        return {key: _plain(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+def _init_kwargs(record, where):
+    args, kwargs = record.state.get('_init_args', ()), record.state.get('_init_kwargs')
+    if len(args) != 0 or not isinstance(kwargs, dict):
+        raise dnnlib.util.UserError(f'{where}: {record.class_name} has no keyword constructor arguments to rebuild it from')
+    kwargs = _plain(kwargs)
+    for (class_name, path), value in _ONLY_DEFAULT.items():
+        parent = _lookup(kwargs, path[:-1]) if class_name == record.class_name else None
+        if isinstance(parent, dict) and path[-1] in parent:
+            if parent[path[-1]] != value:
+                raise dnnlib.util.UserError(f'{where}: {".".join(path)}={parent[path[-1]]!r} is not supported '
+                                            f'(ganas builds StyleGAN2\'s {value!r} {record.class_name})')
+            del parent[path[-1]]
+    for class_name, path in _SAME_AS_W_DIM:
+        parent = _lookup(kwargs, path[:-1]) if class_name == record.class_name else None
+        if isinstance(parent, dict) and parent.get(path[-1], None) in [None, kwargs.get('w_dim')]:
+            parent.pop(path[-1], None)
+    return kwargs
+
+def _lookup(kwargs, path):
+    for key in path:
+        kwargs = kwargs.get(key) if isinstance(kwargs, dict) else None
+    return kwargs
+
+def _tensors(record, where, prefix=''):
+    """State-dict entries (name -> tensor) of a record and its children, skipping non-persistent buffers."""
+    state = record.state
+    skip = state.get('_non_persistent_buffers_set', set())
+    out = {prefix + name: value for name, value in state.get('_parameters', {}).items() if value is not None}
+    out.update({prefix + name: value for name, value in state.get('_buffers', {}).items()
+                if value is not None and name not in skip})
+    for name, child in state.get('_modules', {}).items():
+        if child is None:
+            continue
+        if not isinstance(child, persistence.PersistentRecord):
+            raise dnnlib.util.UserError(f'{where}: {prefix}{name} is a {type(child).__name__}, not a StyleGAN2-ADA layer')
+        out.update(_tensors(child, where, prefix + name + '.'))
+    return out
+
+def _convert(record, where):
+    if record.class_name not in _CLASSES:
+        raise dnnlib.util.UserError(f'{where}: StyleGAN2-ADA class {record.class_name} has no ganas counterpart')
+    kwargs = _init_kwargs(record, where)
+    try:
+        net = dnnlib.util.construct_class_by_name(class_name=_CLASSES[record.class_name], **kwargs)
+    except (TypeError, AssertionError, ValueError) as err:
+        raise dnnlib.util.UserError(f'{where}: cannot rebuild {record.class_name} from its options '
+                                    f'({persistence._one_line(err)})') from None
+    tensors = _tensors(record, where)
+    if record.class_name == 'AugmentPipe': # its filter banks are constants; only the probability is state
+        tensors = {'p': tensors['p']} if 'p' in tensors else {}
+    if record.class_name == 'Generator' and 'mapping.w_avg' in tensors:
+        # StyleGAN2-ADA tracks the last mapping layer's average only: it becomes the last row of w_avg_all; the
+        # other rows (read by dynamic-W genotypes only) stay zero as in a new network and are tracked in training.
+        tensors['mapping.w_avg_all'] = tensors.pop('mapping.w_avg')
+    own = net.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    if missing or unexpected:
+        raise dnnlib.util.UserError(f'{where}: {record.class_name} tensors do not match ganas\'s '
+                                    f'(missing {missing[:3]}, unexpected {unexpected[:3]})')
+    params = dict(net.named_parameters())
+    with torch.no_grad():
+        for name, value in tensors.items():
+            target = own[name]
+            if name == 'mapping.w_avg_all':
+                target[-1].copy_(value)
+            elif target.shape != value.shape:
+                raise dnnlib.util.UserError(f'{where}: {name} has shape {list(value.shape)}, '
+                                            f'ganas\'s has {list(target.shape)}')
+            else:
+                target.copy_(value)
+            if name in params:
+                params[name].requires_grad_(value.requires_grad)
+    return net.train(bool(record.state.get('training', True))) # eval mode changes the conv path (fused modconv)
+
+#----------------------------------------------------------------------------
