@@ -43,6 +43,15 @@ CELL_GENERATORS = {             # Genotype backbones trained with these presets:
     'autogan':      'nas.space.autogan_space.Generator',
 }
 
+# Transfer-learning sources of StyleGAN2-ADA's train.py (`resume_specs`): `--resume=<name>` downloads one once.
+RESUME_SPECS = {
+    'ffhq256':     'https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/transfer-learning-source-nets/ffhq-res256-mirror-paper256-noaug.pkl',
+    'ffhq512':     'https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/transfer-learning-source-nets/ffhq-res512-mirror-stylegan2-noaug.pkl',
+    'ffhq1024':    'https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/transfer-learning-source-nets/ffhq-res1024-mirror-stylegan2-noaug.pkl',
+    'celebahq256': 'https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/transfer-learning-source-nets/celebahq-res256-mirror-paper256-kimg100000-ada-target0.5.pkl',
+    'lsundog256':  'https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/transfer-learning-source-nets/lsundog-res256-paper256-kimg100000-noaug.pkl',
+}
+
 def load_genotype(path):
     """The --genotype file, validated (errors name the file and the field)."""
     from nas.genotype import Genotype
@@ -152,6 +161,8 @@ def setup_training_config(opts):
                                  conv_clamp=256 if num_fp16_res > 0 else None,
                                  block_kwargs=dnnlib.EasyDict(fp16_channels_last=opts.nhwc),
                                  epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=mbstd_group))
+    if opts.freezed is not None:
+        c.D_kwargs.block_kwargs.freeze_layers = opts.freezed
     if genotype is not None:
         c.G_kwargs.genotype = genotype.to_dict()
         if opts.map is None: # a dynamic-W genotype picks among the mapping layers it was searched with
@@ -184,7 +195,7 @@ def setup_conventional_config(opts, c, genotype, resolution, dataset_name):
     cfg = opts.cfg or default_cfg
     if cfg not in CONVENTIONAL_SPECS:
         raise UserError(f'--cfg={cfg}: {genotype.backbone} genotypes take {" or ".join(CONVENTIONAL_SPECS)}')
-    for name in ['cbase', 'map', 'gamma', 'batch_gpu']:
+    for name in ['cbase', 'map', 'gamma', 'batch_gpu', 'freezed']:
         if opts[name] is not None:
             raise UserError(f'--{name.replace("_", "-")}: not used by a conventional genotype')
     spec = dnnlib.EasyDict(CONVENTIONAL_SPECS[cfg])
@@ -359,7 +370,8 @@ def find_resume(resume, outdir, desc):
 @click.option('--target',     help='ADA target value', metavar='FLOAT', type=click.FloatRange(min=0, max=1), default=0.6, show_default=True)
 @click.option('--augpipe',    help='Augmentation pipeline', type=click.Choice(list(AUGPIPE_SPECS)), default='bgc', show_default=True)
 # Transfer learning and resume.
-@click.option('--resume',     help='Resume from a network snapshot (path or URL) or a run directory; alone: the newest run of this config in --outdir', metavar='[PKL|DIR]', is_flag=False, flag_value='latest')
+@click.option('--resume',     help=f'Resume from a network snapshot (path or URL; StyleGAN2-ADA\'s too; or {"|".join(RESUME_SPECS)}) or a run directory; alone: the newest run of this config in --outdir', metavar='[PKL|DIR]', is_flag=False, flag_value='latest')
+@click.option('--freezed',    help='Freeze the first N layers of D (transfer learning)', metavar='INT', type=click.IntRange(min=0))
 # Performance and logging.
 @click.option('--fp32',       help='Disable mixed-precision training', is_flag=True)
 @click.option('--nhwc',       help='Use NHWC memory format with FP16', is_flag=True)
@@ -382,9 +394,15 @@ def main(**kwargs):
     opts.device = opts.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     opts.gpus = distributed.num_processes('--gpus', opts.gpus)
     opts.metrics = parse_metrics(opts.metrics)
+    opts.resume = RESUME_SPECS.get(opts.resume, opts.resume)
     if opts.resume is not None and opts.resume != 'latest' and not os.path.isdir(opts.resume):
         check_resume(opts.resume)
     c, desc = setup_training_config(opts)
+    if opts.resume is not None and opts.resume != 'latest' and not os.path.isdir(opts.resume) and \
+            training_loop.resume_state_path(opts.resume) is None:
+        # Weights without a training state: transfer learning, set up as StyleGAN2-ADA does for any resume.
+        c.ada_kimg = 100 # make ADA react faster at the beginning
+        c.ema_rampup = None # no EMA ramp-up from the first image
     if opts.resume == 'latest' or (opts.resume is not None and os.path.isdir(opts.resume)):
         c.resume_pkl = find_resume(opts.resume, opts.outdir, desc)
     launch_training(c=c, desc=desc, outdir=opts.outdir, dry_run=opts.dry_run)

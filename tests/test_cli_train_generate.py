@@ -8,8 +8,11 @@ import shutil
 import numpy as np
 import PIL.Image
 import pytest
+import torch
 
 from cli_helpers import assert_one_line_error, make_images, run
+from test_torch_utils_stylegan2_ada_pickle import write_stylegan2_ada_pickle
+from torch_utils import checkpoint
 
 TINY = ['--cfg=stylegan2', '--cbase=128', '--cmax=32', '--map=2', '--batch=4', '--tick=0.008', '--snap=1',
         '--metrics=none', '--workers=0', '--grid-images=8', '--device=cpu']
@@ -77,6 +80,30 @@ def test_resume_continues_kimg_and_ada_p(trained):
     assert last[-1]['Progress/kimg']['mean'] == pytest.approx(0.032)
     assert last[0]['Progress/augment']['mean'] >= first[-1]['Progress/augment']['mean'] - 1e-6
     assert 'fakes_init.png' not in os.listdir(resumed_dir)
+    with open(os.path.join(resumed_dir, 'training_options.json')) as f:
+        options = json.load(f)
+    assert 'ada_kimg' not in options # an exact continuation keeps the run's own settings
+
+def test_transfer_learning_from_a_stylegan2_ada_pickle_with_frozen_d_layers(trained, tmp_path):
+    """--resume of StyleGAN2-ADA's own pickle (weights, no training state) with --freezed=2: starts at kimg 0 with
+    StyleGAN2-ADA's transfer settings, and D's first two layers (b16.fromrgb, b16.conv0) keep the pickle's weights."""
+    source = checkpoint.load_network(trained['pkl'])
+    del source['progress'] # StyleGAN2-ADA's snapshots have none
+    theirs = write_stylegan2_ada_pickle(tmp_path / 'theirs.pkl', source)
+    res = run('train.py', f'--outdir={tmp_path / "runs"}', f'--data={trained["data"]}', f'--resume={theirs}',
+              '--freezed=2', '--kimg=0.016', *TINY)
+    assert res.returncode == 0, res.stderr
+    run_dir = os.path.join(tmp_path, 'runs', os.listdir(tmp_path / 'runs')[0])
+    with open(os.path.join(run_dir, 'training_options.json')) as f:
+        options = json.load(f)
+    assert options['ada_kimg'] == 100 and options['ema_rampup'] is None
+    assert options['D_kwargs']['block_kwargs']['freeze_layers'] == 2
+    assert read_stats(run_dir)[-1]['Progress/kimg']['mean'] == pytest.approx(0.016)
+    tuned = checkpoint.load_network(os.path.join(run_dir, 'network-snapshot-000000.pkl'))['D'].state_dict()
+    before = source['D'].state_dict()
+    for name in ['b16.fromrgb.weight', 'b16.fromrgb.bias', 'b16.conv0.weight', 'b16.conv0.bias']:
+        assert torch.equal(tuned[name], before[name]), name
+    assert not torch.equal(tuned['b16.conv1.weight'], before['b16.conv1.weight'])
 
 #----------------------------------------------------------------------------
 
