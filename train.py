@@ -107,6 +107,12 @@ def setup_training_config(opts):
         raise UserError(f'--cond: {opts.data} has no labels (dataset.json)')
     c.training_set_kwargs.resolution = resolution
     c.training_set_kwargs.max_size = len(training_set)
+    if opts.subset is not None: # limited-data training (StyleGAN2-ADA --subset): a fixed random subset, seeded by --seed
+        num_images = len(training_set) // (2 if opts.mirror else 1)
+        if opts.subset > num_images:
+            raise UserError(f'--subset: {opts.subset} is more than the {num_images} images of {opts.data}')
+        c.training_set_kwargs.max_size = opts.subset
+        c.training_set_kwargs.random_seed = opts.seed
     dataset_name = training_set.name
     del training_set # conserve memory
     c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=opts.device == 'cuda', num_workers=opts.workers, prefetch_factor=2 if opts.workers > 0 else None)
@@ -348,6 +354,7 @@ def find_resume(resume, outdir, desc):
 @click.option('--dry-run',    help='Print training options and exit', is_flag=True)
 # Dataset.
 @click.option('--cond',       help='Train conditional model based on dataset labels', is_flag=True)
+@click.option('--subset',     help='Train with only N images (a random subset fixed by --seed)  [default: all]', metavar='INT', type=click.IntRange(min=1))
 @click.option('--mirror',     help='Enable dataset x-flips', is_flag=True)
 # Base config.
 @click.option('--cfg',        help='Base config  [default: auto; conv_cifar/conv_stl for a conventional genotype, autogan for an AutoGAN one]', type=click.Choice(list(CFG_SPECS) + list(CONVENTIONAL_SPECS)))
@@ -398,6 +405,8 @@ def main(**kwargs):
     if opts.resume is not None and opts.resume != 'latest' and not os.path.isdir(opts.resume):
         check_resume(opts.resume)
     c, desc = setup_training_config(opts)
+    if opts.subset is not None:
+        desc += f'-subset{opts.subset}'
     if opts.resume is not None and opts.resume != 'latest' and not os.path.isdir(opts.resume) and \
             training_loop.resume_state_path(opts.resume) is None:
         # Weights without a training state: transfer learning, set up as StyleGAN2-ADA does for any resume.

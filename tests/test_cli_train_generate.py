@@ -10,7 +10,8 @@ import PIL.Image
 import pytest
 import torch
 
-from cli_helpers import assert_one_line_error, make_images, run
+import dnnlib
+from cli_helpers import assert_one_line_error, make_images, run, run_inprocess
 from test_torch_utils_stylegan2_ada_pickle import write_stylegan2_ada_pickle
 from torch_utils import checkpoint
 
@@ -104,6 +105,20 @@ def test_transfer_learning_from_a_stylegan2_ada_pickle_with_frozen_d_layers(trai
     for name in ['b16.fromrgb.weight', 'b16.fromrgb.bias', 'b16.conv0.weight', 'b16.conv0.bias']:
         assert torch.equal(tuned[name], before[name]), name
     assert not torch.equal(tuned['b16.conv1.weight'], before['b16.conv1.weight'])
+
+def test_subset_trains_on_a_fixed_random_subset(trained, tmp_path, capsys):
+    res = run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={trained["data"]}', '--subset=5', '--mirror',
+                        '--seed=3', '--dry-run', *TINY)
+    assert res.returncode == 0, res.stderr
+    options = json.loads(res.stdout[res.stdout.index('{'):res.stdout.index('\n}\n') + 2])
+    kwargs = options['training_set_kwargs']
+    assert kwargs['max_size'] == 5 and kwargs['random_seed'] == 3 and options['run_dir'].endswith('-subset5')
+    dataset = dnnlib.util.construct_class_by_name(**kwargs)
+    assert len(dataset) == 10 # 5 images and their x-flips
+    other = dnnlib.util.construct_class_by_name(**dict(kwargs, random_seed=4))
+    assert sorted(dataset._raw_idx) != sorted(other._raw_idx) # the seed picks the subset
+    assert_one_line_error(run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={trained["data"]}',
+                                        '--subset=17', '--dry-run', *TINY), '--subset: 17 is more than the 16 images')
 
 #----------------------------------------------------------------------------
 
