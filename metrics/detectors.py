@@ -109,6 +109,7 @@ class FeatureDetector:
         self.input_size = input_size
         args = _forward_arg_names(module)
         self.has_logits = (convention == 'nvidia') and ('no_output_bias' in args)
+        self.has_lpips = (convention == 'nvidia') and ('return_lpips' in args) # NVIDIA's vgg16.pt
 
     def _prepare(self, images):
         assert images.ndim == 4 and images.shape[1] in [1, 3], f'expected NCHW, 1 or 3 channels: {list(images.shape)}'

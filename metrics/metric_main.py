@@ -11,6 +11,7 @@ from . import frechet_inception_distance
 from . import inception_score
 from . import kernel_inception_distance
 from . import metric_utils
+from . import perceptual_path_length
 from . import precision_recall
 
 #----------------------------------------------------------------------------
@@ -166,5 +167,19 @@ for _protocol in [
     ('is5k',        _compute_is,  None,      5000,    True),
 ]:
     _register_protocol(*_protocol)
+
+# Perceptual path length over 50,000 paths with epsilon 1e-4 (StyleGAN2-ADA's metric_main): ppl2_wend is its primary
+# one (W, path ends, whole image); the others are StyleGAN's (Z or W, anywhere on the path or at its end, face crop).
+
+def _register_ppl(name, space, sampling, crop):
+    def metric(opts):
+        return {name: perceptual_path_length.compute_ppl(opts, num_samples=50000, epsilon=1e-4, space=space,
+                                                         sampling=sampling, crop=crop)}
+    metric.__name__ = name
+    register_metric(metric)
+
+for _ppl in [('ppl2_wend', 'w', 'end', False), ('ppl_zfull', 'z', 'full', True), ('ppl_wfull', 'w', 'full', True),
+             ('ppl_zend', 'z', 'end', True), ('ppl_wend', 'w', 'end', True)]:
+    _register_ppl(*_ppl)
 
 #----------------------------------------------------------------------------
