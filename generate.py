@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 import dnnlib
-from dnnlib.util import UserError, cli_main, parse_int_list
+from dnnlib.util import UserError, cli_main, INT_LIST
 from torch_utils.ops import conv2d_gradfix
 from training.image_grid import save_image, save_image_grid
 from training.projection import load_projected_w
@@ -111,7 +111,7 @@ def _check_export(fmt, path, sampler, inputs, dynamic_batch, atol, seed):
 
 @click.command()
 @click.option('--network', 'network',    help='Network snapshot (.pkl, .safetensors, or URL)', metavar='PATH', required=True)
-@click.option('--seeds',                 help='Random seeds, e.g. 0-63,100', metavar='LIST', type=parse_int_list, default='0-7', show_default=True)
+@click.option('--seeds',                 help='Random seeds, e.g. 0-63,100', metavar='LIST', type=INT_LIST, default='0-7', show_default=True)
 @click.option('--trunc', 'truncation_psi', help='Truncation psi', metavar='FLOAT', type=float, default=1, show_default=True)
 @click.option('--class', 'class_idx',    help='Class label (conditional networks)', metavar='INT', type=click.IntRange(min=0))
 @click.option('--noise-mode',            help='Noise mode', type=click.Choice(['const', 'random', 'none']), default='const', show_default=True)

@@ -127,10 +127,10 @@ def alphagan_config(opts, c):
     return f'{opts.preset}-'
 
 def autogan_config(opts, c):
-    grow_iters = grow_schedule(c.num_iters) if opts.grow_iters is None else dnnlib.util.parse_int_list(opts.grow_iters)
+    grow_iters = grow_schedule(c.num_iters) if opts.grow_iters is None else opts.grow_iters
     if sorted(set(grow_iters)) != grow_iters or not all(0 < it < c.num_iters for it in grow_iters) \
             or len(grow_iters) > 2:
-        raise UserError(f'--grow-iters: {opts.grow_iters}: at most two increasing iterations in 1..{c.num_iters - 1} '
+        raise UserError(f'--grow-iters: {",".join(map(str, grow_iters))}: at most two increasing iterations in 1..{c.num_iters - 1} '
                         f'(three cells)')
     c.algorithm_kwargs = dnnlib.EasyDict(class_name='nas.search.autogan.AutoGAN', num_iters=c.num_iters,
         grow_iters=grow_iters, shared_epochs=opts.shared_epochs, shared_steps=opts.shared_steps,
@@ -331,7 +331,7 @@ def describe_search(c, opts):
 @click.option('--ctrl-batch',  help='AutoGAN: children per controller step', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--ctrl-lr',     help='AutoGAN: controller Adam learning rate', metavar='FLOAT', type=click.FloatRange(min=0, min_open=True), default=3.5e-4, show_default=True)
 @click.option('--entropy-weight', help='AutoGAN: entropy bonus of the controller loss', metavar='FLOAT', type=click.FloatRange(min=0), default=1e-4, show_default=True)
-@click.option('--grow-iters',  help='AutoGAN: iterations after which cell 2 and 3 are added  [default: 25,55 scaled to --iters]', metavar='LIST')
+@click.option('--grow-iters',  help='AutoGAN: iterations after which cell 2 and 3 are added  [default: 25,55 scaled to --iters]', metavar='LIST', type=dnnlib.util.INT_LIST)
 @click.option('--num-candidates', help='AutoGAN: children scored at the end of a stage', metavar='INT', type=click.IntRange(min=1), default=10, show_default=True)
 @click.option('--beam-size',   help='AutoGAN: best children kept for the next stage', metavar='INT', type=click.IntRange(min=1), default=5, show_default=True)
 @click.option('--reset-stat',  help='AutoGAN: dynamic-reset statistic of the loss window', type=click.Choice(list(RESET_STATS)), default='var', show_default=True)

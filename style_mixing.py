@@ -6,7 +6,7 @@ import click
 import numpy as np
 import torch
 
-from dnnlib.util import cli_main, parse_int_list
+from dnnlib.util import cli_main, INT_LIST
 from training.image_grid import save_image, save_image_grid
 from training.sampling import load_generator, style_mixing_images
 
@@ -14,9 +14,9 @@ from training.sampling import load_generator, style_mixing_images
 
 @click.command()
 @click.option('--network', 'network',    help='Network snapshot (.pkl, .safetensors, or URL)', metavar='PATH', required=True)
-@click.option('--rows', 'row_seeds',     help='Seeds of the rows (the images styles are taken into)', metavar='LIST', type=parse_int_list, required=True)
-@click.option('--cols', 'col_seeds',     help='Seeds of the columns (the images styles come from)', metavar='LIST', type=parse_int_list, required=True)
-@click.option('--styles',                help='ws slots taken from the column seed  [default: 0-6, capped at the network\'s ws]', metavar='LIST', type=parse_int_list)
+@click.option('--rows', 'row_seeds',     help='Seeds of the rows (the images styles are taken into)', metavar='LIST', type=INT_LIST, required=True)
+@click.option('--cols', 'col_seeds',     help='Seeds of the columns (the images styles come from)', metavar='LIST', type=INT_LIST, required=True)
+@click.option('--styles',                help='ws slots taken from the column seed  [default: 0-6, capped at the network\'s ws]', metavar='LIST', type=INT_LIST)
 @click.option('--trunc', 'truncation_psi', help='Truncation psi', metavar='FLOAT', type=float, default=1, show_default=True)
 @click.option('--class', 'class_idx',    help='Class label (conditional networks)', metavar='INT', type=click.IntRange(min=0))
 @click.option('--noise-mode',            help='Noise mode', type=click.Choice(['const', 'random', 'none']), default='const', show_default=True)

@@ -124,6 +124,18 @@ def parse_int_list(s):
         values.extend(range(lo, hi + 1))
     return values
 
+class IntListParamType(click.ParamType):
+    """click type of parse_int_list whose errors name the option: "Invalid value for '--seeds': ..."."""
+    name = 'list'
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_int_list(value)
+        except UserError as err:
+            self.fail(str(err), param, ctx)
+
+INT_LIST = IntListParamType()
+
 def format_time(seconds):
     """Human-readable duration: '42s', '3m 05s', '2h 07m', '1d 03h'."""
     s = int(round(seconds))

@@ -27,6 +27,16 @@ def test_construct_class_by_name():
     assert type(obj).__name__ == 'OrderedDict' and obj['a'] == 1
     assert util.get_obj_by_name('os.path.join') is os.path.join
 
+def test_int_list_option_names_itself():
+    @click.command()
+    @click.option('--seeds', type=util.INT_LIST, default='0-2')
+    def main(seeds):
+        print(seeds)
+    assert main.main(args=['--seeds=4,1-2'], standalone_mode=False) is None
+    with pytest.raises(click.BadParameter, match='cannot parse "4,x" as a list of integers') as info:
+        main.main(args=['--seeds=4,x'], standalone_mode=False)
+    assert info.value.format_message().startswith("Invalid value for '--seeds': cannot parse")
+
 def test_parse_int_list():
     assert util.parse_int_list('0-3,7,10-11') == [0, 1, 2, 3, 7, 10, 11]
     assert util.parse_int_list('5') == [5]
