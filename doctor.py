@@ -148,13 +148,26 @@ def check_detector():
                                      f'metrics need --detector then')]
     return [('detector', OK, f'offline detector {path}')]
 
+def check_nvidia_files():
+    """NVIDIA's files that some tools download once: in the cache already, or absent (fetched at first use)."""
+    from metrics import detectors
+    users = dict(inception='is50k and --detector=inception', vgg16='pr50k3*, ppl* and projector.py --loss=lpips')
+    rows = []
+    for alias, used_by in users.items():
+        path = dnnlib.util.cached_download_path(detectors.DETECTOR_ALIASES[alias])
+        if os.path.isfile(path):
+            rows.append((alias, OK, f'{path} (for {used_by})'))
+        else:
+            rows.append((alias, ABSENT, f'not downloaded yet; {used_by} fetch it from NVIDIA once'))
+    return rows
+
 #----------------------------------------------------------------------------
 
 def run_checks(data=None, build_ops=False):
     """All check rows [(name, status, detail)] in report order."""
     rows = []
     for check in [check_python, check_torch, check_cuda, check_toolchain, lambda: check_custom_ops(build_ops),
-                  lambda: check_dataset(data), check_cache, check_detector]:
+                  lambda: check_dataset(data), check_cache, check_detector, check_nvidia_files]:
         rows += check()
     return rows
 

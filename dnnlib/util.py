@@ -203,6 +203,12 @@ def cache_dir(*subdirs):
 def is_url(obj):
     return isinstance(obj, str) and re.match(r'^[a-z][a-z0-9+.-]*://', obj) is not None
 
+def cached_download_path(url):
+    """Where open_url keeps the download of an http(s) `url`: cache_dir('downloads')/<md5 of url>_<file name>."""
+    url_hash = hashlib.md5(url.encode('utf-8')).hexdigest()
+    url_name = re.sub(r'[^0-9a-zA-Z._-]', '_', os.path.basename(urllib.parse.urlparse(url).path)) or 'download'
+    return os.path.join(cache_dir('downloads'), f'{url_hash}_{url_name}')
+
 def open_url(url, cache=True, num_attempts=3, verbose=True, return_filename=False):
     """Open a local path, file:// URL or http(s):// URL as a binary file object (or return its local filename).
 
@@ -218,9 +224,7 @@ def open_url(url, cache=True, num_attempts=3, verbose=True, return_filename=Fals
         path = urllib.parse.unquote(urllib.parse.urlparse(url).path)
         return open_url(path, return_filename=return_filename)
 
-    url_hash = hashlib.md5(url.encode('utf-8')).hexdigest()
-    url_name = re.sub(r'[^0-9a-zA-Z._-]', '_', os.path.basename(urllib.parse.urlparse(url).path)) or 'download'
-    cache_file = os.path.join(cache_dir('downloads'), f'{url_hash}_{url_name}')
+    cache_file = cached_download_path(url)
     if cache and os.path.isfile(cache_file):
         return cache_file if return_filename else open(cache_file, 'rb')
     if not cache and return_filename:

@@ -15,7 +15,8 @@ import dnnlib
 import doctor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SECTIONS = ['Python', 'torch', 'CUDA', 'nvcc', 'C++ compiler', 'ninja', 'custom ops', 'dataset', 'cache', 'detector']
+SECTIONS = ['Python', 'torch', 'CUDA', 'nvcc', 'C++ compiler', 'ninja', 'custom ops', 'dataset', 'cache', 'detector',
+            'inception', 'vgg16']
 
 #----------------------------------------------------------------------------
 
@@ -92,6 +93,19 @@ def test_missing_detector_is_absent_by_design(monkeypatch, tmp_path, capsys):
     assert doctor.main.main([], standalone_mode=False) == 0
     status, detail = rows_of(capsys.readouterr().out)['detector']
     assert status == 'absent' and detectors.OFFLINE_INSTALL in detail
+
+def test_nvidia_files_are_reported_from_the_download_cache(monkeypatch, tmp_path, capsys):
+    from metrics import detectors
+    monkeypatch.setenv('GANAS_CACHE', str(tmp_path))
+    vgg16 = dnnlib.util.cached_download_path(detectors.VGG16_URL)
+    os.makedirs(os.path.dirname(vgg16))
+    open(vgg16, 'wb').close()
+    assert doctor.main.main([], standalone_mode=False) == 0 # a missing download is absent by design
+    rows = rows_of(capsys.readouterr().out)
+    assert rows['vgg16'] == ('ok', f'{vgg16} (for pr50k3*, ppl* and projector.py --loss=lpips)')
+    assert rows['inception'][0] == 'absent' and 'fetch it from NVIDIA once' in rows['inception'][1]
+    # open_url finds the same file without the network.
+    assert dnnlib.util.open_url(detectors.VGG16_URL, return_filename=True) == vgg16
 
 def test_custom_op_build_failure_is_broken(monkeypatch):
     from torch_utils.ops import bias_act, upfirdn2d
