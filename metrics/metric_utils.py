@@ -229,8 +229,8 @@ def broadcast_flag(flag, opts):
 def _detect(detector, images, mode):
     return detector(images) if mode == 'features' else detector.probs(images)
 
-def _progress_bar(opts, total, desc):
-    return tqdm.tqdm(total=total, desc=desc, unit='img', disable=not (opts.progress and opts.rank == 0), leave=False)
+def progress_bar(opts, total, desc, unit='img'):
+    return tqdm.tqdm(total=total, desc=desc, unit=unit, disable=not (opts.progress and opts.rank == 0), leave=False)
 
 #----------------------------------------------------------------------------
 # Features of a dataset (the first max_items items), cached on disk by dataset fingerprint,
@@ -259,7 +259,7 @@ def compute_feature_stats_for_dataset(opts, detector, mode='features', max_items
     item_subset = [(i * opts.num_gpus + opts.rank) % num_items for i in range((num_items - 1) // opts.num_gpus + 1)]
     loader = torch.utils.data.DataLoader(dataset=dataset, sampler=item_subset, batch_size=opts.batch_size,
                                          num_workers=opts.num_workers, pin_memory=(opts.device.type == 'cuda'))
-    with _progress_bar(opts, num_items, f'{getattr(dataset, "name", "dataset")} features') as bar:
+    with progress_bar(opts, num_items, f'{getattr(dataset, "name", "dataset")} features') as bar:
         for images, _labels in loader:
             stats.append_torch(_detect(detector, images, mode), num_gpus=opts.num_gpus)
             bar.update(stats.num_items - bar.n)
@@ -313,7 +313,7 @@ def compute_feature_stats_for_generator(opts, detector, num_gen, mode='features'
 
     stats = FeatureStats(max_items=num_gen, **stats_kwargs)
     num_steps = -(-num_gen // (opts.batch_size * opts.num_gpus))
-    with torch.no_grad(), _progress_bar(opts, num_gen, 'generator features') as bar:
+    with torch.no_grad(), progress_bar(opts, num_gen, 'generator features') as bar:
         for images in iterate_generator_images(opts, G, num_steps, label_dataset):
             stats.append_torch(_detect(detector, images, mode), num_gpus=opts.num_gpus)
             bar.update(stats.num_items - bar.n)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 import dnnlib
+from . import metric_utils
 from .inception_score import MetricSkipped
 
 #----------------------------------------------------------------------------
@@ -78,7 +79,7 @@ def compute_ppl(opts, num_samples, epsilon, space, sampling, crop):
     num_paths = max(opts.batch_gen // 2, 1)
     num_steps = -(-num_samples // (num_paths * opts.num_gpus))
     dist = []
-    with torch.no_grad():
+    with torch.no_grad(), metric_utils.progress_bar(opts, num_samples, 'path lengths', unit='path') as bar:
         for _step in range(num_steps):
             for buf in noise_maps: # fresh noise per step, the same at both ends of a path
                 buf.copy_(torch.randn(buf.shape, generator=generator, device=opts.device))
@@ -94,6 +95,7 @@ def compute_ppl(opts, num_samples, epsilon, space, sampling, crop):
                 torch.distributed.all_gather(parts, d)
                 d = torch.cat(parts)
             dist.append(d.cpu())
+            bar.update(min(len(d), num_samples - bar.n))
     if opts.rank != 0:
         return float('nan')
     return ppl_from_distances(torch.cat(dist)[:num_samples].numpy())
