@@ -18,13 +18,16 @@ from training import augment, networks_stylegan2
 
 NEVER_RUN = 'raise RuntimeError("the embedded source of a StyleGAN2-ADA pickle must not run")\n'
 
-def legacy_kwargs(obj, kwargs):
-    """Constructor options as StyleGAN2-ADA writes them: no genotype, and its legacy.py's explicit defaults."""
+def legacy_kwargs(obj, kwargs, flat_synthesis=False):
+    """Constructor options as StyleGAN2-ADA writes them: no genotype, and its legacy.py's explicit defaults;
+    flat_synthesis: as StyleGAN3's copy of the StyleGAN2 Generator takes them, synthesis options at the top."""
     kwargs = copy.deepcopy(dict(kwargs))
     if isinstance(obj, networks_stylegan2.Generator):
         kwargs.pop('genotype', None)
         kwargs['synthesis_kwargs'] = dnnlib.EasyDict(kwargs.get('synthesis_kwargs', {}), architecture='skip',
             resample_filter=[1, 3, 3, 1], use_noise=True, activation='lrelu')
+        if flat_synthesis:
+            kwargs.update(kwargs.pop('synthesis_kwargs'))
         kwargs['mapping_kwargs'] = dnnlib.EasyDict(kwargs.get('mapping_kwargs', {}), embed_features=None,
             layer_features=None, activation='lrelu', lr_multiplier=0.01, w_avg_beta=0.995)
     if isinstance(obj, networks_stylegan2.Discriminator):
@@ -32,11 +35,13 @@ def legacy_kwargs(obj, kwargs):
     return dnnlib.EasyDict(kwargs)
 
 class StyleGAN2ADAPickler(pickle.Pickler):
+    flat_synthesis = False
+
     def reducer_override(self, obj):
         if isinstance(obj, type) or not persistence.is_persistent(obj):
             return NotImplemented
         state = dict(obj.__dict__)
-        state['_init_kwargs'] = legacy_kwargs(obj, state['_init_kwargs'])
+        state['_init_kwargs'] = legacy_kwargs(obj, state['_init_kwargs'], self.flat_synthesis)
         buffers = dict(state['_buffers'])
         if 'w_avg_all' in buffers: # StyleGAN2-ADA's mapping tracks the last layer only
             buffers = {'w_avg': buffers.pop('w_avg_all')[-1].clone(), **buffers}
@@ -63,17 +68,19 @@ def tiny_snapshot(c_dim=0):
     return dict(G=G, D=D, G_ema=copy.deepcopy(G).eval(), augment_pipe=pipe,
                 training_set_kwargs=dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset', path='ffhq.zip'))
 
-def write_stylegan2_ada_pickle(path, snapshot):
+def write_stylegan2_ada_pickle(path, snapshot, flat_synthesis=False):
     with open(path, 'wb') as f:
-        StyleGAN2ADAPickler(f).dump(snapshot)
+        pickler = StyleGAN2ADAPickler(f)
+        pickler.flat_synthesis = flat_synthesis
+        pickler.dump(snapshot)
     return str(path)
 
 #----------------------------------------------------------------------------
 
-@pytest.mark.parametrize('c_dim', [0, 3])
-def test_stylegan2_ada_pickle_loads_with_the_same_outputs(tmp_path, c_dim):
+@pytest.mark.parametrize('c_dim,flat_synthesis', [(0, False), (3, False), (0, True)])
+def test_stylegan2_ada_pickle_loads_with_the_same_outputs(tmp_path, c_dim, flat_synthesis):
     snapshot = tiny_snapshot(c_dim)
-    path = write_stylegan2_ada_pickle(tmp_path / 'network-snapshot-000100.pkl', snapshot)
+    path = write_stylegan2_ada_pickle(tmp_path / 'network-snapshot-000100.pkl', snapshot, flat_synthesis)
     with pytest.raises(persistence.PickleRefused, match='embedded source of class'):
         persistence.load_pickle(path) # as data only when asked for
     data = checkpoint.load_network(path)

@@ -1,5 +1,5 @@
-"""Network pickles of NVIDIA's StyleGAN2-ADA (PyTorch) rebuilt as ganas networks with the same weights, read as data:
-the source embedded in them is never run, so they load without --allow-pickle."""
+"""Network pickles of NVIDIA's StyleGAN2-ADA (PyTorch; also StyleGAN3's StyleGAN2 networks) rebuilt as ganas networks
+with the same weights, read as data: the source embedded in them is never run, so they load without --allow-pickle."""
 
 import torch
 
@@ -20,6 +20,7 @@ _ONLY_DEFAULT = { # (class, path of the option) -> the one value ganas builds
     ('Generator', ('synthesis_kwargs', 'architecture')):    'skip',
     ('Discriminator', ('architecture',)):                   'resnet',
 }
+_GENERATOR_OPTIONS = ['z_dim', 'c_dim', 'w_dim', 'img_resolution', 'img_channels', 'mapping_kwargs', 'synthesis_kwargs']
 _SAME_AS_W_DIM = [('Generator', ('mapping_kwargs', 'layer_features')), ('Discriminator', ('mapping_kwargs', 'layer_features'))]
 
 def holds_records(data):
@@ -47,6 +48,9 @@ def _init_kwargs(record, where):
     if len(args) != 0 or not isinstance(kwargs, dict):
         raise dnnlib.util.UserError(f'{where}: {record.class_name} has no keyword constructor arguments to rebuild it from')
     kwargs = _plain(kwargs)
+    if record.class_name == 'Generator': # StyleGAN3's copy of this Generator takes its synthesis options flat
+        flat = {key: kwargs.pop(key) for key in list(kwargs) if key not in _GENERATOR_OPTIONS}
+        kwargs['synthesis_kwargs'] = dict(kwargs.get('synthesis_kwargs', {}), **flat)
     for (class_name, path), value in _ONLY_DEFAULT.items():
         parent = _lookup(kwargs, path[:-1]) if class_name == record.class_name else None
         if isinstance(parent, dict) and path[-1] in parent:
