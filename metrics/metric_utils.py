@@ -274,21 +274,24 @@ def compute_feature_stats_for_dataset(opts, detector, mode='features', max_items
 # batch_gen. Latents and labels come from a generator seeded by (seed, rank); labels are drawn from the
 # dataset when G is conditional.
 
+def random_labels(G, label_dataset, rnd, n, device):
+    """c [n, c_dim]: labels of random dataset items (drawn with the RandomState `rnd`) for a conditional G."""
+    c_dim = getattr(G, 'c_dim', 0)
+    if c_dim == 0:
+        return torch.zeros([n, 0], device=device)
+    if label_dataset is None or getattr(label_dataset, 'label_dim', 0) != c_dim:
+        raise dnnlib.UserError(f'generator is conditional (c_dim={c_dim}) but the dataset has no labels of that size')
+    c = np.stack([label_dataset.get_label(rnd.randint(len(label_dataset))) for _ in range(n)])
+    return torch.from_numpy(c.astype(np.float32)).to(device)
+
 def iterate_generator_images(opts, G, num_steps, label_dataset=None):
     rnd = np.random.RandomState([opts.seed, opts.rank])
-    c_dim = getattr(G, 'c_dim', 0)
-    if c_dim > 0 and (label_dataset is None or getattr(label_dataset, 'label_dim', 0) != c_dim):
-        raise dnnlib.UserError(f'generator is conditional (c_dim={c_dim}) but the dataset has no labels of that size')
     for _step in range(num_steps):
         images = []
         for start in range(0, opts.batch_size, opts.batch_gen):
             n = min(opts.batch_gen, opts.batch_size - start)
             z = torch.from_numpy(rnd.randn(n, G.z_dim).astype(np.float32)).to(opts.device)
-            if c_dim > 0:
-                c = np.stack([label_dataset.get_label(rnd.randint(len(label_dataset))) for _ in range(n)])
-                c = torch.from_numpy(c.astype(np.float32)).to(opts.device)
-            else:
-                c = torch.zeros([n, 0], device=opts.device)
+            c = random_labels(G, label_dataset, rnd, n, opts.device)
             img = G(z, c, **opts.G_kwargs)
             assert img.ndim == 4 and img.shape[0] == n, f'generator returned {list(img.shape)} for {n} latents'
             images.append((img * 127.5 + 128).clamp(0, 255).to(torch.uint8))

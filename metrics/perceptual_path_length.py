@@ -78,26 +78,19 @@ def compute_ppl(opts, num_samples, epsilon, space, sampling, crop):
     generator = torch.Generator(opts.device).manual_seed(int(rnd.randint(2 ** 31)))
     num_paths = max(opts.batch_gen // 2, 1)
     num_steps = -(-num_samples // (num_paths * opts.num_gpus))
-    dist = []
+    dist = metric_utils.FeatureStats(capture_all=True, max_items=num_samples)
     with torch.no_grad(), metric_utils.progress_bar(opts, num_samples, 'path lengths', unit='path') as bar:
         for _step in range(num_steps):
             for buf in noise_maps: # fresh noise per step, the same at both ends of a path
                 buf.copy_(torch.randn(buf.shape, generator=generator, device=opts.device))
             z0, z1 = torch.from_numpy(rnd.randn(2, num_paths, G.z_dim).astype(np.float32)).to(opts.device)
             t = torch.from_numpy(rnd.uniform(size=num_paths).astype(np.float32) * (sampling == 'full')).to(opts.device)
-            c = torch.zeros([num_paths, G.c_dim], device=opts.device)
-            if label_dataset is not None:
-                labels = np.stack([label_dataset.get_label(rnd.randint(len(label_dataset))) for _ in range(num_paths)])
-                c = torch.from_numpy(labels.astype(np.float32)).to(opts.device)
+            c = metric_utils.random_labels(G, label_dataset, rnd, num_paths, opts.device)
             d = path_distances(G, detector.module, z0, z1, c, t, epsilon, space, crop)
-            if opts.num_gpus > 1:
-                parts = [torch.empty_like(d) for _ in range(opts.num_gpus)]
-                torch.distributed.all_gather(parts, d)
-                d = torch.cat(parts)
-            dist.append(d.cpu())
-            bar.update(min(len(d), num_samples - bar.n))
+            dist.append_torch(d[:, None], num_gpus=opts.num_gpus)
+            bar.update(dist.num_items - bar.n)
     if opts.rank != 0:
         return float('nan')
-    return ppl_from_distances(torch.cat(dist)[:num_samples].numpy())
+    return ppl_from_distances(dist.get_all()[:, 0])
 
 #----------------------------------------------------------------------------
