@@ -9,7 +9,7 @@ import PIL.Image
 import torch
 
 from dnnlib.util import UserError, cli_main, open_url
-from metrics.detectors import VGG16_URL
+from metrics import detectors
 from training import projection
 from training.image_grid import save_image, save_image_grid
 from training.sampling import class_labels, load_generator, require_styles
@@ -33,11 +33,14 @@ def load_target(path, G):
 def load_lpips(spec, device):
     try:
         filename = open_url(spec, return_filename=True)
-        return torch.jit.load(filename, map_location=device).eval()
+        vgg16 = torch.jit.load(filename, map_location=device).eval()
     except UserError as err:
         raise UserError(f'--vgg: {err}; without it, --loss=mse needs no download') from None
     except Exception as err: # torch.jit.load fails in many ways on a file that is not TorchScript
         raise UserError(f'--vgg: {spec} is not a TorchScript file ({type(err).__name__})') from None
+    if not detectors.has_lpips_output(vgg16):
+        raise UserError(f'--vgg: {spec} has no LPIPS output (forward without return_lpips)')
+    return vgg16
 
 #----------------------------------------------------------------------------
 
@@ -72,7 +75,7 @@ def main(network, target_path, num_steps, seed, loss, vgg, class_idx, outdir, de
     require_styles(G, 'projection')
     target = load_target(target_path, G).to(device)
     c = class_labels(G, class_idx, 1, device)
-    features = projection.LPIPSFeatures(load_lpips(vgg or VGG16_URL, device)) if loss == 'lpips' else projection.pixel_features
+    features = projection.LPIPSFeatures(load_lpips(vgg or detectors.VGG16_URL, device)) if loss == 'lpips' else projection.pixel_features
 
     result = projection.project(G, target, features=features, c=c, num_steps=num_steps, seed=seed, progress=True)
     print(f'Distance ({loss}) after {num_steps} steps: {result.distances[-1]:.4f} (first step {result.distances[0]:.4f})')

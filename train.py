@@ -402,17 +402,17 @@ def main(**kwargs):
     opts.gpus = distributed.num_processes('--gpus', opts.gpus)
     opts.metrics = parse_metrics(opts.metrics)
     opts.resume = RESUME_SPECS.get(opts.resume, opts.resume)
-    if opts.resume is not None and opts.resume != 'latest' and not os.path.isdir(opts.resume):
-        check_resume(opts.resume)
+    resume_file = opts.resume if opts.resume not in [None, 'latest'] and not os.path.isdir(opts.resume) else None
+    if resume_file is not None:
+        check_resume(resume_file)
     c, desc = setup_training_config(opts)
     if opts.subset is not None:
         desc += f'-subset{opts.subset}'
-    if opts.resume is not None and opts.resume != 'latest' and not os.path.isdir(opts.resume) and \
-            training_loop.resume_state_path(opts.resume) is None:
+    if resume_file is not None and training_loop.resume_state_path(resume_file) is None:
         # Weights without a training state: transfer learning, set up as StyleGAN2-ADA does for any resume.
         c.ada_kimg = 100 # make ADA react faster at the beginning
         c.ema_rampup = None # no EMA ramp-up from the first image
-    if opts.resume == 'latest' or (opts.resume is not None and os.path.isdir(opts.resume)):
+    if opts.resume is not None and resume_file is None: # 'latest' or a run directory
         c.resume_pkl = find_resume(opts.resume, opts.outdir, desc)
     launch_training(c=c, desc=desc, outdir=opts.outdir, dry_run=opts.dry_run)
 

@@ -109,7 +109,7 @@ class FeatureDetector:
         self.input_size = input_size
         args = _forward_arg_names(module)
         self.has_logits = (convention == 'nvidia') and ('no_output_bias' in args)
-        self.has_lpips = (convention == 'nvidia') and ('return_lpips' in args) # NVIDIA's vgg16.pt
+        self.has_lpips = (convention == 'nvidia') and has_lpips_output(module)
 
     def _prepare(self, images):
         assert images.ndim == 4 and images.shape[1] in [1, 3], f'expected NCHW, 1 or 3 channels: {list(images.shape)}'
@@ -159,13 +159,17 @@ class FeatureDetector:
         return features, self.probs(images)
 
 #----------------------------------------------------------------------------
-# Helpers: argument names of a module's forward() (TorchScript or plain module), and a file's MD5
-# (detector identity in the statistics cache keys; also the fingerprint of a dataset file).
+# Helpers: argument names of a module's forward() (TorchScript or plain module), whether it has an LPIPS output,
+# and a file's MD5 (detector identity in the statistics cache keys; also the fingerprint of a dataset file).
 
 def _forward_arg_names(module):
     if isinstance(module, torch.jit.ScriptModule):
         return [arg.name for arg in module.forward.schema.arguments]
     return list(inspect.signature(module.forward).parameters)
+
+def has_lpips_output(module):
+    """Whether the module answers forward(img, resize_images=False, return_lpips=True) as NVIDIA's vgg16.pt does."""
+    return 'return_lpips' in _forward_arg_names(module)
 
 def file_md5(path):
     md5 = hashlib.md5()

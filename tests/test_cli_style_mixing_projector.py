@@ -102,6 +102,10 @@ def test_bad_input_is_one_line(tmp_path, capsys):
                                  networks_conventional.Generator(genotype, z_dim=8, img_resolution=16, g_channels=8))
     (tmp_path / 'notes.png').write_text('not an image')
     (tmp_path / 'vgg.pt').write_bytes(b'not torchscript')
+    class Features(torch.nn.Module):
+        def forward(self, img: torch.Tensor, return_features: bool = False):
+            return img.flatten(1)
+    torch.jit.save(torch.jit.script(Features()), str(tmp_path / 'features.pt'))
     target = tmp_path / 'target.png'
     PIL.Image.fromarray(np.zeros([16, 16, 3], dtype=np.uint8)).save(target)
     cases = [
@@ -116,6 +120,8 @@ def test_bad_input_is_one_line(tmp_path, capsys):
          'notes.png as an image (UnidentifiedImageError)'),
         (['projector.py', f'--network={network}', f'--target={target}', f'--vgg={tmp_path / "vgg.pt"}'],
          '--vgg: ', 'vgg.pt is not a TorchScript file'),
+        (['projector.py', f'--network={network}', f'--target={target}', f'--vgg={tmp_path / "features.pt"}'],
+         '--vgg: ', 'features.pt has no LPIPS output'),
         (['projector.py', f'--network={network}', f'--target={target}', f'--vgg={tmp_path / "none.pt"}'],
          '--vgg: ', 'none.pt: no such file; without it, --loss=mse needs no download'),
         (['projector.py', f'--network={network}', f'--target={target}', '--loss=mse', '--vgg=x.pt'],

@@ -96,6 +96,7 @@ def project(G,
     assert target.shape == (G.img_channels, G.img_resolution, G.img_resolution), 'target must be [C, H, W] at G\'s size'
     c = torch.zeros([1, G.c_dim], device=device) if c is None else c
     layers, slot_latent = latent_layout(G)
+    slot_latent = slot_latent.to(device)
     w_avg, w_std = w_statistics(G, layers, c, w_avg_samples)
     generator = torch.Generator(device).manual_seed(seed)
 
@@ -122,7 +123,7 @@ def project(G,
 
         # Synthesise from noisy w, measure, step.
         w_noise = torch.randn(w_opt.shape, generator=generator, device=device) * w_noise_scale[None, :, None]
-        ws = (w_opt + w_noise)[:, slot_latent.to(device)]
+        ws = (w_opt + w_noise)[:, slot_latent]
         synth = (G.synthesis(ws, noise_mode='const') + 1) * (255 / 2)
         dist = (target_features - features(synth)).square().sum()
         loss = dist + noise_regularization(noise_maps.values()) * regularize_noise_weight
@@ -131,7 +132,7 @@ def project(G,
         optimizer.step()
         distances.append(dist.item())
         steps.set_postfix(dist=f'{dist.item():.4f}', loss=f'{loss.item():.4f}', refresh=False)
-        ws_out[step] = w_opt.detach()[0, slot_latent.to(device)]
+        ws_out[step] = w_opt.detach()[0, slot_latent]
 
         # Keep each noise map zero-mean with unit variance.
         with torch.no_grad():
