@@ -4,6 +4,7 @@
 import ast
 import glob
 import os
+import re
 
 import pytest
 
@@ -92,5 +93,19 @@ def test_imports_point_one_way(path):
     own = group_of(module_name(path))
     backwards = [m for m in imported_modules(path) if group_of(m) is not None and group_of(m) > own]
     assert not backwards, f'{os.path.relpath(path, ROOT)} (group {own}) imports later groups: {backwards}'
+
+
+def named_modules(path):
+    """Dotted names of this repo's modules that string constants of `path` spell out (e.g. a class_name to construct)."""
+    with open(path, encoding='utf-8') as f:
+        tree = ast.parse(f.read(), filename=path)
+    names = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    return [name for name in names if re.fullmatch(r'[A-Za-z_]\w*(\.[A-Za-z_]\w*)+', name) and name.split('.')[0] in PACKAGES]
+
+@pytest.mark.parametrize('path', source_files(), ids=lambda p: os.path.relpath(p, ROOT))
+def test_no_class_named_by_string_against_the_import_order(path):
+    own = group_of(module_name(path))
+    backwards = [m for m in named_modules(path) if group_of(m) > own]
+    assert not backwards, f'{os.path.relpath(path, ROOT)} (group {own}) names later groups by string: {backwards}'
 
 #----------------------------------------------------------------------------
