@@ -406,7 +406,8 @@ class DiscriminatorBlock(torch.nn.Module):
             x = x.to(dtype=dtype, memory_format=memory_format)
         if self.in_channels == 0 or self.architecture == 'skip':
             misc.assert_shape(img, [None, self.img_channels, self.resolution, self.resolution])
-            y = self.fromrgb(img.to(dtype=dtype, memory_format=memory_format))
+            img = img.to(dtype=dtype, memory_format=memory_format) # down-sampled in the block's dtype, as in StyleGAN2-ADA
+            y = self.fromrgb(img)
             x = x + y if x is not None else y
             img = upfirdn2d.downsample2d(img, self.resample_filter) if self.architecture == 'skip' else None
         if self.architecture == 'resnet':
