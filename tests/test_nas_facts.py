@@ -80,13 +80,13 @@ def parameter_counts():
         S = dnnlib.util.construct_class_by_name(class_name=class_name, **kwargs)
         counts[f'supernet/{name}'] = sum(p.numel() for p in S.weight_parameters())
     G = lambda class_name, **kwargs: num_params(dnnlib.util.construct_class_by_name(class_name=class_name, **kwargs))
-    conv = 'training.networks_conventional.Generator'
+    conv = 'nas.backbones.conventional.Generator'
     counts['G/alphagan_s_cifar10'] = G(conv, genotype=genotype_file('alphagan_s_cifar10'))
     counts['G/alphagan_l_cifar10'] = G(conv, genotype=genotype_file('alphagan_l_cifar10'))
     counts['G/alphagan_l_stl10'] = G(conv, genotype=genotype_file('alphagan_l_cifar10'), img_resolution=48)
     counts['G/sngan_baseline'] = G(conv, genotype=genotype_file('sngan_baseline'))
     counts['G/autogan_cifar10'] = G('nas.space.autogan_space.Generator', genotype=genotype_file('autogan_cifar10'))
-    sg2 = 'training.networks_stylegan2.Generator'
+    sg2 = 'nas.backbones.stylegan2.Generator'
     counts['G/stylegan2_default/16'] = G(sg2, z_dim=16, w_dim=16, img_resolution=16, img_channels=3,
         genotype=genotype_file('stylegan2_default'), synthesis_kwargs=SG2_SYNTHESIS)
     for mode in primitives.MODES['stylegan2']:

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+import nas.backbones # as the CLIs do: registers the former names of the classes that moved
 from torch_utils import checkpoint
 from torch_utils import persistence
+from training import networks_stylegan2
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data')
 
@@ -51,5 +53,27 @@ def test_pickle_and_safe_file_build_the_same_classes(name):
     for key in ('G', 'D', 'G_ema'):
         assert type(safe[key]) is type(pkl[key])
         assert safe[key].init_kwargs == pkl[key].init_kwargs
+
+#----------------------------------------------------------------------------
+# The generators built from genotypes moved from training/ to nas/backbones/: old records build the new classes.
+
+MOVED = {'snapshot-conventional': 'nas.backbones.conventional', 'snapshot-stylegan2-micro-dynw': 'nas.backbones.stylegan2',
+         'snapshot-autogan': 'nas.space.autogan_space'}
+
+@pytest.mark.parametrize('name', SNAPSHOTS)
+def test_old_records_build_the_current_classes(name):
+    safe = checkpoint.load_safe(os.path.join(DATA, f'{name}.safetensors'))
+    pkl = persistence.load_pickle(os.path.join(DATA, f'{name}.pkl'))
+    assert type(safe['G']).__module__ == type(pkl['G_ema']).__module__ == MOVED[name]
+    assert type(safe['D']).__module__ == type(pkl['D']).__module__ == ('training.networks_stylegan2' if 'stylegan2'
+        in name else 'training.networks_conventional')
+
+def test_stylegan2_without_genotype_stays_stylegan2(tmp_path):
+    G = networks_stylegan2.Generator(z_dim=8, w_dim=8, img_resolution=8, img_channels=3,
+        synthesis_kwargs=dict(channel_base=64, channel_max=8, num_fp16_res=0))
+    checkpoint.save_pickle(tmp_path / 'G.pkl', dict(G=G))
+    checkpoint.save_safe(tmp_path / 'G.safetensors', dict(G=G))
+    assert type(persistence.load_pickle(tmp_path / 'G.pkl')['G']) is networks_stylegan2.Generator
+    assert type(checkpoint.load_safe(tmp_path / 'G.safetensors')['G']) is networks_stylegan2.Generator
 
 #----------------------------------------------------------------------------
