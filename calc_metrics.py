@@ -12,6 +12,7 @@ import dnnlib
 from dnnlib.util import UserError, cli_main
 from metrics import detectors
 from metrics import metric_main
+import nas.backbones # every backbone's networks, also under the names older snapshots use
 from torch_utils import distributed
 
 #----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import dnnlib
 from dnnlib.util import UserError, atomic_write, cli_main, format_time
 from metrics import detectors
 from metrics.fast import FastEvaluator
+import nas.backbones # every backbone's networks, also under the names older snapshots use
 from nas import report
 from nas.genotype import Genotype
 from training import stylegan2_ada_import

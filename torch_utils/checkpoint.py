@@ -135,8 +135,9 @@ def _build_module(path, name, spec):
     if untrusted:
         raise dnnlib.util.UserError(f'{path}: {name} refers to code outside ganas ({untrusted[0]}); '
                                     f'refusing to construct it')
+    cls = persistence.former_name_class(class_name, spec.get('init_kwargs'))
     try:
-        cls = dnnlib.util.get_obj_by_name(class_name)
+        cls = cls or dnnlib.util.get_obj_by_name(class_name)
     except (ImportError, AttributeError) as err:
         raise dnnlib.util.UserError(f'{path}: {name} needs {class_name}, which this ganas does not have') from err
     if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module) and persistence.is_persistent(cls)):
