@@ -348,7 +348,7 @@ class DiscriminatorBlock(torch.nn.Module):
         fp16_channels_last  = False,        # Use channels-last memory format with FP16?
         freeze_layers       = 0,            # Freeze the first N layers (transfer learning).
     ):
-        assert architecture in D_ARCHITECTURES
+        assert architecture in D_ARCHITECTURES, f'architecture {architecture!r}: expected one of {D_ARCHITECTURES}'
         super().__init__()
         self.in_channels = in_channels
         self.resolution = resolution
@@ -459,7 +459,7 @@ class DiscriminatorEpilogue(torch.nn.Module):
         activation          = 'lrelu',  # Activation function: 'relu', 'lrelu', etc.
         conv_clamp          = None,     # Clamp the output of convolution layers to +-X, None = disable clamping.
     ):
-        assert architecture in D_ARCHITECTURES
+        assert architecture in D_ARCHITECTURES, f'architecture {architecture!r}: expected one of {D_ARCHITECTURES}'
         super().__init__()
         self.in_channels = in_channels
         self.cmap_dim = cmap_dim
