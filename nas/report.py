@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from dnnlib.util import UserError, atomic_write, cli_main
 from nas import viz
-from nas.genotype import Genotype, stylegan2_layer_ops
+from nas.genotype import Genotype
 from nas.space import primitives
 
 #----------------------------------------------------------------------------
@@ -161,26 +161,16 @@ def run_genotype(run_dir, options):
     return Genotype.from_dict(genotype, source='G_kwargs.genotype') if genotype is not None else None
 
 #----------------------------------------------------------------------------
-# Genotype tables: conventional cells x edges; StyleGAN2 synthesis layers with op and W_i.
+# Genotype tables: the backbone's (conventional: cells x edges; StyleGAN2: synthesis layers with op and W_i), else
+# the genotype's ops as JSON.
 
 def genotype_table(genotype):
-    if genotype.backbone == 'conventional':
-        rows = []
-        for cell, ops in genotype.ops.items():
-            skips = ', '.join(f'{src}: {op}' for src, op in ops.get('skip', {}).items()) or '-'
-            edges = [esc(ops.get(edge, '-')) for edge in ('up0', 'up1', 'n0', 'n1', 'n2')]
-            rows.append([esc(cell), *edges, esc(skips)])
-        return table(['cell', 'up0', 'up1', 'n0', 'n1', 'n2', 'skips'], rows)
-    if genotype.backbone == 'stylegan2':
-        layers = primitives.stylegan2_layers(genotype.resolution)
-        ops = stylegan2_layer_ops(genotype, genotype.resolution)
-        w_idx = genotype.w_idx or []
-        rows = [[esc(name), esc(kind), esc(op), f'W{w_idx[i]}' if i < len(w_idx) else '-']
-                for i, ((name, kind), op) in enumerate(zip(layers, ops))]
-        if len(w_idx) > len(layers):
-            rows.append([f'b{genotype.resolution}.torgb', 'torgb', '-', f'W{w_idx[len(layers)]}'])
-        return table(['layer', 'kind', 'op', 'W'], rows)
-    return pre(json.dumps(genotype.ops, indent=2))
+    from nas import backbones # imports torch; only needed here
+    found = backbones.get(genotype.backbone).genotype_table(genotype)
+    if found is None:
+        return pre(json.dumps(genotype.ops, indent=2))
+    header, rows = found
+    return table(header, [[esc(value) for value in row] for row in rows])
 
 def softmax(row):
     x = np.asarray(row, dtype=np.float64)
@@ -189,7 +179,7 @@ def softmax(row):
 
 def w_selection_table(genotype):
     """The W_i each layer reads (dynamic W) with softmax(beta) of the last iteration, or '' without a W choice."""
-    if genotype.backbone != 'stylegan2' or not genotype.w_idx:
+    if not genotype.w_idx: # only a dynamic-W StyleGAN2 genotype has one
         return ''
     slots = primitives.stylegan2_w_slots(genotype.resolution)
     beta = ((genotype.provenance or {}).get('alphas') or {}).get('w')
@@ -258,21 +248,18 @@ def plot_series(xlabel, series, cols=3):
 # search.py command rebuilt from search_options.json, option by option; None when neither is possible.
 
 def search_command(c):
-    from nas.search.alphagan import PRESETS # imports torch; only needed here
+    from nas import backbones # imports torch; only needed here
+    from nas.search.alphagan import PRESETS
     alg, G, D = c['algorithm_kwargs'], c['G_kwargs'], c['D_kwargs']
     if alg.get('class_name') != 'nas.search.alphagan.AlphaGAN':
         return None
-    backbone = {'nas.space.supernet_conventional.SupernetGenerator': 'conventional',
-                'nas.space.supernet_stylegan2.SupernetGenerator': 'stylegan2'}.get(G.get('class_name'))
-    if backbone is None:
+    found = backbones.by_search_class(G.get('class_name'))
+    if found is None:
         return None
+    backbone = found.name
     args = ['python', 'search.py', f'--outdir={os.path.dirname(c["run_dir"])}',
             f'--data={c["training_set_kwargs"]["path"]}']
-    if backbone == 'conventional':
-        args += [f'--g-channels={G["g_channels"]}', f'--d-channels={D["d_channels"]}']
-        args += [f'--up-ops={G["up_ops"]}'] if G['up_ops'] != 'default' else []
-    else:
-        args += [f'--mode={G["mode"]}', f'--width-frac={G["synthesis_kwargs"]["channel_base"] / 32768!r}']
+    args += found.search_args(G, D)
 
     # The preset is named in the run directory (it only sets T/S/R); steps that differ from it were given.
     named = [name for name in PRESETS if f'-{name}-' in os.path.basename(c['run_dir'])]
@@ -348,7 +335,7 @@ def _architecture(run_dir, genotype):
     drawn = os.path.join(run_dir, 'architecture.png')
     if os.path.isfile(drawn):
         parts.append(figure(drawn, 'architecture.png'))
-    elif genotype.backbone in ('conventional', 'stylegan2'):
+    else:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, 'architecture.png')
             viz.plot_architecture(genotype, path)

@@ -80,7 +80,8 @@ def later_layers(path, names):
 
 def test_layers_follow_the_rule():
     assert layer_of('dnnlib.util') < layer_of('torch_utils.ops.bias_act') < layer_of('training.layers')
-    assert layer_of('training.networks_stylegan2') == layer_of('metrics.metric_main') == layer_of('training.training_loop')
+    assert layer_of('training.networks_stylegan2') == layer_of('metrics.metric_main') == \
+        layer_of('training.training_loop')
     assert layer_of('training.training_loop') < layer_of('nas.genotype') == layer_of('nas.backbones.stylegan2')
     assert layer_of('nas.search.search_loop') < layer_of('train') == layer_of('search')
     assert layer_of('numpy') is None

@@ -162,7 +162,7 @@ class SynthesisBlock(torch.nn.Module):
         fp16_channels_last  = False,        # Use channels-last memory format with FP16?
         conv0_op            = 'deconv',     # Up-sampling op of conv0: an op name, or what op_builder takes.
         conv1_op            = 'conv_3x3',   # Normal op of conv1: an op name, or what op_builder takes.
-        op_builder          = None,         # Dotted name of a function (op, in, out, **kwargs) -> layer, None = StyleGAN2's.
+        op_builder          = None,         # Dotted name of (op, in, out, **kwargs) -> layer, None = StyleGAN2's.
         **layer_kwargs,                     # Arguments for SynthesisLayer.
     ):
         super().__init__()
