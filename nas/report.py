@@ -9,7 +9,6 @@ import json
 import math
 import os
 import re
-import shlex
 import tempfile
 import time
 
@@ -244,56 +243,15 @@ def plot_series(xlabel, series, cols=3):
     return buf.getvalue()
 
 #----------------------------------------------------------------------------
-# The command behind a run: command.txt when whoever launched it recorded one, else (alphaGAN searches) the
-# search.py command rebuilt from search_options.json, option by option; None when neither is possible.
+# The command behind a run: command.txt when whoever launched it recorded one; else the saved options (shown in full
+# below) are the run's complete config.
 
-def search_command(c):
-    from nas import backbones # imports torch; only needed here
-    from nas.search.alphagan import PRESETS
-    alg, G, D = c['algorithm_kwargs'], c['G_kwargs'], c['D_kwargs']
-    if alg.get('class_name') != 'nas.search.alphagan.AlphaGAN':
-        return None
-    found = backbones.by_search_class(G.get('class_name'))
-    if found is None:
-        return None
-    backbone = found.name
-    args = ['python', 'search.py', f'--outdir={os.path.dirname(c["run_dir"])}',
-            f'--data={c["training_set_kwargs"]["path"]}']
-    args += found.search_args(G, D)
-
-    # The preset is named in the run directory (it only sets T/S/R); steps that differ from it were given.
-    named = [name for name in PRESETS if f'-{name}-' in os.path.basename(c['run_dir'])]
-    preset = named[0] if named else 'alphaGAN_s'
-    args += [f'--preset={preset}'] if preset != 'alphaGAN_s' else []
-    args += [f'--{k}={alg[k]}' for k in ('T', 'S', 'R') if alg[k] != PRESETS[preset][backbone][k]]
-    args += [f'--iters={c["num_iters"]}', f'--batch={c["batch_size"]}']
-
-    # Options with click defaults (search.py) appear only when changed.
-    changed = [('n-critic', alg['n_critic'], 1), ('lr', alg['lr'], 2e-4), ('arch-lr', alg['arch_lr'], 3e-4),
-               ('arch-wd', alg['arch_wd'], 1e-3), ('bar-update', alg['bar_update'], 'weights'),
-               ('gumbel-tau', G['gumbel_tau'], 1), ('seed', c['random_seed'], 0),
-               ('snap', c['image_snapshot_iters'], 1), ('keep', c['keep_states'], 3),
-               ('workers', c['data_loader_kwargs']['num_workers'], 2), ('resume', c.get('resume'), None)]
-    args += [f'--{name}={value!r}' if isinstance(value, float) else f'--{name}={value}'
-             for name, value, default in changed if value != default]
-    args += ['--gumbel'] if G['gumbel'] else []
-    args += ['--warmup'] if alg['warmup_iters'] > 0 else []
-    args.append(f'--device={c["device"]}')
-    return shlex.join(args)
-
-def run_command(run_dir, kind, options):
-    """(command, where it comes from)."""
+def run_command(run_dir):
+    """(command or None, where it comes from)."""
     path = os.path.join(run_dir, 'command.txt')
     if os.path.isfile(path):
         with open(path, encoding='utf-8') as f:
             return f.read().strip(), 'recorded in command.txt'
-    if kind == 'search':
-        try:
-            command = search_command(options)
-        except (KeyError, TypeError):
-            command = None
-        if command is not None:
-            return command, 'rebuilt from search_options.json (same options, same config)'
     return None, 'not recorded; the options below are the complete config'
 
 #----------------------------------------------------------------------------
@@ -425,10 +383,10 @@ def _health(records):
         return note('No collapse warning: architecture entropy, deconv share, loss spread and FID stayed in range.')
     return table(['step', 'check', 'value', 'threshold', 'action', 'message'], rows)
 
-def _reproduce(run_dir, kind, options, options_name):
+def _reproduce(run_dir, options, options_name):
     if options_name is None:
         return note('No options file: this run was started from Python, not by search.py or train.py.')
-    command, source = run_command(run_dir, kind, options)
+    command, source = run_command(run_dir)
     parts = [f'<p>Command ({esc(source)}):</p>' + pre(command) if command is not None else note(f'Command {source}.')]
     parts.append(f'<p>{esc(options_name)}:</p>' + pre(json.dumps(options, indent=2)))
     return '\n'.join(parts)
@@ -448,7 +406,7 @@ def build_report(run_dir):
         samples=_samples(run_dir, kind, options),
         metrics=_metrics(run_dir),
         health=_health(records),
-        reproduce=_reproduce(run_dir, kind, options, options_name),
+        reproduce=_reproduce(run_dir, options, options_name),
     )
     title = f'{os.path.basename(os.path.abspath(run_dir))}: {kind} report'
     return page(title, [(sid, heading, bodies[sid]) for sid, heading in SECTIONS])

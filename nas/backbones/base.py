@@ -74,10 +74,6 @@ class Backbone:
         options (widths, mode, up_ops, gumbel, gumbel_tau)."""
         raise NotImplementedError
 
-    def search_args(self, G_kwargs, D_kwargs):
-        """The search.py options that give search_networks() these G and D kwargs."""
-        return [f'--g-channels={G_kwargs["g_channels"]}', f'--d-channels={D_kwargs["d_channels"]}']
-
     def child_kwargs(self, opts, G_kwargs):
         """Options of the generator random search builds from each sampled genotype, at the search width."""
         return dict(z_dim=G_kwargs['z_dim'], g_channels=opts.g_channels)

@@ -133,10 +133,6 @@ class ConventionalBackbone(base.Backbone):
                                    up_ops=opts.up_ops, gumbel=opts.gumbel, gumbel_tau=opts.gumbel_tau)
         return G_kwargs, discriminator_kwargs(opts)
 
-    def search_args(self, G_kwargs, D_kwargs):
-        up_ops = [f'--up-ops={G_kwargs["up_ops"]}'] if G_kwargs['up_ops'] != 'default' else []
-        return super().search_args(G_kwargs, D_kwargs) + up_ops
-
     def architecture_panels(self, genotype):
         panels = []
         for cell, ops in genotype.ops.items():

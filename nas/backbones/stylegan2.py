@@ -98,9 +98,6 @@ class StyleGAN2Backbone(base.Backbone):
                                    epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=min(4, batch_size)))
         return G_kwargs, D_kwargs
 
-    def search_args(self, G_kwargs, D_kwargs):
-        return [f'--mode={G_kwargs["mode"]}', f'--width-frac={G_kwargs["synthesis_kwargs"]["channel_base"] / 32768!r}']
-
     def child_kwargs(self, opts, G_kwargs):
         return dnnlib.EasyDict(z_dim=G_kwargs['z_dim'], w_dim=G_kwargs['w_dim'],
             mapping_kwargs=G_kwargs['mapping_kwargs'], synthesis_kwargs=G_kwargs['synthesis_kwargs'])
