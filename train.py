@@ -315,9 +315,9 @@ def parse_metrics(value):
 
 def check_resume(resume):
     """Fail before launching when --resume is not a loadable network snapshot."""
-    from torch_utils import checkpoint
+    from training import stylegan2_ada_import
     try:
-        data = checkpoint.load_network(resume)
+        data = stylegan2_ada_import.load_network(resume)
     except UserError as err:
         raise UserError(f'--resume: {err}') from err
     if not isinstance(data, dict) or not all(isinstance(data.get(name), torch.nn.Module) for name in ['G', 'D', 'G_ema']):

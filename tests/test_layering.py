@@ -19,9 +19,7 @@ DOTTED_NAME = re.compile(r'^(' + '|'.join(PACKAGES) + r')(\.[A-Za-z_][A-Za-z0-9_
 
 # Files that still name a later layer by string, each with the issue that removes it; the test below fails
 # as soon as one no longer does, so that its entry goes too.
-PENDING = {
-    'torch_utils/stylegan2_ada_pickle.py': 'issue 19: StyleGAN2-ADA class table names training networks',
-}
+PENDING = {}
 
 #----------------------------------------------------------------------------
 
@@ -104,5 +102,6 @@ def test_the_checks_see_what_they_look_for():
     assert later_layers(training, ['nas.backbones.stylegan2.Generator', 'training.loss.HingeLoss']) == \
         ['nas.backbones.stylegan2.Generator']
     assert DOTTED_NAME.match('nas.space.ops_modulated.build_op') and not DOTTED_NAME.match('nas is a package')
+
 
 #----------------------------------------------------------------------------
