@@ -38,7 +38,7 @@ def trained(tmp_path_factory):
 
 def test_training_writes_stylegan2_ada_outputs(trained):
     run_dir = trained['run_dir']
-    assert os.path.basename(run_dir) == '00000-data-stylegan2-gpus1-batch4-gamma10'
+    assert os.path.basename(run_dir) == '00000-data-stylegan2-kimg0.016-batch4'
     names = set(os.listdir(run_dir))
     for name in ['log.txt', 'stats.jsonl', 'training_options.json', 'reals.png', 'fakes_init.png', 'fakes000000.png',
                  'network-snapshot-000000.pkl', 'network-snapshot-000000.safetensors', 'training-state-000000.pt']:
