@@ -151,8 +151,9 @@ def setup_training_config(opts):
     if batch_per_gpu % c.batch_gpu != 0:
         raise UserError(f'--batch-gpu: {c.batch_gpu} does not divide the per-GPU batch {batch_per_gpu}')
 
-    # Hardware (after the batch checks, which hold whatever the machine).
-    distributed.check_devices('--gpus', opts.gpus, opts.device)
+    # Hardware (after the batch checks, which hold whatever the machine); a dry run shows the options of any machine.
+    if not opts.dry_run:
+        distributed.check_devices('--gpus', opts.gpus, opts.device)
     c.num_gpus = opts.gpus
     c.device = opts.device
 
