@@ -17,12 +17,6 @@ CLI_LAYER = 4
 # Dotted names of this repo's modules inside string literals ('training.networks_stylegan2.Generator').
 DOTTED_NAME = re.compile(r'^(' + '|'.join(PACKAGES) + r')(\.[A-Za-z_][A-Za-z0-9_]*)+$')
 
-# Files that still name a later layer by string, each with the issue that removes it; the test below fails
-# as soon as one no longer does, so that its entry goes too.
-PENDING = {
-    'torch_utils/stylegan2_ada_pickle.py': 'issue 19: StyleGAN2-ADA class table names training networks',
-}
-
 #----------------------------------------------------------------------------
 
 def layer_of(module):
@@ -93,12 +87,8 @@ def test_imports_point_one_way(path):
 
 @pytest.mark.parametrize('path', source_files(), ids=lambda p: os.path.relpath(p, ROOT))
 def test_no_class_of_a_later_layer_named_by_string(path):
-    rel = os.path.relpath(path, ROOT).replace(os.sep, '/')
     backwards = later_layers(path, named_modules(path))
-    if rel in PENDING:
-        assert backwards, f'{rel} no longer names later layers: drop it from PENDING'
-        return
-    assert not backwards, f'{rel} names later layers by string: {backwards}'
+    assert not backwards, f'{os.path.relpath(path, ROOT)} names later layers by string: {backwards}'
 
 def test_the_checks_see_what_they_look_for():
     training = os.path.join(ROOT, 'training', 'training_loop.py')

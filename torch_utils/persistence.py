@@ -309,6 +309,10 @@ class PersistentRecord:
         self.class_name = class_name    # Name of the class in the embedded source, e.g. 'Generator'.
         self.state = state              # The object's __dict__: _parameters, _buffers, _modules, _init_kwargs, ...
 
+def holds_records(data):
+    """Whether an unpickled snapshot dict holds foreign persistent objects (PersistentRecord)."""
+    return isinstance(data, dict) and any(isinstance(value, PersistentRecord) for value in data.values())
+
 #----------------------------------------------------------------------------
 # Restricted unpickler: whitelisted globals only; persistent objects are rebuilt from the installed class
 # of the same module and name inside _trusted_packages, never from their embedded source.

@@ -324,11 +324,17 @@ class Generator(torch.nn.Module):
         return self.synthesis(ws, **synthesis_kwargs)
 
 #----------------------------------------------------------------------------
-# Residual discriminator block (StyleGAN2 Fig. 7c): [fromRGB,] conv0, conv1 (down x2),
-# plus a 1x1 down-sampled skip; both branches scaled by sqrt(0.5).
+# Discriminator block (StyleGAN2 Fig. 7): [fromRGB,] conv0, conv1 (down x2), in one of StyleGAN2's three
+# architectures: 'resnet' (Fig. 7c, config-f) adds a 1x1 down-sampled skip, both branches scaled by sqrt(0.5);
+# 'skip' (Fig. 7b) has a fromRGB in every block, adding the image down-sampled by the block above; 'orig' (Fig. 7a)
+# is the plain chain (StyleGAN2-ADA's CIFAR-10 configuration).
+
+D_ARCHITECTURES = ['orig', 'skip', 'resnet']
 
 @persistence.persistent_class
 class DiscriminatorBlock(torch.nn.Module):
+    architecture = 'resnet' # What blocks pickled before 'orig' and 'skip' existed (no such attribute) were.
+
     def __init__(self,
         in_channels,                        # Number of input channels, 0 = first block (takes the image).
         tmp_channels,                       # Number of intermediate channels.
@@ -336,6 +342,7 @@ class DiscriminatorBlock(torch.nn.Module):
         resolution,                         # Resolution of this block.
         img_channels,                       # Number of input color channels.
         first_layer_idx,                    # Index of the first layer, counted from the image.
+        architecture        = 'resnet',     # Architecture: 'orig', 'skip', 'resnet'.
         activation          = 'lrelu',      # Activation function: 'relu', 'lrelu', etc.
         resample_filter     = [1,3,3,1],    # Low-pass filter to apply when resampling activations.
         conv_clamp          = None,         # Clamp the output of convolution layers to +-X, None = disable clamping.
@@ -343,12 +350,18 @@ class DiscriminatorBlock(torch.nn.Module):
         fp16_channels_last  = False,        # Use channels-last memory format with FP16?
         freeze_layers       = 0,            # Freeze the first N layers (transfer learning).
     ):
+        assert architecture in D_ARCHITECTURES
         super().__init__()
         self.in_channels = in_channels
         self.resolution = resolution
         self.img_channels = img_channels
+        self.architecture = architecture
         self.use_fp16 = use_fp16
         self.channels_last = (use_fp16 and fp16_channels_last)
+        # Only 'skip' resamples the image with it; StyleGAN2-ADA's blocks hold it in every architecture, so elsewhere
+        # it stays out of the state dict and is what a StyleGAN2-ADA pickle's copy is checked against.
+        self.register_buffer('resample_filter', upfirdn2d.setup_filter(resample_filter),
+            persistent=(architecture == 'skip'))
 
         self.num_layers = 0
         def trainable(): # Count this block's layers; the first freeze_layers of the whole D keep their weights.
@@ -357,31 +370,39 @@ class DiscriminatorBlock(torch.nn.Module):
             return layer_idx >= freeze_layers
         common = dict(activation=activation, conv_clamp=conv_clamp, channels_last=self.channels_last)
 
-        if in_channels == 0:
+        if in_channels == 0 or architecture == 'skip':
             self.fromrgb = Conv2dLayer(img_channels, tmp_channels, kernel_size=1, trainable=trainable(), **common)
         self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, kernel_size=3, trainable=trainable(), **common)
         self.conv1 = Conv2dLayer(tmp_channels, out_channels, kernel_size=3, down=2, resample_filter=resample_filter,
             trainable=trainable(), **common)
-        self.skip = Conv2dLayer(tmp_channels, out_channels, kernel_size=1, bias=False, down=2,
-            resample_filter=resample_filter, trainable=trainable(), channels_last=self.channels_last)
+        if architecture == 'resnet':
+            self.skip = Conv2dLayer(tmp_channels, out_channels, kernel_size=1, bias=False, down=2,
+                resample_filter=resample_filter, trainable=trainable(), channels_last=self.channels_last)
 
-    def forward(self, x, force_fp32=False):
-        """x: the image [N, img_channels, H, W] for the first block, features otherwise."""
-        fp16 = _fp16_active(self.use_fp16, force_fp32, x.device)
+    def forward(self, x, img, force_fp32=False):
+        """x: features of the block above (None for the first block), img: the image at this resolution (None
+        where no fromRGB reads it). Returns (x, img) for the block below."""
+        fp16 = _fp16_active(self.use_fp16, force_fp32, img.device if x is None else x.device)
         dtype = torch.float16 if fp16 else torch.float32
         memory_format = torch.channels_last if self.channels_last and fp16 else torch.contiguous_format
-        if self.in_channels == 0:
-            misc.assert_shape(x, [None, self.img_channels, self.resolution, self.resolution])
-            x = self.fromrgb(x.to(dtype=dtype, memory_format=memory_format))
-        else:
+        if x is not None:
             misc.assert_shape(x, [None, self.in_channels, self.resolution, self.resolution])
             x = x.to(dtype=dtype, memory_format=memory_format)
-        y = self.skip(x, gain=np.sqrt(0.5))
-        x = self.conv0(x)
-        x = self.conv1(x, gain=np.sqrt(0.5))
-        x = y.add_(x)
+        if self.in_channels == 0 or self.architecture == 'skip':
+            misc.assert_shape(img, [None, self.img_channels, self.resolution, self.resolution])
+            y = self.fromrgb(img.to(dtype=dtype, memory_format=memory_format))
+            x = x + y if x is not None else y
+            img = upfirdn2d.downsample2d(img, self.resample_filter) if self.architecture == 'skip' else None
+        if self.architecture == 'resnet':
+            y = self.skip(x, gain=np.sqrt(0.5))
+            x = self.conv0(x)
+            x = self.conv1(x, gain=np.sqrt(0.5))
+            x = y.add_(x)
+        else:
+            x = self.conv0(x)
+            x = self.conv1(x)
         assert x.dtype == dtype
-        return x
+        return x, img
 
 #----------------------------------------------------------------------------
 # Minibatch standard deviation (Karras et al., ICLR 2018, Sec. 3; StyleGAN2: group 4, 1 feature).
@@ -415,33 +436,45 @@ class MinibatchStdLayer(torch.nn.Module):
         return f'group_size={self.group_size}, num_channels={self.num_channels:d}'
 
 #----------------------------------------------------------------------------
-# Discriminator epilogue at 4x4: minibatch-stddev, conv, FC, output; with cmap_dim > 0 the
-# output is projected on the label embedding (Miyato & Koyama, ICLR 2018).
+# Discriminator epilogue at 4x4: [fromRGB of the 4x4 image ('skip'),] minibatch-stddev, conv, FC, output; with
+# cmap_dim > 0 the output is projected on the label embedding (Miyato & Koyama, ICLR 2018).
 
 @persistence.persistent_class
 class DiscriminatorEpilogue(torch.nn.Module):
+    architecture = 'resnet' # What epilogues pickled before 'orig' and 'skip' existed (no such attribute) were.
+
     def __init__(self,
         in_channels,                    # Number of input channels.
         cmap_dim,                       # Dimensionality of the mapped conditioning label, 0 = no label.
         resolution,                     # Resolution of this block.
+        img_channels        = 3,        # Number of input color channels ('skip' only).
+        architecture        = 'resnet', # Architecture: 'orig', 'skip', 'resnet'.
         mbstd_group_size    = 4,        # Samples per minibatch-stddev group, None = the whole minibatch.
         mbstd_num_channels  = 1,        # Number of features for the minibatch standard deviation layer, 0 = disable.
         activation          = 'lrelu',  # Activation function: 'relu', 'lrelu', etc.
         conv_clamp          = None,     # Clamp the output of convolution layers to +-X, None = disable clamping.
     ):
+        assert architecture in D_ARCHITECTURES
         super().__init__()
         self.in_channels = in_channels
         self.cmap_dim = cmap_dim
         self.resolution = resolution
+        self.img_channels = img_channels
+        self.architecture = architecture
+        if architecture == 'skip':
+            self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation=activation)
         self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels > 0 else None
         self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, kernel_size=3, activation=activation,
             conv_clamp=conv_clamp)
         self.fc = FullyConnectedLayer(in_channels * (resolution ** 2), in_channels, activation=activation)
         self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
 
-    def forward(self, x, cmap):
+    def forward(self, x, img, cmap):
         misc.assert_shape(x, [None, self.in_channels, self.resolution, self.resolution])
         x = x.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+        if self.architecture == 'skip':
+            misc.assert_shape(img, [None, self.img_channels, self.resolution, self.resolution])
+            x = x + self.fromrgb(img.to(dtype=torch.float32, memory_format=torch.contiguous_format))
         if self.mbstd is not None:
             x = self.mbstd(x)
         x = self.conv(x)
@@ -454,7 +487,7 @@ class DiscriminatorEpilogue(torch.nn.Module):
         return x
 
 #----------------------------------------------------------------------------
-# Residual discriminator (StyleGAN2 config-f): blocks from img_resolution down to 8, then the
+# Discriminator (StyleGAN2; config-f is 'resnet'): blocks from img_resolution down to 8, then the
 # 4x4 epilogue; labels enter through a mapping network of c (projection conditioning).
 
 @persistence.persistent_class
@@ -463,6 +496,7 @@ class Discriminator(torch.nn.Module):
         c_dim,                          # Conditioning label (C) dimensionality, 0 = unconditional.
         img_resolution,                 # Input resolution, a power of two >= 8.
         img_channels,                   # Number of input color channels.
+        architecture        = 'resnet', # Architecture: 'orig', 'skip', 'resnet'.
         channel_base        = 32768,    # Overall multiplier for the number of channels.
         channel_max         = 512,      # Maximum number of channels in any layer.
         num_fp16_res        = 4,        # Use FP16 for the N highest resolutions.
@@ -486,7 +520,7 @@ class Discriminator(torch.nn.Module):
         if c_dim == 0:
             cmap_dim = 0
 
-        common_kwargs = dict(img_channels=img_channels, conv_clamp=conv_clamp)
+        common_kwargs = dict(img_channels=img_channels, architecture=architecture, conv_clamp=conv_clamp)
         cur_layer_idx = 0
         for res in self.block_resolutions:
             in_channels = channels_dict[res] if res < img_resolution else 0
@@ -500,15 +534,15 @@ class Discriminator(torch.nn.Module):
         if c_dim > 0:
             self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None, w_avg_beta=None,
                 **mapping_kwargs)
-        self.b4 = DiscriminatorEpilogue(channels_dict[4], cmap_dim=cmap_dim, resolution=4, conv_clamp=conv_clamp,
-            **epilogue_kwargs)
+        self.b4 = DiscriminatorEpilogue(channels_dict[4], cmap_dim=cmap_dim, resolution=4, **epilogue_kwargs,
+            **common_kwargs)
 
     def forward(self, img, c, **block_kwargs):
-        x = img
+        x = None
         for res in self.block_resolutions:
-            x = getattr(self, f'b{res}')(x, **block_kwargs)
+            x, img = getattr(self, f'b{res}')(x, img, **block_kwargs)
         cmap = self.mapping(None, c) if self.c_dim > 0 else None
-        return self.b4(x, cmap)
+        return self.b4(x, img, cmap)
 
     def extra_repr(self):
         return f'c_dim={self.c_dim:d}, img_resolution={self.img_resolution:d}, img_channels={self.img_channels:d}'
