@@ -12,6 +12,7 @@ import dnnlib
 from dnnlib.util import UserError, bool_option, cli_main
 from metrics import detectors
 from metrics import metric_main
+import nas.backbones # every backbone's networks, also under the names older snapshots use
 from torch_utils import distributed
 
 #----------------------------------------------------------------------------
@@ -19,8 +20,8 @@ from torch_utils import distributed
 # training_options.json beside it.
 
 def load_generator(network, allow_pickle):
-    from torch_utils import checkpoint # the network formats live with the checkpoint code
-    net = checkpoint.load_network(network, allow_pickle=allow_pickle, device='cpu')
+    from training import stylegan2_ada_import # ganas's and StyleGAN2-ADA's network formats
+    net = stylegan2_ada_import.load_network(network, allow_pickle=allow_pickle, device='cpu')
     G = net.get('G_ema', net.get('G'))
     if G is None:
         raise UserError(f'--network: {network} holds no G_ema or G')

@@ -12,6 +12,7 @@ import torch
 
 import dnnlib
 from dnnlib.util import UserError, cli_main, INT_LIST
+import nas.backbones # every backbone's networks, also under the names older snapshots use
 from torch_utils.ops import conv2d_gradfix
 from training.image_grid import save_image, save_image_grid
 from training.projection import load_projected_w

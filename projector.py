@@ -10,6 +10,7 @@ import torch
 
 from dnnlib.util import UserError, bool_option, cli_main, open_url
 from metrics import detectors
+import nas.backbones # every backbone's networks, also under the names older snapshots use
 from training import projection
 from training.image_grid import save_image, save_image_grid, to_uint8
 from training.sampling import class_labels, load_generator, require_styles

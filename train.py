@@ -8,6 +8,7 @@ import torch
 
 import dnnlib
 from dnnlib.util import UserError, bool_option, cli_main
+import nas.backbones # every backbone's networks, also under the names older snapshots use
 from torch_utils import distributed
 from training import training_loop
 from training.augment import AUGPIPE_SPECS
@@ -39,7 +40,7 @@ CONVENTIONAL_SPECS = {
     'autogan':    dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=222, decay=None),
 }
 CELL_GENERATORS = {             # Genotype backbones trained with these presets: their G class (D: AutoGAN's).
-    'conventional': 'training.networks_conventional.Generator',
+    'conventional': 'nas.backbones.conventional.Generator',
     'autogan':      'nas.space.autogan_space.Generator',
 }
 
@@ -183,6 +184,7 @@ def setup_training_config(opts):
     if opts.freezed is not None:
         c.D_kwargs.block_kwargs.freeze_layers = opts.freezed
     if genotype is not None:
+        c.G_kwargs.class_name = 'nas.backbones.stylegan2.Generator'
         c.G_kwargs.genotype = genotype.to_dict()
         if opts.map is None: # a dynamic-W genotype picks among the mapping layers it was searched with
             c.G_kwargs.mapping_kwargs.num_layers = genotype.channels.get('num_mapping_layers', spec.map)
@@ -373,9 +375,9 @@ def parse_metrics(value):
 
 def check_resume(resume):
     """Fail before launching when --resume is not a loadable network snapshot."""
-    from torch_utils import checkpoint
+    from training import stylegan2_ada_import
     try:
-        data = checkpoint.load_network(resume)
+        data = stylegan2_ada_import.load_network(resume)
     except UserError as err:
         raise UserError(f'--resume: {err}') from err
     if not isinstance(data, dict) or not all(isinstance(data.get(name), torch.nn.Module) for name in ['G', 'D', 'G_ema']):

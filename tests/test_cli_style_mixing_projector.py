@@ -14,8 +14,8 @@ import torch
 import projector
 from cli_helpers import ROOT, assert_one_line_error, run_inprocess
 from test_training_projection import DYNW, target_of, tiny_G
+from nas.backbones import conventional
 from torch_utils import checkpoint
-from training import networks_conventional
 
 def read(path):
     return np.asarray(PIL.Image.open(path))
@@ -101,8 +101,8 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     network = write_network(tmp_path / 'net.safetensors', tiny_G())
     with open(os.path.join(ROOT, 'nas', 'genotypes', 'sngan_baseline.json')) as f:
         genotype = json.load(f)
-    conventional = write_network(tmp_path / 'conv.safetensors',
-                                 networks_conventional.Generator(genotype, z_dim=8, img_resolution=16, g_channels=8))
+    conv_network = write_network(tmp_path / 'conv.safetensors',
+                                 conventional.Generator(genotype, z_dim=8, img_resolution=16, g_channels=8))
     (tmp_path / 'notes.png').write_text('not an image')
     (tmp_path / 'vgg.pt').write_bytes(b'not torchscript')
     class Features(torch.nn.Module):
@@ -114,9 +114,9 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     cases = [
         (['style_mixing.py', f'--network={network}', '--rows=1', '--cols=2', '--styles=0,9'],
          '--styles: 9 is out of range; this network has 6 ws (0-5)'),
-        (['style_mixing.py', f'--network={conventional}', '--rows=1', '--cols=2'],
-         '--network: style mixing needs a StyleGAN2 generator', '(training.networks_conventional.Generator) has no W space'),
-        (['projector.py', f'--network={conventional}', f'--target={target}'], '--network: projection needs a StyleGAN2'),
+        (['style_mixing.py', f'--network={conv_network}', '--rows=1', '--cols=2'],
+         '--network: style mixing needs a StyleGAN2 generator', '(nas.backbones.conventional.Generator) has no W space'),
+        (['projector.py', f'--network={conv_network}', f'--target={target}'], '--network: projection needs a StyleGAN2'),
         (['projector.py', f'--network={network}', f'--target={tmp_path / "missing.png"}'], '--target: cannot read',
          'missing.png as an image (FileNotFoundError)'),
         (['projector.py', f'--network={network}', f'--target={tmp_path / "notes.png"}'], '--target: cannot read',

@@ -12,7 +12,7 @@ import torch
 
 import dnnlib
 from cli_helpers import assert_one_line_error, make_images, run, run_inprocess
-from test_torch_utils_stylegan2_ada_pickle import write_stylegan2_ada_pickle
+from test_training_stylegan2_ada_import import write_stylegan2_ada_pickle
 from torch_utils import checkpoint
 
 TINY = ['--cfg=stylegan2', '--cbase=128', '--cmax=32', '--map=2', '--batch=4', '--tick=0.008', '--snap=1',

@@ -37,7 +37,7 @@ def data(tmp_path_factory):
 def test_conventional_defaults_are_the_papers(data, tmp_path, capsys):
     genotype = os.path.join(GENOTYPES, 'alphagan_s_cifar10.json')
     c = dry_run_options(run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}', '--dry-run'))
-    assert c['G_kwargs']['class_name'] == 'training.networks_conventional.Generator'
+    assert c['G_kwargs']['class_name'] == 'nas.backbones.conventional.Generator'
     assert c['G_kwargs']['genotype'] == read_json(genotype) and c['G_kwargs']['g_channels'] == 256
     assert c['D_kwargs'] == dict(class_name='training.networks_conventional.Discriminator', d_channels=128)
     assert c['loss_kwargs'] == dict(class_name='training.loss.HingeLoss')
@@ -105,7 +105,7 @@ def test_stylegan2_genotype_goes_into_the_stylegan2_config(data, tmp_path, capsy
     genotype = os.path.join(GENOTYPES, 'stylegan2_default.json') # micro: transfers to any resolution
     c = dry_run_options(run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d16"]}', f'--genotype={genotype}',
                             '--cfg=stylegan2', '--dry-run'))
-    assert c['G_kwargs']['class_name'] == 'training.networks_stylegan2.Generator'
+    assert c['G_kwargs']['class_name'] == 'nas.backbones.stylegan2.Generator'
     assert c['G_kwargs']['genotype'] == read_json(genotype)
     assert c['loss_kwargs']['class_name'] == 'training.loss.StyleGAN2Loss'
 

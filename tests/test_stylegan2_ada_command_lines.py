@@ -3,7 +3,8 @@
 The commands below are copied verbatim from stylegan2-ada-pytorch's README.md and the examples in the --help texts of
 its train.py, generate.py, style_mixing.py, projector.py, calc_metrics.py and dataset_tool.py. Only the paths are
 moved: `~` and `/tmp` become a temporary home holding tiny data made here, and every URL is served from the download
-cache (GANAS_CACHE), where tiny StyleGAN2-ADA-layout pickles stand in for NVIDIA's networks, so nothing downloads.
+cache (GANAS_CACHE), where small pickles with the exact tensor layout of StyleGAN2-ADA's snapshots (32x32, G skip
+and D resnet; conditional cifar with D orig) stand in for NVIDIA's networks, so nothing downloads.
 Training commands run with --dry-run, or up to the training loop. Not covered, on purpose (docs/compatibility.md):
 legacy.py (TensorFlow pickles) and `dataset_tool.py extract_brecahad_crops` (a TensorFlow-era subcommand)."""
 
@@ -22,8 +23,7 @@ import dnnlib
 from cli_helpers import run_inprocess
 from metrics import detectors, metric_main
 from test_cli_dataset_tool import make_lmdb
-from test_cli_train_stylegan2_ada import needs_orig_d
-from test_torch_utils_stylegan2_ada_pickle import tiny_snapshot, write_stylegan2_ada_pickle
+from test_training_stylegan2_ada_import import layout_snapshot, write_stylegan2_ada_pickle
 from test_training_data_sources import make_cifar_tarball, pattern
 
 PRETRAINED = 'https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained'
@@ -128,8 +128,8 @@ def home(tmp_path, monkeypatch):
 @pytest.fixture
 def networks(home):
     for name in ['metfaces', 'ffhq']:
-        serve(f'{PRETRAINED}/{name}.pkl', tiny_snapshot())
-    serve(f'{PRETRAINED}/cifar10.pkl', tiny_snapshot(c_dim=10))
+        serve(f'{PRETRAINED}/{name}.pkl', layout_snapshot('paper256-like'))
+    serve(f'{PRETRAINED}/cifar10.pkl', layout_snapshot('cifar'))
     vgg = dnnlib.util.cached_download_path(detectors.VGG16_URL)
     torch.jit.save(torch.jit.script(PixelVGG()), vgg)
     PIL.Image.fromarray(pattern(1, 30, 40, 3)[0]).save(home / 'mytargetimg.png')
@@ -145,12 +145,12 @@ def test_readme_sampling_commands(networks, capsys):
     for seed in [85, 265, 297, 849] + list(range(600, 606)) + list(range(36)):
         assert f'seed{seed:04d}.png' in names
     grid = np.asarray(PIL.Image.open(out / 'grid.png'))
-    assert grid.shape == (6 * 16, 5 * 16, 3) and '1500-293.png' in names # 5 rows and 4 columns below a header
+    assert grid.shape == (6 * 32, 5 * 32, 3) and '1500-293.png' in names # 5 rows and 4 columns below a header
     for name in ['target.png', 'proj.png', 'projected_w.npz', 'proj00.png']:
         assert name in names
     assert ('proj.mp4' in names) == (importlib.util.find_spec('imageio_ffmpeg') is not None) # --save-video: default true
     with np.load(out / 'projected_w.npz') as data:
-        assert data['w'].shape == (1, 6, 8)
+        assert data['w'].shape == (1, 8, 64)
     assert np.array_equal(np.asarray(PIL.Image.open(out / 'proj00.png')), np.asarray(PIL.Image.open(out / 'proj.png')))
 
 def dataset_shape(path):
@@ -207,7 +207,7 @@ def test_readme_and_help_training_commands(networks, capsys, monkeypatch):
     dataset_zip(home / 'mydataset.zip', 4, 16)
     dataset_zip(home / 'datasets' / 'metfaces.zip', 4, 16)
     dataset_zip(home / 'datasets' / 'ffhq.zip', 4, 16)
-    resume_source = serve(train.RESUME_SPECS['ffhq1024'], tiny_snapshot())
+    resume_source = serve(train.RESUME_SPECS['ffhq1024'], layout_snapshot('paper256-like'))
     started = []
     monkeypatch.setattr(train.training_loop, 'training_loop', lambda **c: started.append(c))
     runs = []
@@ -225,7 +225,6 @@ def test_readme_and_help_training_commands(networks, capsys, monkeypatch):
     assert metfaces['ada_kimg'] == 100 and metfaces['batch_gpu'] == 4 and os.path.isfile(resume_source)
     assert ffhq['augment_kwargs'] is None and ffhq['training_set_kwargs']['xflip'] and ffhq['num_gpus'] == 8
 
-@needs_orig_d
 def test_help_cifar_training_command(home, capsys):
     dataset_zip(home / 'datasets' / 'cifar10.zip', 4, 32, labels=True)
     (script, args), = commands(TRAIN_CIFAR, home)
@@ -237,9 +236,9 @@ def test_help_cifar_training_command(home, capsys):
 
 def test_readme_calc_metrics_commands(networks, capsys, monkeypatch):
     home = networks
-    dataset_zip(home / 'datasets' / 'ffhq.zip', 4, 16)
+    dataset_zip(home / 'datasets' / 'ffhq.zip', 4, 32)
     run_dir = home / 'training-runs' / '00000-ffhq10k-res64-auto1'
-    snapshot = tiny_snapshot()
+    snapshot = layout_snapshot('paper256-like')
     snapshot['training_set_kwargs'].path = str(home / 'datasets' / 'ffhq.zip')
     os.makedirs(run_dir)
     write_stylegan2_ada_pickle(run_dir / 'network-snapshot-000000.pkl', snapshot)
@@ -252,7 +251,7 @@ def test_readme_calc_metrics_commands(networks, capsys, monkeypatch):
         run_command(capsys, script, args)
     pr, fid = seen
     assert pr.dataset_kwargs.path == str(home / 'datasets' / 'ffhq.zip') and not pr.dataset_kwargs.get('xflip')
-    assert fid.dataset_kwargs.xflip is True and fid.G.img_resolution == 16
+    assert fid.dataset_kwargs.xflip is True and fid.G.img_resolution == 32
     with open(run_dir / 'metric-pr50k3_full.jsonl') as f:
         line = json.loads(f.read())
     assert line['results'] == {'pr50k3_full': 1.0} and line['detector'] == 'vgg16'

@@ -19,6 +19,7 @@ from torch_utils import misc
 from torch_utils import training_stats
 from torch_utils.ops import conv2d_gradfix
 from torch_utils.ops import grid_sample_gradfix
+from training import stylegan2_ada_import
 from training.augment import AdaController
 from training.image_grid import grid_size_for, save_image_grid
 
@@ -171,7 +172,7 @@ def training_loop(
     state = None
     if resume_pkl is not None:
         distributed.print0(f'Resuming from "{resume_pkl}"')
-        resume_data = checkpoint.load_network(resume_pkl)
+        resume_data = stylegan2_ada_import.load_network(resume_pkl)
         for name, module in [('G', G), ('D', D), ('G_ema', G_ema), ('augment_pipe', augment_pipe)]:
             if module is not None and resume_data.get(name) is not None:
                 misc.copy_params_and_buffers(resume_data[name], module, require_all=False)
