@@ -3,8 +3,8 @@
 The commands below are copied verbatim from stylegan2-ada-pytorch's README.md and the examples in the --help texts of
 its train.py, generate.py, style_mixing.py, projector.py, calc_metrics.py and dataset_tool.py. Only the paths are
 moved: `~` and `/tmp` become a temporary home holding tiny data made here, and every URL is served from the download
-cache (GANAS_CACHE), where small pickles with the exact tensor layout of StyleGAN2-ADA's snapshots (32x32, G skip
-and D resnet; conditional cifar with D orig) stand in for NVIDIA's networks, so nothing downloads.
+cache (GANAS_CACHE), where small pickles in StyleGAN2-ADA's snapshot format stand in for NVIDIA's networks (the two
+configurations of its exact tensor layout, and for the projector's 1000 steps a 16x16 one), so nothing downloads.
 Training commands run with --dry-run, or up to the training loop. Not covered, on purpose (docs/compatibility.md):
 legacy.py (TensorFlow pickles) and `dataset_tool.py extract_brecahad_crops` (a TensorFlow-era subcommand)."""
 
@@ -23,7 +23,8 @@ import dnnlib
 from cli_helpers import run_inprocess
 from metrics import detectors, metric_main
 from test_cli_dataset_tool import make_lmdb
-from test_training_stylegan2_ada_import import layout_snapshot, write_stylegan2_ada_pickle
+from test_training_stylegan2_ada_import import layout_snapshot, randomize, write_stylegan2_ada_pickle
+from training import augment, networks_stylegan2
 from test_training_data_sources import make_cifar_tarball, pattern
 
 PRETRAINED = 'https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained'
@@ -118,6 +119,16 @@ def serve(url, snapshot):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     return write_stylegan2_ada_pickle(path, snapshot)
 
+def small_snapshot():
+    """A StyleGAN2-ADA snapshot of 16x16 networks with 8 channels, cheap enough for projector.py's 1000 steps."""
+    torch.manual_seed(5)
+    G = networks_stylegan2.Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
+        mapping_kwargs=dnnlib.EasyDict(num_layers=2),
+        synthesis_kwargs=dnnlib.EasyDict(channel_base=64, channel_max=8, num_fp16_res=0, conv_clamp=None))
+    D = networks_stylegan2.Discriminator(c_dim=0, img_resolution=16, img_channels=3, channel_base=64, channel_max=8)
+    return dict(G=randomize(G), D=randomize(D), G_ema=randomize(G).eval(), augment_pipe=augment.AugmentPipe(),
+                training_set_kwargs=dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset', path='ffhq.zip'))
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv('GANAS_CACHE', str(tmp_path / 'cache'))
@@ -127,8 +138,8 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def networks(home):
-    for name in ['metfaces', 'ffhq']:
-        serve(f'{PRETRAINED}/{name}.pkl', layout_snapshot('paper256-like'))
+    serve(f'{PRETRAINED}/metfaces.pkl', layout_snapshot('paper256-like'))
+    serve(f'{PRETRAINED}/ffhq.pkl', small_snapshot())
     serve(f'{PRETRAINED}/cifar10.pkl', layout_snapshot('cifar'))
     vgg = dnnlib.util.cached_download_path(detectors.VGG16_URL)
     torch.jit.save(torch.jit.script(PixelVGG()), vgg)
@@ -150,7 +161,7 @@ def test_readme_sampling_commands(networks, capsys):
         assert name in names
     assert ('proj.mp4' in names) == (importlib.util.find_spec('imageio_ffmpeg') is not None) # --save-video: default true
     with np.load(out / 'projected_w.npz') as data:
-        assert data['w'].shape == (1, 8, 64)
+        assert data['w'].shape == (1, 6, 8)
     assert np.array_equal(np.asarray(PIL.Image.open(out / 'proj00.png')), np.asarray(PIL.Image.open(out / 'proj.png')))
 
 def dataset_shape(path):
@@ -236,10 +247,11 @@ def test_help_cifar_training_command(home, capsys):
 
 def test_readme_calc_metrics_commands(networks, capsys, monkeypatch):
     home = networks
-    dataset_zip(home / 'datasets' / 'ffhq.zip', 4, 32)
+    dataset_zip(home / 'datasets' / 'ffhq10k.zip', 4, 32) # the training set the snapshot records
+    dataset_zip(home / 'datasets' / 'ffhq.zip', 4, 16) # for ffhq.pkl
     run_dir = home / 'training-runs' / '00000-ffhq10k-res64-auto1'
     snapshot = layout_snapshot('paper256-like')
-    snapshot['training_set_kwargs'].path = str(home / 'datasets' / 'ffhq.zip')
+    snapshot['training_set_kwargs'].path = str(home / 'datasets' / 'ffhq10k.zip')
     os.makedirs(run_dir)
     write_stylegan2_ada_pickle(run_dir / 'network-snapshot-000000.pkl', snapshot)
     # 50k generated images are more than a test can afford: the metrics record what they were given instead.
@@ -250,8 +262,9 @@ def test_readme_calc_metrics_commands(networks, capsys, monkeypatch):
     for script, args in commands(CALC_METRICS, home):
         run_command(capsys, script, args)
     pr, fid = seen
-    assert pr.dataset_kwargs.path == str(home / 'datasets' / 'ffhq.zip') and not pr.dataset_kwargs.get('xflip')
-    assert fid.dataset_kwargs.xflip is True and fid.G.img_resolution == 32
+    assert pr.dataset_kwargs.path == str(home / 'datasets' / 'ffhq10k.zip') and not pr.dataset_kwargs.get('xflip')
+    assert pr.G.img_resolution == 32 and pr.G.c_dim == 0
+    assert fid.dataset_kwargs.path == str(home / 'datasets' / 'ffhq.zip') and fid.dataset_kwargs.xflip is True
     with open(run_dir / 'metric-pr50k3_full.jsonl') as f:
         line = json.loads(f.read())
     assert line['results'] == {'pr50k3_full': 1.0} and line['detector'] == 'vgg16'
