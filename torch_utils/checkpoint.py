@@ -349,17 +349,18 @@ def find_resume_checkpoint(run_dir, kind=None, log=print):
 #----------------------------------------------------------------------------
 # `--resume` alone: the newest valid checkpoint among the run directories NNNNN-<desc> of one configuration.
 
-def find_latest_checkpoint(outdir, desc, kind, log=print):
-    """Return find_resume_checkpoint() of the newest run directory `<outdir>/NNNNN-<desc>` that holds a valid
-    checkpoint, or None. A run killed before its first checkpoint, or one whose checkpoints are all unreadable, is
-    reported to `log` and passed over for the one before it."""
+def find_latest_checkpoint(outdir, desc, kind, log=print, matches=None):
+    """Return find_resume_checkpoint() of the newest run directory `<outdir>/NNNNN-<desc>` (desc None: any name)
+    for which `matches(run_dir)` holds (None: every one) that holds a valid checkpoint, or None. A run killed before
+    its first checkpoint, or one whose checkpoints are all unreadable, is reported to `log` and passed over for the
+    one before it."""
     outdir = os.fspath(outdir)
-    pattern = re.compile(r'^(\d+)-' + re.escape(desc) + r'$')
+    pattern = re.compile(r'^(\d+)-' + (re.escape(desc) if desc is not None else '.+') + r'$')
     names = os.listdir(outdir) if os.path.isdir(outdir) else []
     runs = sorted(((int(m.group(1)), m.group(0)) for m in map(pattern.match, names) if m), reverse=True)
     for _number, name in runs:
         run_dir = os.path.join(outdir, name)
-        if not os.path.isdir(run_dir):
+        if not os.path.isdir(run_dir) or (matches is not None and not matches(run_dir)):
             continue
         try:
             path = find_resume_checkpoint(run_dir, kind=kind, log=log)

@@ -162,7 +162,7 @@ class SynthesisBlock(torch.nn.Module):
         fp16_channels_last  = False,        # Use channels-last memory format with FP16?
         conv0_op            = 'deconv',     # Up-sampling op of conv0: an op name, or what op_builder takes.
         conv1_op            = 'conv_3x3',   # Normal op of conv1: an op name, or what op_builder takes.
-        op_builder          = None,         # Dotted name of a function (op, in, out, **kwargs) -> layer, None = StyleGAN2's.
+        op_builder          = None,         # Dotted name of (op, in, out, **kwargs) -> layer, None = StyleGAN2's.
         **layer_kwargs,                     # Arguments for SynthesisLayer.
     ):
         super().__init__()
@@ -333,6 +333,8 @@ D_ARCHITECTURES = ['orig', 'skip', 'resnet']
 
 @persistence.persistent_class
 class DiscriminatorBlock(torch.nn.Module):
+    architecture = 'resnet' # What blocks pickled before 'orig' and 'skip' existed (no such attribute) were.
+
     def __init__(self,
         in_channels,                        # Number of input channels, 0 = first block (takes the image).
         tmp_channels,                       # Number of intermediate channels.
@@ -448,6 +450,8 @@ class MinibatchStdLayer(torch.nn.Module):
 
 @persistence.persistent_class
 class DiscriminatorEpilogue(torch.nn.Module):
+    architecture = 'resnet' # What epilogues pickled before 'orig' and 'skip' existed (no such attribute) were.
+
     def __init__(self,
         in_channels,                    # Number of input channels.
         cmap_dim,                       # Dimensionality of the mapped conditioning label, 0 = no label.

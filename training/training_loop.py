@@ -106,6 +106,7 @@ def training_loop(
     augment_kwargs          = None,     # Options for augmentation pipeline, None = disable.
     loss_kwargs             = {},       # Options for loss function.
     metrics                 = [],       # Metrics to evaluate during training.
+    detector                = None,     # Inception detector of the metrics (metrics/detectors.py), None = offline.
     random_seed             = 0,        # Global random seed.
     num_gpus                = 1,        # Number of processes taking part in training.
     rank                    = 0,        # Rank of the current process in [0, num_gpus).
@@ -388,7 +389,8 @@ def training_loop(
             for metric in metrics:
                 with isolated_rng(device), health.oom_guard('--batch-gpu', what=f'metric {metric}'):
                     result_dict = metric_main.calc_metric(metric=metric, G=G_ema, dataset_kwargs=training_set_kwargs,
-                                                          num_gpus=num_gpus, rank=rank, device=device, batch_gen=batch_gpu)
+                                                          num_gpus=num_gpus, rank=rank, device=device, batch_gen=batch_gpu,
+                                                          detector=detector)
                 if rank == 0:
                     metric_main.report_metric(result_dict, run_dir=run_dir, snapshot_pkl=snapshot_pkl)
                 tick_metrics.update(result_dict.results)
