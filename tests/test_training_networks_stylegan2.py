@@ -215,15 +215,16 @@ def test_minibatch_std_matches_reference():
 
 #----------------------------------------------------------------------------
 
-def fp16_nets(device):
+def fp16_nets(device, D_architecture='resnet'):
     G = tiny_G(num_fp16_res=2, conv_clamp=256).to(device)
-    D = tiny_D(num_fp16_res=2, conv_clamp=256).to(device)
+    D = tiny_D(num_fp16_res=2, conv_clamp=256, architecture=D_architecture).to(device)
     assert G.synthesis.b16.use_fp16 and G.synthesis.b8.use_fp16 and not G.synthesis.b4.use_fp16
     assert D.b16.use_fp16 and D.b8.use_fp16
     return G, D
 
-def test_fp16_blocks_compute_in_fp32_on_cpu():
-    G, D = fp16_nets('cpu')
+@pytest.mark.parametrize('D_architecture', list(D_LAYERS))
+def test_fp16_blocks_compute_in_fp32_on_cpu(D_architecture):
+    G, D = fp16_nets('cpu', D_architecture)
     ws = G.mapping(torch.randn(2, 16), None)
     x, img = G.synthesis.b4(None, None, ws[:, :2], noise_mode='const')
     x, img = G.synthesis.b8(x, img, ws[:, 1:4], noise_mode='const')
@@ -233,8 +234,9 @@ def test_fp16_blocks_compute_in_fp32_on_cpu():
     assert torch.equal(D(img, None), D(img, None, force_fp32=True))
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
-def test_fp16_blocks_on_cuda():
-    G, D = fp16_nets('cuda')
+@pytest.mark.parametrize('D_architecture', list(D_LAYERS))
+def test_fp16_blocks_on_cuda(D_architecture):
+    G, D = fp16_nets('cuda', D_architecture)
     ws = G.mapping(torch.randn(2, 16, device='cuda'), None)
     x, img = G.synthesis.b4(None, None, ws[:, :2], noise_mode='const')
     x, img = G.synthesis.b8(x, img, ws[:, 1:4], noise_mode='const')
