@@ -333,8 +333,6 @@ D_ARCHITECTURES = ['orig', 'skip', 'resnet']
 
 @persistence.persistent_class
 class DiscriminatorBlock(torch.nn.Module):
-    architecture = 'resnet' # What blocks pickled before 'orig' and 'skip' existed (no such attribute) were.
-
     def __init__(self,
         in_channels,                        # Number of input channels, 0 = first block (takes the image).
         tmp_channels,                       # Number of intermediate channels.
@@ -450,8 +448,6 @@ class MinibatchStdLayer(torch.nn.Module):
 
 @persistence.persistent_class
 class DiscriminatorEpilogue(torch.nn.Module):
-    architecture = 'resnet' # What epilogues pickled before 'orig' and 'skip' existed (no such attribute) were.
-
     def __init__(self,
         in_channels,                    # Number of input channels.
         cmap_dim,                       # Dimensionality of the mapped conditioning label, 0 = no label.
