@@ -15,8 +15,8 @@ import os
 import shlex
 import zipfile
 
-import numpy as np
 import click
+import numpy as np
 import PIL.Image
 import pytest
 import torch
