@@ -55,6 +55,8 @@ python dataset_tool.py --source=~/downloads/afhq/train/cat --dest=~/datasets/afh
 python dataset_tool.py --source=~/downloads/afhq/train/dog --dest=~/datasets/afhqdog.zip
 python dataset_tool.py --source=~/downloads/afhq/train/wild --dest=~/datasets/afhqwild.zip
 python dataset_tool.py --source=~/downloads/cifar-10-python.tar.gz --dest=~/datasets/cifar10.zip
+python dataset_tool.py extract_brecahad_crops --cropsize=512 \\
+    --output_dir=/tmp/brecahad-crops --brecahad_dir=~/downloads/brecahad/images
 python dataset_tool.py --source=/tmp/brecahad-crops --dest=~/datasets/brecahad.zip
 '''
 
@@ -180,7 +182,8 @@ def test_readme_dataset_tool_commands(home, capsys):
     for i, animal in enumerate(['cat', 'dog', 'wild']):
         image_folder(home / 'downloads' / 'afhq' / 'train' / animal, 2, 16, 16, seed=i)
     make_cifar_tarball(home / 'downloads' / 'cifar-10-python.tar.gz')
-    image_folder(home / 'tmp' / 'brecahad-crops', 2, 8, 8)
+    os.makedirs(home / 'downloads' / 'brecahad' / 'images')
+    PIL.Image.fromarray(pattern(1, 512, 768, 3)[0]).save(home / 'downloads' / 'brecahad' / 'images' / 'Case_1-01.tif')
     for script, args in commands(DATASET_TOOL, home):
         run_command(capsys, script, args)
     datasets = home / 'datasets'
@@ -189,7 +192,7 @@ def test_readme_dataset_tool_commands(home, capsys):
     assert dataset_shape(datasets / 'metfaces.zip') == (3, (32, 32), False)
     assert dataset_shape(datasets / 'afhqwild.zip') == (2, (16, 16), False)
     assert dataset_shape(datasets / 'cifar10.zip') == (15, (32, 32), True)
-    assert dataset_shape(datasets / 'brecahad.zip') == (2, (8, 8), False)
+    assert dataset_shape(datasets / 'brecahad.zip') == (2, (512, 512), False) # 512 px crops, 256 apart
 
 def test_readme_dataset_tool_lsun_commands(home, capsys):
     pytest.importorskip('lmdb')
