@@ -13,14 +13,12 @@ import sys
 import types
 
 import numpy as np
-import PIL.Image
 import pytest
 import torch
 
-import dnnlib
 from cli_helpers import assert_one_line_error, run_inprocess
-from test_training_stylegan2_ada_import import (LAYOUT, NEVER_RUN, close, inputs, layout_snapshot, record_tensors,
-    reference_D, reference_G, write_stylegan2_ada_pickle)
+from test_training_stylegan2_ada_import import (LAYOUT, NEVER_RUN, assert_generate_gives_the_same_images, close, inputs,
+    layout_snapshot, record_tensors, reference_D, reference_G, write_stylegan2_ada_pickle)
 from torch_utils import persistence
 from training import stylegan2_ada_import
 
@@ -186,14 +184,7 @@ def test_legacy_py_writes_a_snapshot_that_generate_loads(tmp_path, monkeypatch, 
     assert (tmp_path / 'out' / 'converted.safetensors').is_file()
     ours = persistence.load_pickle(dest) # ganas's own pickle: no foreign code
     assert sorted(ours) == ['D', 'G', 'G_ema']
-    for network, out in [(path, 'direct'), (str(dest), 'converted')]:
-        res = run_inprocess(capsys, 'generate.py', f'--network={network}', '--seeds=0-1', '--class=3', '--trunc=0.7',
-                            f'--outdir={tmp_path / out}', '--device=cpu')
-        assert res.returncode == 0, res.stderr
-    for seed in range(2):
-        direct = np.asarray(PIL.Image.open(tmp_path / 'direct' / f'seed{seed:04d}.png'))
-        assert direct.shape == (32, 32, 3)
-        assert np.array_equal(direct, np.asarray(PIL.Image.open(tmp_path / 'converted' / f'seed{seed:04d}.png')))
+    assert_generate_gives_the_same_images(capsys, tmp_path, dict(direct=path, converted=str(dest)), '--class=3')
 
 def test_legacy_py_force_fp16_changes_the_settings_not_the_weights(tmp_path, monkeypatch, capsys):
     path, _theirs, torch_path = tensorflow_pickle(tmp_path, monkeypatch, 'paper256-like')
