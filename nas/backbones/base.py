@@ -58,9 +58,7 @@ class Backbone:
 
     def resolution_error(self, resolution):
         """Why images of this resolution cannot be searched or re-trained here ('is not ...'), or None."""
-        if resolution % 8 != 0:
-            return f'is not 8 * bottom width (the {self.name} generator has three x2 cells)'
-        return None
+        return primitives.resolution_error(self.name, resolution)
 
     def space_size(self, mode=None, resolution=None):
         """Exact number of architectures of the space at this mode and resolution."""

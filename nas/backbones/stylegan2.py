@@ -64,11 +64,6 @@ class StyleGAN2Backbone(base.Backbone):
     search_defaults = dict(iters=500, batch=2, mode='micro_dynw')
     width_option    = 'width_frac'
 
-    def resolution_error(self, resolution):
-        if resolution < 4 or resolution & (resolution - 1) != 0:
-            return 'is not a power of two (>= 4)'
-        return None
-
     def space_size(self, mode=None, resolution=None, **kwargs):
         return primitives.stylegan2_space_size(mode, resolution, **kwargs)
 

@@ -161,7 +161,8 @@ def setup_search_config(opts, given=()):
     resolution = dataset.resolution
     reason = backbones.get(opts.backbone).resolution_error(resolution)
     if reason is not None:
-        raise UserError(f'--data: resolution {resolution} of {opts.data} {reason}')
+        raise UserError(f'--data: resolution {resolution} of {opts.data} {reason}, as the {opts.backbone} generator '
+                        f'needs')
     c.training_set_kwargs.resolution = resolution
     c.training_set_kwargs.max_size = len(dataset)
     dataset_name = dataset.name
