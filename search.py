@@ -10,21 +10,12 @@ import torch
 
 import dnnlib
 from dnnlib.util import UserError, cli_main
+from nas import backbones
 from nas.search.alphagan import PRESETS
 from nas.search.autogan import RESET_STATS, grow_schedule
 from torch_utils import distributed
 
 #----------------------------------------------------------------------------
-# Per-backbone defaults: iterations and batch (conventional: alphaGAN supp. A.1.1; StyleGAN2: supp. A.1.2; AutoGAN:
-# Sec. 4, D batch 64) and the search widths (alphaGAN: G 256 / D 128; AutoGAN's shared GAN: G 128 / D 64).
-
-BACKBONE_DEFAULTS = {
-    'conventional': dict(iters=100, batch=64, mode='cell', g_channels=256, d_channels=128),
-    'stylegan2':    dict(iters=500, batch=2, mode='micro_dynw'),
-    'autogan':      dict(iters=90, batch=64, mode='cell', g_channels=128, d_channels=64),
-}
-STYLEGAN2_MODES = ['micro', 'micro_dynw', 'macro', 'macro_dynw']
-
 # Per-method defaults: the backbones it searches, search iterations (None = the backbone's; random search: one
 # candidate per iteration), D steps per G step (AutoGAN Sec. 4: 5).
 METHOD_DEFAULTS = {
@@ -48,35 +39,6 @@ OPTION_METHODS = {
 
 def flag(name):
     return f'--{name}' if name in 'TSR' else f'--{name.replace("_", "-")}'
-
-#----------------------------------------------------------------------------
-# Networks of each backbone as class_name kwargs: the G the search loop builds (supernet or shared G) and the D.
-
-def conventional_networks(opts):
-    G_kwargs = dnnlib.EasyDict(class_name='nas.space.supernet_conventional.SupernetGenerator', z_dim=128,
-                               g_channels=opts.g_channels, up_ops=opts.up_ops, gumbel=opts.gumbel,
-                               gumbel_tau=opts.gumbel_tau)
-    D_kwargs = dnnlib.EasyDict(class_name='training.networks_conventional.Discriminator', d_channels=opts.d_channels)
-    return G_kwargs, D_kwargs
-
-def stylegan2_widths(opts):
-    return dict(channel_base=int(32768 * opts.width_frac), channel_max=max(int(512 * opts.width_frac), 1))
-
-def stylegan2_networks(opts, batch_size):
-    widths = stylegan2_widths(opts)
-    G_kwargs = dnnlib.EasyDict(class_name='nas.space.supernet_stylegan2.SupernetGenerator', z_dim=512, w_dim=512,
-                               mode=opts.mode, mapping_kwargs=dnnlib.EasyDict(num_layers=8),
-                               synthesis_kwargs=dnnlib.EasyDict(**widths, num_fp16_res=0, conv_clamp=None),
-                               gumbel=opts.gumbel, gumbel_tau=opts.gumbel_tau)
-    D_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Discriminator', **widths, num_fp16_res=0,
-                               conv_clamp=None, epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=min(4, batch_size)))
-    return G_kwargs, D_kwargs
-
-def autogan_networks(opts):
-    G_kwargs = dnnlib.EasyDict(class_name='nas.space.autogan_space.SharedGenerator', z_dim=128,
-                               g_channels=opts.g_channels)
-    D_kwargs = dnnlib.EasyDict(class_name='training.networks_conventional.Discriminator', d_channels=opts.d_channels)
-    return G_kwargs, D_kwargs
 
 #----------------------------------------------------------------------------
 # The reward of AutoGAN and random search: IS or 1/FID of a child through metrics.fast.FastEvaluator. The offline
@@ -120,10 +82,7 @@ def alphagan_config(opts, c):
         n_critic=opts.n_critic, lr=opts.lr, betas=[0.0, 0.999], arch_lr=opts.arch_lr, arch_betas=[0.5, 0.999],
         arch_wd=opts.arch_wd, bar_update=opts.bar_update, search_D=False,
         warmup_iters=c.num_iters // 2 if opts.warmup else 0)
-    if opts.backbone == 'conventional':
-        c.G_kwargs, c.D_kwargs = conventional_networks(opts)
-    else:
-        c.G_kwargs, c.D_kwargs = stylegan2_networks(opts, c.batch_size)
+    c.G_kwargs, c.D_kwargs = backbones.get(opts.backbone).search_networks(opts, c.batch_size)
     return f'{opts.preset}-'
 
 def autogan_config(opts, c):
@@ -139,22 +98,15 @@ def autogan_config(opts, c):
         entropy_weight=opts.entropy_weight, num_candidates=opts.num_candidates, beam_size=opts.beam_size,
         reset_baseline=opts.reset_baseline, reset_threshold=opts.reset_threshold, reset_stat=opts.reset_stat,
         **reward_config(opts, c), seed=opts.seed)
-    c.G_kwargs, c.D_kwargs = autogan_networks(opts)
+    c.G_kwargs, c.D_kwargs = backbones.get(opts.backbone).search_networks(opts, c.batch_size)
     return ''
 
 def random_config(opts, c):
-    if opts.backbone == 'conventional':
-        c.G_kwargs, c.D_kwargs = conventional_networks(opts)
-        child = dnnlib.EasyDict(z_dim=128, g_channels=opts.g_channels)
-    elif opts.backbone == 'autogan':
-        c.G_kwargs, c.D_kwargs = autogan_networks(opts)
-        child = dnnlib.EasyDict(z_dim=128, g_channels=opts.g_channels)
-    else:
-        c.G_kwargs, c.D_kwargs = stylegan2_networks(opts, c.batch_size)
-        child = dnnlib.EasyDict(z_dim=512, w_dim=512, mapping_kwargs=c.G_kwargs.mapping_kwargs,
-                                synthesis_kwargs=c.G_kwargs.synthesis_kwargs)
+    backbone = backbones.get(opts.backbone)
+    c.G_kwargs, c.D_kwargs = backbone.search_networks(opts, c.batch_size)
     c.algorithm_kwargs = dnnlib.EasyDict(class_name='nas.search.random_search.RandomSearch', space=opts.backbone,
-        num_samples=c.num_iters, mode=opts.mode if opts.backbone == 'stylegan2' else None, child_kwargs=child,
+        num_samples=c.num_iters, mode=opts.mode if len(backbone.modes) > 1 else None,
+        child_kwargs=backbone.child_kwargs(opts, c.G_kwargs),
         train_steps=opts.train_steps, n_critic=opts.n_critic, g_batch=opts.g_batch, lr=opts.lr, betas=[0.0, 0.9],
         **reward_config(opts, c), seed=opts.seed)
     return ''
@@ -169,27 +121,31 @@ def check_options(opts, given):
         methods = OPTION_METHODS.get(name, METHODS)
         if opts.method not in methods:
             raise UserError(f'{flag(name)}: only for --method={" or ".join(methods)}, not --method={opts.method}')
+    with_modes = [name for name in backbones.names() if len(backbones.get(name).modes) > 1]
     if opts.backbone is None:
-        mode_backbone = opts.mode is not None and 'stylegan2' in defaults['backbones']
-        opts.backbone = 'stylegan2' if mode_backbone else defaults['backbones'][0]
+        mode_backbones = [name for name in defaults['backbones'] if name in with_modes]
+        opts.backbone = mode_backbones[0] if opts.mode is not None and mode_backbones else defaults['backbones'][0]
     if opts.backbone not in defaults['backbones']:
         raise UserError(f'--backbone={opts.backbone}: --method={opts.method} searches '
                         f'--backbone={" or ".join(defaults["backbones"])}')
-    if opts.backbone != 'stylegan2':
-        if opts.mode is not None:
-            raise UserError(f'--mode: only for --backbone=stylegan2 (the {opts.backbone} space has one mode)')
-        if opts.width_frac is not None:
-            raise UserError('--width-frac: only for --backbone=stylegan2; use --g-channels/--d-channels')
-    else:
-        for name in ['g_channels', 'd_channels']:
-            if opts[name] is not None:
-                raise UserError(f'{flag(name)}: only for --backbone=conventional or autogan; use --width-frac')
-    if opts.backbone != 'conventional' and opts.up_ops != 'default':
-        raise UserError('--up-ops: only for --backbone=conventional (the StyleGAN2 up ops are learnable already)')
-    backbone = BACKBONE_DEFAULTS[opts.backbone]
-    opts.mode = opts.mode or backbone['mode']
-    opts.g_channels = opts.g_channels or backbone.get('g_channels')
-    opts.d_channels = opts.d_channels or backbone.get('d_channels')
+    backbone = backbones.get(opts.backbone)
+    if opts.mode is not None and opts.mode not in backbone.modes:
+        raise UserError(f'--mode: only for --backbone={" or ".join(with_modes)} '
+                        f'(the {opts.backbone} space has one mode)')
+    widths = {'width_frac': ['width_frac'], 'channels': ['g_channels', 'd_channels']}
+    for name in sorted(set(sum(widths.values(), [])) - set(widths[backbone.width_option])):
+        if opts[name] is not None:
+            owners = [b for b in backbones.names() if name in widths[backbones.get(b).width_option]]
+            other = '/'.join(flag(n) for n in widths[backbone.width_option])
+            raise UserError(f'{flag(name)}: only for --backbone={" or ".join(owners)}; use {other}')
+    if opts.up_ops != 'default' and 'up_ops' not in backbone.search_options:
+        owners = [b for b in backbones.names() if 'up_ops' in backbones.get(b).search_options]
+        raise UserError(f'--up-ops: only for --backbone={" or ".join(owners)} (its op-set ablation, alphaGAN '
+                        f'Tables 6-7)')
+    spec = backbone.search_defaults
+    opts.mode = opts.mode or spec['mode']
+    opts.g_channels = opts.g_channels or spec.get('g_channels')
+    opts.d_channels = opts.d_channels or spec.get('d_channels')
     opts.width_frac = opts.width_frac or 1 / 8
     opts.n_critic = opts.n_critic or defaults['n_critic']
 
@@ -205,11 +161,9 @@ def setup_search_config(opts, given=()):
     except UserError as err:
         raise UserError(f'--data: {err}') from err
     resolution = dataset.resolution
-    if opts.backbone != 'stylegan2' and resolution % 8 != 0:
-        raise UserError(f'--data: resolution {resolution} of {opts.data} is not 8 * bottom width '
-                        f'(the {opts.backbone} generator has three x2 cells)')
-    if opts.backbone == 'stylegan2' and (resolution < 4 or resolution & (resolution - 1) != 0):
-        raise UserError(f'--data: resolution {resolution} of {opts.data} is not a power of two (>= 4)')
+    reason = backbones.get(opts.backbone).resolution_error(resolution)
+    if reason is not None:
+        raise UserError(f'--data: resolution {resolution} of {opts.data} {reason}')
     c.training_set_kwargs.resolution = resolution
     c.training_set_kwargs.max_size = len(dataset)
     dataset_name = dataset.name
@@ -220,12 +174,13 @@ def setup_search_config(opts, given=()):
     del dataset # conserve memory
 
     # Schedule and algorithm.
-    c.batch_size = opts.batch or BACKBONE_DEFAULTS[opts.backbone]['batch']
+    backbone_defaults = backbones.get(opts.backbone).search_defaults
+    c.batch_size = opts.batch or backbone_defaults['batch']
     c.num_gpus = opts.gpus
     if c.batch_size % opts.gpus != 0:
         raise UserError(f'--batch: {c.batch_size} is not divisible by --gpus={opts.gpus}')
     distributed.check_devices('--gpus', opts.gpus, opts.device)
-    c.num_iters = opts.iters or METHOD_DEFAULTS[opts.method]['iters'] or BACKBONE_DEFAULTS[opts.backbone]['iters']
+    c.num_iters = opts.iters or METHOD_DEFAULTS[opts.method]['iters'] or backbone_defaults['iters']
     preset = dict(alphagan=alphagan_config, autogan=autogan_config, random=random_config)[opts.method](opts, c)
     c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=opts.device == 'cuda', num_workers=opts.workers,
                                            prefetch_factor=2 if opts.workers > 0 else None)
@@ -244,7 +199,7 @@ def setup_search_config(opts, given=()):
     c.provenance = dict(method=opts.method, data=dataset_name)
     c.resume = opts.resume
 
-    desc = f'{dataset_name}-{opts.backbone}' + (f'-{opts.mode}' if opts.backbone == 'stylegan2' else '')
+    desc = f'{dataset_name}-{opts.backbone}' + backbones.get(opts.backbone).run_desc(opts.mode)
     desc += f'-{opts.method}-{preset}batch{c.batch_size}'
     return c, desc
 
@@ -263,9 +218,7 @@ def describe_search(c, opts):
     algorithm = dnnlib.util.construct_class_by_name(G=G, D=D, device=torch.device('cpu'), **c.algorithm_kwargs)
     num_d = sum(p.numel() for p in D.parameters())
     if opts.method == 'random':
-        from nas.space import primitives
-        size = primitives.space_size(opts.backbone, *([opts.mode, dataset.resolution]
-                                                      if opts.backbone == 'stylegan2' else []))
+        size = backbones.get(opts.backbone).space_size(opts.mode, dataset.resolution)
         counts = [sum(p.numel() for p in algorithm.build_child(i).parameters()) for i in range(algorithm.num_samples)]
         print(f'Search space size:      {size} (~{float(size):.3g}) architectures')
         print(f'Candidates:             {algorithm.num_samples}, {algorithm.train_steps} D steps each '
@@ -301,8 +254,8 @@ def describe_search(c, opts):
 @click.option('--data',        help='Training data (directory or zip)', metavar='PATH', required=True)
 # Space and method.
 @click.option('--method',      help='Search algorithm', type=click.Choice(METHODS), default='alphagan', show_default=True)
-@click.option('--backbone',    help='Search space  [default: autogan for --method=autogan; else stylegan2 with --mode, else conventional]', type=click.Choice(list(BACKBONE_DEFAULTS)))
-@click.option('--mode',        help='StyleGAN2 search space  [default: micro_dynw]', type=click.Choice(STYLEGAN2_MODES))
+@click.option('--backbone',    help='Search space  [default: autogan for --method=autogan; else stylegan2 with --mode, else conventional]', type=click.Choice(backbones.names()))
+@click.option('--mode',        help='StyleGAN2 search space  [default: micro_dynw]', type=click.Choice(backbones.get('stylegan2').modes))
 @click.option('--g-channels',  help='Conventional/AutoGAN G channels  [default: 256 conventional, 128 autogan]', metavar='INT', type=click.IntRange(min=1))
 @click.option('--d-channels',  help='Conventional/AutoGAN D channels  [default: 128 conventional, 64 autogan]', metavar='INT', type=click.IntRange(min=1))
 @click.option('--width-frac',  help='StyleGAN2 channels as a fraction of config-f  [default: 0.125]', metavar='FLOAT', type=click.FloatRange(min=0, max=1, min_open=True))

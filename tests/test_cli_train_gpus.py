@@ -22,7 +22,7 @@ def test_two_cpu_processes_by_gpus_and_by_torchrun(tmp_path):
     assert res.returncode == 0, res.stderr
     res = run_torchrun('train.py', 2, f'--outdir={tmp_path / "runs"}', f'--data={data}', *TINY)
     assert res.returncode == 0, res.stderr
-    spawned, started = [tmp_path / 'runs' / f'{i:05d}-d32-stylegan2-gpus2-batch4-gamma10' for i in range(2)]
+    spawned, started = [tmp_path / 'runs' / f'{i:05d}-d32-stylegan2-kimg0.016-batch4' for i in range(2)]
     assert sorted(os.listdir(tmp_path / 'runs')) == [spawned.name, started.name]
     assert json.loads((started / 'training_options.json').read_text())['num_gpus'] == 2
     assert shlex.split((started / 'command.txt').read_text())[:2] == ['torchrun', '--nproc_per_node=2']
@@ -42,10 +42,10 @@ def test_two_process_resume_is_bitwise_equal(tmp_path):
             '--metrics=none', '--workers=0', '--grid-images=4', '--device=cpu', '--gpus=2', f'--data={data}']
     res = run('train.py', f'--outdir={tmp_path / "full"}', *args)
     assert res.returncode == 0, res.stderr
-    full = tmp_path / 'full' / '00000-d8-stylegan2-gpus2-batch16-gamma10'
+    full = tmp_path / 'full' / '00000-d8-stylegan2-kimg2-batch16'
     res = run('train.py', f'--outdir={tmp_path / "resumed"}', *args, f'--resume={full / "network-snapshot-000001.pkl"}')
     assert res.returncode == 0, res.stderr
-    resumed = tmp_path / 'resumed' / '00000-d8-stylegan2-gpus2-batch16-gamma10'
+    resumed = tmp_path / 'resumed' / '00000-d8-stylegan2-kimg2-batch16-resumecustom'
     state = torch.load(full / 'training-state-000001.pt', weights_only=True)
     assert len(state['pl_mean_ranks']) == 2 and state['pl_mean_ranks'][0] != state['pl_mean_ranks'][1]
     a = load_file(full / 'network-snapshot-000002.safetensors')

@@ -7,62 +7,21 @@ import numpy as np
 import torch
 
 import dnnlib
+from nas import backbones
 from nas.genotype import Genotype
 from nas.search.autogan import resolve_reward
 from nas.search.base import SearchAlgorithm
-from nas.space import autogan_space
-from nas.space import primitives
 from training.loss import d_hinge, g_hinge
-
-SPACES = ('conventional', 'autogan', 'stylegan2')
-CHILD_CLASSES = {               # Derived generator of each space, built from genotype=<dict>.
-    'conventional': 'training.networks_conventional.Generator',
-    'autogan':      'nas.space.autogan_space.Generator',
-    'stylegan2':    'training.networks_stylegan2.Generator',
-}
 
 #----------------------------------------------------------------------------
 # Uniform samples from each space's genotype layout (every choice independent), drawn from a numpy Generator.
-
-def _choice(rng, options):
-    return options[int(rng.integers(len(options)))]
 
 def sample_genotype(space, rng,
     resolution  = 32,           # Image resolution recorded in the genotype.
     channels    = None,         # Genotype channels, None = the space's default.
     mode        = None,         # Mode of the space, None = its first.
 ):
-    if space not in SPACES:
-        raise ValueError(f'unknown space {space!r} (choose from {", ".join(SPACES)})')
-    mode = primitives.MODES[space][0] if mode is None else mode
-    if space == 'autogan':
-        g = autogan_space.sample_to_genotype(autogan_space.random_sample(rng), resolution=resolution)
-        g.channels = dict(channels or g.channels)
-        return g.validate()
-    if space == 'conventional':
-        ops = {cell: dict() for cell in primitives.CONVENTIONAL_CELLS}
-        for cell, edge, kind in primitives.conventional_edges(): # edges first, then skips, per cell
-            op = _choice(rng, primitives.candidates('conventional', kind))
-            if edge.startswith('skip.'):
-                ops[cell].setdefault('skip', dict())[edge[len('skip.'):]] = op
-            else:
-                ops[cell][edge] = op
-        for cell_ops in ops.values():
-            cell_ops.setdefault('skip', dict())
-        channels = dict(channels or dict(g_channels=256))
-        return Genotype(backbone=space, mode=mode, resolution=resolution, channels=channels, ops=ops).validate()
-    channels = dict(channels or dict(channel_base=32768, channel_max=512, num_mapping_layers=8))
-    layers = primitives.stylegan2_layers(resolution)
-    ops = dict()
-    for kind in ('normal', 'up'):
-        count = 1 if mode.startswith('micro') else sum(1 for _name, k in layers if k == kind)
-        ops[kind] = [_choice(rng, primitives.candidates('stylegan2', kind)) for _ in range(count)]
-    w_idx = None
-    if mode.endswith('_dynw'):
-        w_idx = [int(rng.integers(channels['num_mapping_layers'])) + 1
-                 for _ in primitives.stylegan2_w_slots(resolution)]
-    g = Genotype(backbone=space, mode=mode, resolution=resolution, channels=channels, ops=ops, w_idx=w_idx)
-    return g.validate()
+    return backbones.get(space).sample_genotype(rng, resolution=resolution, channels=channels, mode=mode)
 
 #----------------------------------------------------------------------------
 # The search: iteration i trains candidate i (a fresh child G from its genotype and the given D reset to its
@@ -72,11 +31,11 @@ def sample_genotype(space, rng,
 
 class RandomSearch(SearchAlgorithm):
     def __init__(self, G, D, device,
-        space           = 'autogan',    # One of SPACES.
+        space           = 'autogan',    # Name of a backbone (nas.backbones.names()).
         num_samples     = 10,           # Candidates (one per search iteration).
         mode            = None,         # Mode of the space, None = its first.
         genotype_channels = None,       # Channels written into the genotypes, None = the space's default.
-        child_kwargs    = {},           # Options of the child G (class_name defaults to CHILD_CLASSES[space]).
+        child_kwargs    = {},           # Options of the child G (class_name defaults to the backbone's generator).
         train_steps     = 500,          # D steps per candidate: the shared budget.
         n_critic        = 5,            # D steps per G step.
         g_batch         = 128,          # G batch; the D batch is the data's.
@@ -93,7 +52,7 @@ class RandomSearch(SearchAlgorithm):
         self.space = space
         self.num_samples = num_samples
         self.child_kwargs = dict(child_kwargs)
-        self.child_kwargs.setdefault('class_name', CHILD_CLASSES[space])
+        self.child_kwargs.setdefault('class_name', backbones.get(space).generator_class)
         self.train_steps = train_steps
         self.n_critic = n_critic
         self.g_batch = g_batch
@@ -106,8 +65,7 @@ class RandomSearch(SearchAlgorithm):
         rng = np.random.default_rng(seed)
         self.genotypes = [sample_genotype(space, rng, resolution=G.img_resolution, channels=genotype_channels,
                                           mode=mode) for _ in range(num_samples)]
-        if space == 'autogan' and hasattr(G, 'set_arch'):
-            G.set_arch(autogan_space.genotype_to_sample(self.genotypes[0])) # runnable for the loop's fakes grids
+        backbones.get(space).show_genotype(G, self.genotypes[0]) # runnable for the loop's fakes grids
         self.D_init = copy.deepcopy(D.state_dict())
         self.rewards = []           # reward of every candidate trained so far
         self.best = None            # index of the best candidate so far

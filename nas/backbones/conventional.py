@@ -1,0 +1,165 @@
+"""The conventional backbone of alphaGAN (Tian et al. 2022, Fig. 2): its Backbone (space, search networks,
+genotype sampling and drawing) and the generator built from a genotype."""
+
+import torch
+
+import dnnlib
+from nas.backbones import base
+from nas.genotype import Genotype
+from nas.space import ops
+from nas.space import primitives
+from torch_utils import misc
+from torch_utils import persistence
+
+#----------------------------------------------------------------------------
+# One derived cell: every edge holds the single op its genotype names (BN affine), wired as in paper Fig. 2.
+
+@persistence.persistent_class
+class Cell(torch.nn.Module):
+    def __init__(self,
+        name,                       # 'cell1', 'cell2' or 'cell3'.
+        cell_ops,                   # The genotype's ops[name]: {up0, up1, n0, n1, n2: op, skip: {src: op}}.
+        channels,                   # Channels of every feature map.
+    ):
+        super().__init__()
+        self.name = name
+        for edge in primitives.CONVENTIONAL_UP_EDGES + primitives.CONVENTIONAL_NORMAL_EDGES:
+            setattr(self, edge, ops.OPS[cell_ops[edge]](channels, True))
+        self.skip = torch.nn.ModuleDict({src: ops.OPS[op](channels, True, repeat=primitives.skip_steps(src, name))
+            for src, op in cell_ops['skip'].items()})
+
+    def forward(self, x, skip_inputs):
+        """skip_inputs: {source cell: its node1}. Returns (node1, output)."""
+        def apply(edge, h):
+            return self.skip[edge[len('skip.'):]](h) if edge.startswith('skip.') else getattr(self, edge)(h)
+        return primitives.conventional_cell(x, {src: skip_inputs[src] for src in self.skip}, apply)
+
+#----------------------------------------------------------------------------
+# Generator: Linear(z -> C x bw x bw), three cells (x2 each), BN-ReLU-conv3x3-tanh to RGB. Paper Table 2 counts:
+# alphaGAN_(l) 8.618 M / alphaGAN_(s) 2.953 M at CIFAR-10 (bw 4), 9.279 M / 3.613 M at STL-10 (bw 6), C = 256.
+
+@persistence.persistent_class
+class Generator(torch.nn.Module):
+    def __init__(self,
+        genotype,                   # Genotype.to_dict(), backbone 'conventional' (searched at any resolution, Table 2).
+        z_dim           = 128,      # Input latent (Z) dimensionality.
+        c_dim           = 0,        # Conditioning label dimensionality; the conventional backbone is unconditional.
+        img_resolution  = 32,       # Output resolution, 8 * bottom_width.
+        img_channels    = 3,        # Number of output color channels.
+        g_channels      = 256,      # Channels of every feature map (paper: 256).
+        bottom_width    = None,     # Side of the first feature map, None = img_resolution // 8 (4 CIFAR-10, 6 STL-10).
+        init            = 'xavier_uniform', # Weight init, one of nas.space.ops.INITS.
+    ):
+        super().__init__()
+        g = Genotype.from_dict(genotype, source='G genotype')
+        if g.backbone != 'conventional':
+            raise ValueError(f'G genotype: backbone: expected \'conventional\', got {g.backbone!r}')
+        bottom_width = ops.bottom_width_for('conventional', c_dim, img_resolution, bottom_width)
+        self.genotype = g.to_dict()
+        self.z_dim = z_dim
+        self.c_dim = c_dim
+        self.img_resolution = img_resolution
+        self.img_channels = img_channels
+        self.g_channels = g_channels
+        self.bottom_width = bottom_width
+
+        self.l1 = torch.nn.Linear(z_dim, bottom_width * bottom_width * g_channels)
+        self.cells = torch.nn.ModuleDict({name: Cell(name, g.ops[name], g_channels)
+            for name in primitives.CONVENTIONAL_CELLS})
+        self.to_rgb = ops.to_rgb(g_channels, img_channels)
+        ops.init_weights(self, init)
+
+    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode='const', **kwargs):
+        """Images in [-1, 1]; c and the StyleGAN2 sampling arguments are accepted and ignored."""
+        misc.assert_shape(z, [None, self.z_dim])
+        x = self.l1(z).reshape(-1, self.g_channels, self.bottom_width, self.bottom_width)
+        skip_sources = dict()
+        for name, cell in self.cells.items():
+            skip_sources[name], x = cell(x, skip_sources)
+        img = self.to_rgb(x)
+        misc.assert_shape(img, [z.shape[0], self.img_channels, self.img_resolution, self.img_resolution])
+        return img
+
+    def extra_repr(self):
+        return f'z_dim={self.z_dim}, img_resolution={self.img_resolution}, g_channels={self.g_channels}'
+
+#----------------------------------------------------------------------------
+# Re-training presets of a conventional (alphaGAN/AutoGAN) genotype: paper supp. A.1.1 (CIFAR-10: 50k G iterations,
+# Adam (0, 0.9)) and A.1.2 (STL-10 48x48: 80k G iterations, Adam (0.5, 0.9)); G batch 128, D batch 64, lr 2e-4,
+# n_critic 5 (AutoGAN), hence kimg = G iterations * n_critic * 64 / 1000. ema: G_ema half-life in kimg, 0 = off
+# (AutoGAN's 0.999 per G step is about 222 kimg at n_critic 5, batch 64). decay: default learning-rate schedule.
+# An AutoGAN genotype (Gong et al. 2019, Sec. 4 and the authors' code): 50k G iterations at a constant learning
+# rate with G weights EMA 0.999 per G step.
+
+RETRAIN_SPECS = {
+    'conv_cifar': dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=0, decay='linear'),
+    'conv_stl':   dict(kimg=25600, mb=64, G_mb=128, lrate=0.0002, betas=[0.5, 0.9], n_critic=5, ema=0, decay='linear'),
+    'autogan':    dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=222, decay=None),
+}
+#----------------------------------------------------------------------------
+# The conventional space: cells of 9 normal edges x 6 ops and up/skip edges x 3 ops, searched by alphaGAN (supp.
+# A.1.1: 100 iterations, batch 64, G 256 / D 128 channels) or sampled by random search, against AutoGAN's D.
+
+class ConventionalBackbone(base.Backbone):
+    name            = 'conventional'
+    search_class    = 'nas.space.supernet_conventional.SupernetGenerator'
+    generator_class = 'nas.backbones.conventional.Generator'
+    search_defaults = dict(iters=100, batch=64, mode='cell', g_channels=256, d_channels=128)
+    search_options  = ('up_ops',)
+    retrain_specs   = RETRAIN_SPECS
+
+    def default_retrain_cfg(self, resolution):
+        return 'conv_stl' if resolution == 48 else 'conv_cifar'
+
+    def space_size(self, mode=None, resolution=None, **op_sets):
+        return primitives.conventional_space_size(**op_sets)
+
+    def sample_genotype(self, rng, resolution=32, channels=None, mode=None):
+        ops = {cell: dict() for cell in primitives.CONVENTIONAL_CELLS}
+        for cell, edge, kind in primitives.conventional_edges(): # edges first, then skips, per cell
+            op = base.choice(rng, primitives.candidates(self.name, kind))
+            if edge.startswith('skip.'):
+                ops[cell].setdefault('skip', dict())[edge[len('skip.'):]] = op
+            else:
+                ops[cell][edge] = op
+        for cell_ops in ops.values():
+            cell_ops.setdefault('skip', dict())
+        channels = dict(channels or dict(g_channels=256))
+        return Genotype(backbone=self.name, mode=mode or self.modes[0], resolution=resolution, channels=channels,
+            ops=ops).validate()
+
+    def search_networks(self, opts, batch_size):
+        G_kwargs = dnnlib.EasyDict(class_name=self.search_class, z_dim=128, g_channels=opts.g_channels,
+                                   up_ops=opts.up_ops, gumbel=opts.gumbel, gumbel_tau=opts.gumbel_tau)
+        return G_kwargs, discriminator_kwargs(opts)
+
+    def architecture_panels(self, genotype):
+        panels = []
+        for cell, ops in genotype.ops.items():
+            edges = primitives.CONVENTIONAL_UP_EDGES + primitives.CONVENTIONAL_NORMAL_EDGES
+            lines = [f'{edge}: {ops[edge]}' for edge in edges if edge in ops]
+            lines += [f'skip from {src}: {op}' for src, op in ops.get('skip', {}).items()]
+            panels.append((cell, lines))
+        return panels
+
+    def genotype_table(self, genotype):
+        edges = primitives.CONVENTIONAL_UP_EDGES + primitives.CONVENTIONAL_NORMAL_EDGES
+        rows = []
+        for cell, ops in genotype.ops.items():
+            skips = ', '.join(f'{src}: {op}' for src, op in ops.get('skip', {}).items()) or '-'
+            rows.append([cell, *[ops.get(edge, '-') for edge in edges], skips])
+        return ['cell', *edges, 'skips'], rows
+
+def discriminator_kwargs(opts):
+    """AutoGAN's spectral-norm D at search.py's --d-channels, the D of both cell spaces."""
+    return dnnlib.EasyDict(class_name='training.networks_conventional.Discriminator', d_channels=opts.d_channels)
+
+BACKBONE = base.register(ConventionalBackbone())
+
+#----------------------------------------------------------------------------
+# Snapshots written before these classes moved here (issue 20) name them in training/networks_conventional.py.
+
+persistence.register_former_name('training.networks_conventional.Cell', Cell)
+persistence.register_former_name('training.networks_conventional.Generator', Generator)
+
+#----------------------------------------------------------------------------
