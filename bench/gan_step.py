@@ -18,7 +18,7 @@ import time
 
 #----------------------------------------------------------------------------
 
-def build(root, device, resolution, channels, batch, map_layers, reg, seed):
+def build(root, device, resolution, channels, batch, map_layers, reg, seed, cbase=None, fp16_res=0):
     sys.path.insert(0, root)
     import torch
     from training import loss as loss_module
@@ -27,7 +27,7 @@ def build(root, device, resolution, channels, batch, map_layers, reg, seed):
     except ImportError:
         from training import networks # stylegan2-ada-pytorch
     torch.manual_seed(seed)
-    common = dict(channel_base=channels * resolution, channel_max=channels, num_fp16_res=0, conv_clamp=256)
+    common = dict(channel_base=cbase or channels * resolution, channel_max=channels, num_fp16_res=fp16_res, conv_clamp=256)
     G = networks.Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=resolution, img_channels=3,
                            mapping_kwargs=dict(num_layers=map_layers), synthesis_kwargs=common)
     D = networks.Discriminator(c_dim=0, img_resolution=resolution, img_channels=3, **common)
@@ -69,13 +69,16 @@ def main():
     parser.add_argument('--root', required=True)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--resolution', type=int, default=32)
-    parser.add_argument('--channels', type=int, default=128)
+    parser.add_argument('--channels', type=int, default=128, help='channel_max; also every layer\'s width without --cbase')
+    parser.add_argument('--cbase', type=int, default=None, help='channel_base (default: channels x resolution)')
+    parser.add_argument('--fp16-res', type=int, default=0, help='FP16 on the N highest resolutions (CUDA)')
     parser.add_argument('--batch', type=int, default=16)
     parser.add_argument('--map', type=int, default=2)
     parser.add_argument('--reg', action='store_true')
     parser.add_argument('--steps', type=int, default=3)
     args = parser.parse_args()
-    step = build(args.root, args.device, args.resolution, args.channels, args.batch, args.map, args.reg, seed=0)
+    step = build(args.root, args.device, args.resolution, args.channels, args.batch, args.map, args.reg, seed=0,
+                 cbase=args.cbase, fp16_res=args.fp16_res)
     step() # warm-up: allocator, first-call caches
     times = []
     for _ in range(args.steps):

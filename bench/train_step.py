@@ -2,7 +2,8 @@
 
 With --peer=DIR (a stylegan2-ada-pytorch checkout), it times instead one G+D step (bench/gan_step.py) of ours and of the
 peer side by side, each code base in its own processes, interleaved, median of --reps, with the regularisers off and
-on, at --resolution, channels --cmax everywhere, batch --batch (default 16), --map mapping layers.
+on, at --resolution, --cbase (default: --cmax channels everywhere), --cmax, batch --batch (default 16), --map mapping
+layers, FP16 on the top 4 resolutions on CUDA unless --fp32.
 
 Examples:
   python bench/train_step.py --resolution=32 --cbase=4096 --cmax=128 --batch=16 --kimg=0.32   # CPU figure of issue 5
@@ -43,7 +44,8 @@ from training import training_loop  # noqa: E402
 @click.option('--reps', type=int, default=3, show_default=True, help='Processes per side and setting (--peer only)')
 def main(resolution, cfg, cbase, cmax, batch, kimg, aug, fp32, peer, map_layers, steps, reps):
     if peer is not None:
-        compare_with_peer(peer, resolution, cmax, batch or 16, map_layers, steps, reps)
+        fp16_res = 0 if fp32 or not torch.cuda.is_available() else 4
+        compare_with_peer(peer, resolution, cmax, cbase, batch or 16, map_layers, fp16_res, steps, reps)
         return
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,20 +67,23 @@ def main(resolution, cfg, cbase, cmax, batch, kimg, aug, fp32, peer, map_layers,
 
 #----------------------------------------------------------------------------
 
-def compare_with_peer(peer, resolution, channels, batch, map_layers, steps, reps):
+def compare_with_peer(peer, resolution, channels, cbase, batch, map_layers, fp16_res, steps, reps):
     if not os.path.isfile(os.path.join(peer, 'training', 'loss.py')):
         raise click.ClickException(f'--peer={peer}: not a stylegan2-ada-pytorch checkout (no training/loss.py)')
     here = os.path.dirname(os.path.abspath(__file__))
     roots = dict(ours=os.path.dirname(here), peer=os.path.abspath(peer))
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    print(f'device {device_name(device)}; torch {torch.__version__}; resolution {resolution}; channels {channels}; '
-          f'batch {batch}; mapping layers {map_layers}; {steps} steps x {reps} processes per side, interleaved')
+    cbase = cbase or channels * resolution
+    print(f'device {device_name(device)}; torch {torch.__version__}; resolution {resolution}; channel_base {cbase}; '
+          f'channel_max {channels}; batch {batch}; mapping layers {map_layers}; fp16 res {fp16_res}; {steps} steps x '
+          f'{reps} processes per side, interleaved')
     for reg in [False, True]:
         times = dict(ours=[], peer=[])
         for _rep in range(reps):
             for side, root in roots.items():
                 cmd = [sys.executable, os.path.join(here, 'gan_step.py'), f'--root={root}', f'--resolution={resolution}',
-                       f'--channels={channels}', f'--batch={batch}', f'--map={map_layers}', f'--steps={steps}',
+                       f'--channels={channels}', f'--cbase={cbase}', f'--fp16-res={fp16_res}', f'--batch={batch}',
+                       f'--map={map_layers}', f'--steps={steps}',
                        f'--device={device}'] + ['--reg'] * reg
                 proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
                 if proc.returncode != 0:
