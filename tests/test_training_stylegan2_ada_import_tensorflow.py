@@ -232,6 +232,9 @@ def test_refused_tensorflow_pickles_are_one_line(tmp_path, monkeypatch, capsys):
     D.state['version'] = 3
     refused(write('old.pkl', [D, D, D]), 'old.pkl: G: TensorFlow network format version 3 is older than 4')
 
+    res = run_inprocess(capsys, 'legacy.py', f'--source={path}', f'--dest={tmp_path / "out.safetensors"}')
+    assert_one_line_error(res, '--dest: ', 'out.safetensors: expected a .pkl name (its .safetensors twin is written '
+                                           'beside it)')
     raw = (tmp_path / 'tf.pkl').read_bytes()
     (tmp_path / 'truncated.pkl').write_bytes(raw[:len(raw) // 2])
     refused(tmp_path / 'truncated.pkl', 'truncated.pkl: truncated or not a pickle')
