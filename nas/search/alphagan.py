@@ -4,6 +4,8 @@ import copy
 
 import torch
 
+import dnnlib
+from nas.search import methods
 from nas.search.base import SearchAlgorithm, d_step, g_step, optimizer_step
 from training.loss import d_hinge
 
@@ -174,5 +176,31 @@ class AlphaGAN(SearchAlgorithm):
         self.D_opt.load_state_dict(state['D_opt'])
         self.arch_opt.load_state_dict(state['arch_opt'])
         self.num_weight_steps = int(state['num_weight_steps'])
+
+#----------------------------------------------------------------------------
+# search.py --method=alphagan: weights and alphas on half the data each (supp. A.1.1); deconv taking over is its
+# failure case (paper Sec. 5.4.2, Table 5), which the collapse monitor watches.
+
+def describe(algorithm, G, dataset, c):
+    num_arch = sum(p.numel() for p in G.arch_parameters())
+    num_weights = sum(p.numel() for p in G.weight_parameters())
+    return [f'Architecture params:    {num_arch} in {len(G.arch_parameters())} tensors',
+            f'G parameters:           {num_weights} weights (supernet)']
+
+@methods.register('alphagan', backbones=['conventional', 'stylegan2'], n_critic=1, val_fraction=0.5,
+                  describe=describe, options=['preset', 'T', 'S', 'R', 'arch_lr', 'arch_wd', 'bar_update', 'search_d',
+                                              'gumbel', 'gumbel_tau', 'warmup', 'up_ops',
+                                              'gpus']) # its updates average gradients over processes
+def configure(opts, c):
+    if opts.search_d:
+        raise dnnlib.util.UserError('--search-d: ganas has no searchable discriminator yet (the algorithm supports '
+                                    'one with arch_parameters())')
+    preset = PRESETS[opts.preset][opts.backbone]
+    c.algorithm_kwargs = dnnlib.EasyDict(class_name='nas.search.alphagan.AlphaGAN',
+        T=opts.T or preset['T'], S=opts.S if opts.S is not None else preset['S'], R=opts.R or preset['R'],
+        n_critic=opts.n_critic, lr=opts.lr, betas=[0.0, 0.999], arch_lr=opts.arch_lr, arch_betas=[0.5, 0.999],
+        arch_wd=opts.arch_wd, bar_update=opts.bar_update, search_D=False,
+        warmup_iters=c.num_iters // 2 if opts.warmup else 0)
+    return f'{opts.preset}-'
 
 #----------------------------------------------------------------------------

@@ -8,9 +8,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import dnnlib
+from nas.search import methods
 from nas.search.base import SearchAlgorithm, d_step, g_step
 from nas.search.controller import Controller
-from nas.search.reward import RewardEvaluator
+from nas.search.reward import RewardEvaluator, reward_config
 from nas.space import autogan_space
 from nas.space import ops
 from nas.space import primitives
@@ -361,5 +363,37 @@ class AutoGAN(SearchAlgorithm):
         self.resetter.load_state_dict(state['resetter'])
         self.generator.set_state(state['generator'])
         self.G.set_arch(state['sample'])
+
+#----------------------------------------------------------------------------
+# search.py --method=autogan: the shared GAN trains on all the data; a dominating deconv is a normal choice here.
+
+def describe(algorithm, G, dataset, c):
+    train_images = len(dataset) - round(len(dataset) * c.val_fraction)
+    steps = algorithm.shared_steps or algorithm.shared_epochs * math.ceil(train_images / c.batch_size)
+    ctrl = [sum(p.numel() for p in Controller(primitives.autogan_token_sizes(s), algorithm.hidden_size).parameters())
+            for s in range(len(primitives.AUTOGAN_CELLS))]
+    return [f'Controller parameters:  {", ".join(str(n) for n in ctrl)} (one controller per cell)',
+            f'Schedule:               {c.num_iters} iterations of {steps} D steps and {algorithm.ctrl_steps} '
+            f'controller steps; cells added after iterations {list(algorithm.grow_iters)}',
+            f'G parameters:           {sum(p.numel() for p in G.parameters())} (shared G)']
+
+@methods.register('autogan', backbones=['autogan'], iters=90, n_critic=5, collapse_kwargs=dict(watch_ops=[]),
+                  describe=describe, options=['shared_epochs', 'shared_steps', 'ctrl_steps', 'ctrl_batch', 'ctrl_lr',
+                  'entropy_weight', 'grow_iters', 'num_candidates', 'beam_size', 'reset_stat', 'reset_threshold',
+                  'reset_baseline', 'reward', 'reward_samples', 'reward_real', 'detector', 'g_batch'])
+def configure(opts, c):
+    grow_iters = grow_schedule(c.num_iters) if opts.grow_iters is None else opts.grow_iters
+    if sorted(set(grow_iters)) != grow_iters or not all(0 < it < c.num_iters for it in grow_iters) \
+            or len(grow_iters) > 2:
+        raise dnnlib.util.UserError(f'--grow-iters: {",".join(map(str, grow_iters))}: at most two increasing '
+                                    f'iterations in 1..{c.num_iters - 1} (three cells)')
+    c.algorithm_kwargs = dnnlib.EasyDict(class_name='nas.search.autogan.AutoGAN', num_iters=c.num_iters,
+        grow_iters=grow_iters, shared_epochs=opts.shared_epochs, shared_steps=opts.shared_steps,
+        n_critic=opts.n_critic, g_batch=opts.g_batch, lr=opts.lr, betas=[0.0, 0.9], ctrl_lr=opts.ctrl_lr,
+        ctrl_betas=[0.0, 0.9], ctrl_steps=opts.ctrl_steps, ctrl_batch=opts.ctrl_batch,
+        entropy_weight=opts.entropy_weight, num_candidates=opts.num_candidates, beam_size=opts.beam_size,
+        reset_baseline=opts.reset_baseline, reset_threshold=opts.reset_threshold, reset_stat=opts.reset_stat,
+        **reward_config(opts, c), seed=opts.seed)
+    return ''
 
 #----------------------------------------------------------------------------

@@ -8,8 +8,9 @@ import torch
 
 import dnnlib
 from nas.genotype import Genotype
+from nas.search import methods
 from nas.search.base import SearchAlgorithm, d_step, g_step
-from nas.search.reward import RewardEvaluator
+from nas.search.reward import RewardEvaluator, reward_config
 from nas.space import autogan_space
 from nas.space import primitives
 
@@ -175,5 +176,28 @@ class RandomSearch(SearchAlgorithm):
         if self.best is not None:
             self.best_G = self.build_child(self.best).to(self.device)
             self.best_G.load_state_dict(state['best_G'])
+
+#----------------------------------------------------------------------------
+# search.py --method=random: each candidate trains on all the data. A child takes the search G's latent and width
+# options (z_dim, w_dim, g_channels, mapping_kwargs, synthesis_kwargs, as it has them).
+
+CHILD_OPTIONS = ('z_dim', 'w_dim', 'g_channels', 'mapping_kwargs', 'synthesis_kwargs')
+
+def describe(algorithm, G, dataset, c):
+    counts = [sum(p.numel() for p in algorithm.build_child(i).parameters()) for i in range(algorithm.num_samples)]
+    return [f'Candidates:             {algorithm.num_samples}, {algorithm.train_steps} D steps each '
+            f'(budget {algorithm.num_samples * algorithm.train_steps} D steps)',
+            f'G parameters:           {min(counts)} to {max(counts)} (candidates)']
+
+@methods.register('random', backbones=['conventional', 'autogan', 'stylegan2'], iters=10, n_critic=5,
+                  collapse_kwargs=dict(watch_ops=[]), describe=describe, options=['train_steps', 'reward',
+                  'reward_samples', 'reward_real', 'detector', 'g_batch'])
+def configure(opts, c):
+    child = dnnlib.EasyDict({name: c.G_kwargs[name] for name in CHILD_OPTIONS if name in c.G_kwargs})
+    c.algorithm_kwargs = dnnlib.EasyDict(class_name='nas.search.random_search.RandomSearch', space=opts.backbone,
+        num_samples=c.num_iters, mode=c.G_kwargs.get('mode'), child_kwargs=child, train_steps=opts.train_steps,
+        n_critic=opts.n_critic, g_batch=opts.g_batch, lr=opts.lr, betas=[0.0, 0.9], **reward_config(opts, c),
+        seed=opts.seed)
+    return ''
 
 #----------------------------------------------------------------------------

@@ -56,3 +56,32 @@ class RewardEvaluator:
             G.train(was_training)
 
 #----------------------------------------------------------------------------
+# search.py's reward options (AutoGAN and random search) as RewardEvaluator options. The offline detector (the
+# default) has no logits, so it gives FID only.
+
+def detector_has_logits(spec):
+    """True/False where it can be told without a download (alias or local file), None for another URL."""
+    from metrics import detectors
+    if spec in [None, 'offline']:
+        detectors.offline_detector_path() # fails with one line when the package is missing
+        return False
+    if spec in detectors.DETECTOR_ALIASES:
+        return spec != 'vgg16'
+    if dnnlib.util.is_url(spec) and not spec.startswith('file://'):
+        return None
+    try:
+        return detectors.get_feature_detector(spec, device='cpu').has_logits
+    except dnnlib.util.UserError as err:
+        raise dnnlib.util.UserError(f'--detector: {str(err).removeprefix("detector ")}') from err
+
+def reward_config(opts, c):
+    has_logits = detector_has_logits(opts.detector)
+    reward = opts.reward or ('is' if has_logits else 'fid')
+    if reward == 'is' and has_logits is False:
+        raise dnnlib.util.UserError(f'--reward=is: the detector {opts.detector or "offline"} has no logits, so it '
+                                    f'gives no Inception Score; use --reward=fid or --detector=inception')
+    evaluator_kwargs = dnnlib.EasyDict(dataset_kwargs=c.training_set_kwargs, max_real=opts.reward_real,
+                                       detector=opts.detector, batch_size=min(64, opts.reward_samples)) # no spare images
+    return dict(reward=reward, reward_samples=opts.reward_samples, evaluator_kwargs=evaluator_kwargs)
+
+#----------------------------------------------------------------------------
