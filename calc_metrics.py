@@ -9,9 +9,10 @@ import click
 import torch
 
 import dnnlib
-from dnnlib.util import UserError, cli_main
+from dnnlib.util import UserError, bool_option, cli_main
 from metrics import detectors
 from metrics import metric_main
+import nas.backbones # every backbone's networks, also under the names older snapshots use
 from torch_utils import distributed
 
 #----------------------------------------------------------------------------
@@ -19,8 +20,8 @@ from torch_utils import distributed
 # training_options.json beside it.
 
 def load_generator(network, allow_pickle):
-    from torch_utils import checkpoint # the network formats live with the checkpoint code
-    net = checkpoint.load_network(network, allow_pickle=allow_pickle, device='cpu')
+    from training import stylegan2_ada_import # ganas's and StyleGAN2-ADA's network formats
+    net = stylegan2_ada_import.load_network(network, allow_pickle=allow_pickle, device='cpu')
     G = net.get('G_ema', net.get('G'))
     if G is None:
         raise UserError(f'--network: {network} holds no G_ema or G')
@@ -65,7 +66,7 @@ def subprocess_fn(rank, args):
 @click.option('--metrics',      help='Comma-separated metric names', metavar='LIST', default='fid50k_full', show_default=True)
 @click.option('--data',         help='Real data, zip or folder  [default: the network\'s training set]', metavar='PATH')
 @click.option('--data2',        help='Measure this dataset in place of a generator', metavar='PATH')
-@click.option('--mirror',       help='x-flip the real data  [default: as in training]', type=bool, metavar='BOOL')
+@bool_option('--mirror',        help='x-flip the real data  [default: as in training]', default=None)
 @click.option('--gpus',         help='Processes, one per GPU (CPU processes without CUDA)', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--detector',     help='Inception detector: offline, inception, a path or URL', metavar='SPEC', default='offline', show_default=True)
 @click.option('--pr-detector',  help='Detector for precision/recall', metavar='SPEC', default='vgg16', show_default=True)
@@ -73,7 +74,8 @@ def subprocess_fn(rank, args):
 @click.option('--batch',        help='Images per detector call per process', type=click.IntRange(min=1), default=64, show_default=True)
 @click.option('--seed',         help='Seed of latents, labels and KID subsets', type=click.IntRange(min=0), default=0, show_default=True)
 @click.option('--run-dir',      help='Append metric-<name>.jsonl here  [default: the network\'s directory]', metavar='DIR')
-@click.option('--verbose/--quiet', help='Print progress', default=True, show_default=True)
+@bool_option('--verbose',       help='Print progress', default=True)
+@click.option('--quiet',        help='Same as --verbose=false', is_flag=True)
 def main(**kwargs):
     """Compute quality metrics of a generator against a dataset, or of one dataset against another.
 
@@ -90,7 +92,7 @@ def main(**kwargs):
     opts = dnnlib.EasyDict(kwargs)
     args = dnnlib.EasyDict(network=opts.network, num_gpus=opts.gpus, detector=opts.detector,
                            pr_detector=opts.pr_detector, allow_pickle=opts.allow_pickle, batch=opts.batch,
-                           seed=opts.seed, verbose=opts.verbose, G=None, gen_dataset_kwargs=None, run_dir=opts.run_dir)
+                           seed=opts.seed, verbose=opts.verbose and not opts.quiet, G=None, gen_dataset_kwargs=None, run_dir=opts.run_dir)
 
     # Sanity checks.
     args.metrics = [m.strip() for m in opts.metrics.split(',') if m.strip()]
@@ -107,7 +109,7 @@ def main(**kwargs):
     needs_pr = any(m.startswith('pr') for m in args.metrics)
     for option, spec in [('--detector', opts.detector)] + ([('--pr-detector', opts.pr_detector)] if needs_pr else []):
         try:
-            detectors.get_feature_detector(spec, device='cpu', allow_pickle=opts.allow_pickle, verbose=opts.verbose)
+            detectors.get_feature_detector(spec, device='cpu', allow_pickle=opts.allow_pickle, verbose=args.verbose)
         except UserError as err:
             raise UserError(f'{option}: {err}') from None
 

@@ -12,6 +12,7 @@ import torch
 
 import dnnlib
 from dnnlib.util import UserError, cli_main, INT_LIST
+import nas.backbones # every backbone's networks, also under the names older snapshots use
 from torch_utils.ops import conv2d_gradfix
 from training.image_grid import save_image, save_image_grid
 from training.projection import load_projected_w
@@ -119,7 +120,7 @@ def _check_export(fmt, path, sampler, inputs, dynamic_batch, atol, seed):
 @click.option('--grid',                  help='Write one grid.png instead of one file per seed', is_flag=True)
 @click.option('--batch',                 help='Images generated at a time', metavar='INT', type=click.IntRange(min=1), default=16, show_default=True)
 @click.option('--device',                help='Device (default: cuda when available)', type=click.Choice(['cuda', 'cpu']))
-@click.option('--projected-w',           help='Generate from the ws of a projector.py .npz file instead of seeds', metavar='FILE')
+@click.option('--projected-w', '--projected_w', help='Generate from the ws of a projector.py .npz file instead of seeds', metavar='FILE')
 @click.option('--allow-pickle',          help='Unpickle a foreign network pickle (runs its code: trusted files only)', is_flag=True)
 @click.option('--export', 'export_fmt',  help='Write G_ema as a file instead of images', type=click.Choice(['torchscript', 'onnx']))
 @click.option('--export-path',           help='Where to write the exported file', metavar='FILE')

@@ -8,10 +8,11 @@ import numpy as np
 import PIL.Image
 import torch
 
-from dnnlib.util import UserError, cli_main, open_url
+from dnnlib.util import UserError, bool_option, cli_main, open_url
 from metrics import detectors
+import nas.backbones # every backbone's networks, also under the names older snapshots use
 from training import projection
-from training.image_grid import save_image, save_image_grid
+from training.image_grid import save_image, save_image_grid, to_uint8
 from training.sampling import class_labels, load_generator, require_styles
 
 #----------------------------------------------------------------------------
@@ -42,6 +43,31 @@ def load_lpips(spec, device):
         raise UserError(f'--vgg: {spec} has no LPIPS output (forward without return_lpips)')
     return vgg16
 
+# proj.mp4 as StyleGAN2-ADA writes it: 10 frames per second, one per optimisation step, the target on the left and
+# the projection at that step on the right, H.264 at 16 Mbit/s; through imageio-ffmpeg, which ganas does not require.
+
+VIDEO_MISSING = ('proj.mp4 not written: --save-video needs the imageio-ffmpeg package (pip install imageio-ffmpeg); '
+                 '--save-video=false skips it')
+
+def write_video(path, G, ws, target, batch_size=16):
+    """Write the frames of ws [num_steps, num_ws, w_dim] beside target [C, H, W] uint8; returns the frame count."""
+    import imageio_ffmpeg # optional, checked by main()
+    to_rgb = lambda x: np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x
+    target = to_rgb(target.transpose(1, 2, 0))
+    writer = imageio_ffmpeg.write_frames(path, (2 * target.shape[1], target.shape[0]), fps=10, codec='libx264',
+                                         bitrate='16M', macro_block_size=2)
+    writer.send(None) # start ffmpeg
+    try:
+        for start in range(0, len(ws), batch_size):
+            with torch.no_grad():
+                images = G.synthesis(ws[start:start + batch_size], noise_mode='const')
+            images = to_uint8(images.cpu().numpy()).transpose(0, 2, 3, 1)
+            for image in images:
+                writer.send(np.ascontiguousarray(np.concatenate([target, to_rgb(image)], axis=1)))
+    finally:
+        writer.close()
+    return len(ws)
+
 #----------------------------------------------------------------------------
 
 @click.command()
@@ -52,15 +78,17 @@ def load_lpips(spec, device):
 @click.option('--loss',                  help='Image distance: LPIPS (VGG16) or mean squared pixel error', type=click.Choice(['lpips', 'mse']), default='lpips', show_default=True)
 @click.option('--vgg',                   help='VGG16 TorchScript file for LPIPS (path or URL)  [default: NVIDIA\'s vgg16.pt, downloaded once]', metavar='PATH')
 @click.option('--class', 'class_idx',    help='Class label (conditional networks)', metavar='INT', type=click.IntRange(min=0))
+@bool_option('--save-video',             help='Save proj.mp4, the optimisation step by step (needs imageio-ffmpeg)', default=True)
 @click.option('--outdir',                help='Where to save the results', metavar='DIR', required=True)
 @click.option('--device',                help='Device (default: cuda when available)', type=click.Choice(['cuda', 'cpu']))
 @click.option('--allow-pickle',          help='Unpickle a foreign network pickle (runs its code: trusted files only)', is_flag=True)
-def main(network, target_path, num_steps, seed, loss, vgg, class_idx, outdir, device, allow_pickle):
+def main(network, target_path, num_steps, seed, loss, vgg, class_idx, save_video, outdir, device, allow_pickle):
     """Project an image into W: optimise one w per mapping layer the network reads (one for StyleGAN2, one per
     distinct W_i for dynamic-W genotypes) and the noise maps so that the generated image matches the target.
 
     Writes target.png, proj.png, progress.png (the target, then the projection at eight points of the
-    optimisation) and projected_w.npz (w [1, num_ws, w_dim] and the noise maps) to --outdir.
+    optimisation), projected_w.npz (w [1, num_ws, w_dim] and the noise maps) and proj.mp4 (every step beside the
+    target, with imageio-ffmpeg) to --outdir.
 
     \b
     Examples:
@@ -93,6 +121,15 @@ def main(network, target_path, num_steps, seed, loss, vgg, class_idx, outdir, de
     save_image_grid(np.concatenate([target[None] / 127.5 - 1, images]), os.path.join(outdir, 'progress.png'),
                     grid_size=(len(steps) + 1, 1))
     print(f'Saved target.png, proj.png, progress.png and projected_w.npz to {outdir}')
+    if save_video:
+        try:
+            import imageio_ffmpeg # noqa: F401 (optional: only the video needs it)
+        except ImportError:
+            print(VIDEO_MISSING)
+            return
+        path = os.path.join(outdir, 'proj.mp4')
+        num_frames = write_video(path, G, result.ws, target)
+        print(f'Saved {path} ({num_frames} frames)')
 
 #----------------------------------------------------------------------------
 

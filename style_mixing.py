@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from dnnlib.util import cli_main, INT_LIST
+import nas.backbones # every backbone's networks, also under the names older snapshots use
 from training.image_grid import save_image, save_image_grid
 from training.sampling import load_generator, style_mixing_images
 

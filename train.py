@@ -7,7 +7,8 @@ import click
 import torch
 
 import dnnlib
-from dnnlib.util import UserError, cli_main
+from dnnlib.util import UserError, bool_option, cli_main
+import nas.backbones # every backbone's networks, also under the names older snapshots use
 from torch_utils import distributed
 from training import training_loop
 from training.augment import AUGPIPE_SPECS
@@ -39,7 +40,7 @@ CONVENTIONAL_SPECS = {
     'autogan':    dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=222, decay=None),
 }
 CELL_GENERATORS = {             # Genotype backbones trained with these presets: their G class (D: AutoGAN's).
-    'conventional': 'training.networks_conventional.Generator',
+    'conventional': 'nas.backbones.conventional.Generator',
     'autogan':      'nas.space.autogan_space.Generator',
 }
 
@@ -60,6 +61,14 @@ def load_genotype(path):
     except UserError as err:
         raise UserError(f'--genotype: {err}') from err
 
+def default_batch_gpu(spec, batch, gpus):
+    """Images per GPU at a time, as StyleGAN2-ADA sets them: a preset's batch split over the GPUs it was tuned for
+    (`mb // ref_gpus`, the rest in accumulation rounds, so that one GPU holds what one of ref_gpus held), or an
+    explicit --batch split over --gpus. Fewer GPUs than ref_gpus accumulate; more take the per-GPU share."""
+    if batch is not None:
+        return batch // gpus
+    return min(spec.mb // spec.ref_gpus, spec.mb // gpus)
+
 def resolve_cfg(cfg, resolution, gpus):
     """The preset's values; 'auto' derives them from resolution and GPU count (StyleGAN2-ADA Appendix D.2)."""
     spec = dnnlib.EasyDict(CFG_SPECS[cfg])
@@ -77,6 +86,9 @@ def resolve_cfg(cfg, resolution, gpus):
 # Build the training config `c` (plain JSON) from the CLI options; every check names its option.
 
 def setup_training_config(opts):
+    """The training config `c` and the run's name (run_desc) of the CLI options `opts`, whose missing values this
+    fills in (opts.cfg, opts.aug)."""
+    given = dnnlib.EasyDict(opts) # the options as given, for the run name
     c = dnnlib.EasyDict()
 
     # Dataset.
@@ -119,7 +131,8 @@ def setup_training_config(opts):
 
     # A conventional or AutoGAN genotype has its own presets and networks.
     if conventional:
-        return setup_conventional_config(opts, c, genotype, resolution, dataset_name)
+        c = setup_conventional_config(opts, c, genotype, resolution)
+        return c, run_desc(given, dataset_name, opts.cfg, genotype)
     if opts.cfg in CONVENTIONAL_SPECS:
         raise UserError(f'--cfg={opts.cfg}: only for a conventional or autogan --genotype')
     for name in ['g_channels', 'd_channels']:
@@ -135,12 +148,13 @@ def setup_training_config(opts):
     if c.batch_size % opts.gpus != 0:
         raise UserError(f'--batch: {c.batch_size} is not divisible by --gpus={opts.gpus}')
     batch_per_gpu = c.batch_size // opts.gpus
-    c.batch_gpu = opts.batch_gpu if opts.batch_gpu is not None else batch_per_gpu
+    c.batch_gpu = opts.batch_gpu if opts.batch_gpu is not None else default_batch_gpu(spec, opts.batch, opts.gpus)
     if batch_per_gpu % c.batch_gpu != 0:
         raise UserError(f'--batch-gpu: {c.batch_gpu} does not divide the per-GPU batch {batch_per_gpu}')
 
-    # Hardware (after the batch checks, which hold whatever the machine).
-    distributed.check_devices('--gpus', opts.gpus, opts.device)
+    # Hardware (after the batch checks, which hold whatever the machine); a dry run shows the options of any machine.
+    if not opts.dry_run:
+        distributed.check_devices('--gpus', opts.gpus, opts.device)
     c.num_gpus = opts.gpus
     c.device = opts.device
 
@@ -170,6 +184,7 @@ def setup_training_config(opts):
     if opts.freezed is not None:
         c.D_kwargs.block_kwargs.freeze_layers = opts.freezed
     if genotype is not None:
+        c.G_kwargs.class_name = 'nas.backbones.stylegan2.Generator'
         c.G_kwargs.genotype = genotype.to_dict()
         if opts.map is None: # a dynamic-W genotype picks among the mapping layers it was searched with
             c.G_kwargs.mapping_kwargs.num_layers = genotype.channels.get('num_mapping_layers', spec.map)
@@ -179,22 +194,18 @@ def setup_training_config(opts):
     if opts.cfg == 'cifar':
         c.loss_kwargs.pl_weight = 0 # disable path length regularization
         c.loss_kwargs.style_mixing_prob = 0 # disable style mixing
+        c.D_kwargs.architecture = 'orig' # no residual connections in D
 
     set_augmentation(opts, c)
     set_logging(opts, c)
-    desc = f'{dataset_name}-{opts.cfg}-gpus{opts.gpus}-batch{c.batch_size}-gamma{gamma:g}'
-    if genotype is not None:
-        desc += '-genotype'
-    if opts.aug != 'ada':
-        desc += f'-{opts.aug}'
-    return c, desc
+    return c, run_desc(given, dataset_name, opts.cfg, genotype)
 
 #----------------------------------------------------------------------------
 # Conventional or AutoGAN re-training (alphaGAN supp. A.1.1, AutoGAN Sec. 4): the genotype's G, AutoGAN's
 # spectral-norm D, hinge loss, n_critic D steps per G step with twice the batch for G, the preset's LR schedule
 # (alphaGAN: linear decay; AutoGAN: constant), no augmentation or regularisers.
 
-def setup_conventional_config(opts, c, genotype, resolution, dataset_name):
+def setup_conventional_config(opts, c, genotype, resolution):
     if opts.cond:
         raise UserError(f'--cond: the {genotype.backbone} generator is unconditional')
     default_cfg = 'autogan' if genotype.backbone == 'autogan' else 'conv_stl' if resolution == 48 else 'conv_cifar'
@@ -230,22 +241,59 @@ def setup_conventional_config(opts, c, genotype, resolution, dataset_name):
     c.D_reg_interval = None
     set_augmentation(opts, c)
     set_logging(opts, c)
-    desc = f'{dataset_name}-{cfg}-genotype-batch{c.batch_size}'
-    if opts.aug != 'noaug':
-        desc += f'-{opts.aug}'
-    return c, desc
+    return c
 
 #----------------------------------------------------------------------------
 # Options shared by both configs.
+
+DEFAULT_ADA_TARGET = 0.6
+DEFAULT_AUGPIPE = 'bgc'
+
+def run_desc(given, dataset_name, cfg, genotype):
+    """The run directory's name after NNNNN-, built as StyleGAN2-ADA builds it from the options given (dataset,
+    -cond, -subsetN, -mirror, -cfg (auto: -autoGPUS), -gammaG, -kimgK, -batchB, -aug, -pP, -targetT, -augpipe,
+    -noresume | -resume<name> | -resumecustom, -freezedN), then ganas's own parts (-genotype)."""
+    desc = dataset_name
+    desc += '-cond' if given.cond else ''
+    desc += f'-subset{given.subset}' if given.subset is not None else ''
+    desc += '-mirror' if given.mirror else ''
+    desc += f'-{cfg}' + (f'{given.gpus}' if cfg == 'auto' else '')
+    desc += f'-gamma{given.gamma:g}' if given.gamma is not None else ''
+    desc += f'-kimg{given.kimg:g}' if given.kimg is not None else ''
+    desc += f'-batch{given.batch}' if given.batch is not None else ''
+    desc += f'-{given.aug}' if given.aug is not None else ''
+    desc += f'-p{given.p:g}' if given.p is not None else ''
+    desc += f'-target{given.target:g}' if given.target is not None else ''
+    desc += f'-{given.augpipe}' if given.augpipe is not None else ''
+    if given.resume == 'noresume':
+        desc += '-noresume'
+    elif given.resume in RESUME_SPECS:
+        desc += f'-resume{given.resume}'
+    elif given.resume not in [None, 'latest']: # 'latest' continues a run of the same options under their name
+        desc += '-resumecustom'
+    desc += f'-freezed{given.freezed}' if given.freezed is not None else ''
+    desc += '-genotype' if genotype is not None else ''
+    return desc
+
+def resume_source(resume):
+    """--resume as a file, URL, run directory or 'latest'; None when not resuming (not given, or 'noresume')."""
+    if resume in [None, 'noresume']:
+        return None
+    return RESUME_SPECS.get(resume, resume)
 
 def set_augmentation(opts, c):
     c.augment_kwargs = None
     c.augment_p = 0
     c.ada_target = None
+    if opts.target is not None and opts.aug != 'ada':
+        raise UserError(f'--target: only meaningful with --aug=ada, not --aug={opts.aug}')
+    if opts.augpipe is not None and opts.aug == 'noaug':
+        raise UserError('--augpipe: not used with --aug=noaug')
     if opts.aug != 'noaug':
-        c.augment_kwargs = dnnlib.EasyDict(class_name='training.augment.AugmentPipe', **AUGPIPE_SPECS[opts.augpipe])
+        augpipe = opts.augpipe or DEFAULT_AUGPIPE
+        c.augment_kwargs = dnnlib.EasyDict(class_name='training.augment.AugmentPipe', **AUGPIPE_SPECS[augpipe])
     if opts.aug == 'ada':
-        c.ada_target = opts.target
+        c.ada_target = opts.target if opts.target is not None else DEFAULT_ADA_TARGET
     elif opts.aug == 'fixed':
         if opts.p is None:
             raise UserError('--aug=fixed needs --p')
@@ -258,12 +306,13 @@ def set_logging(opts, c):
     c.kimg_per_tick = opts.tick
     c.image_snapshot_ticks = c.network_snapshot_ticks = opts.snap
     c.random_seed = opts.seed
-    c.resume_pkl = opts.resume
+    c.resume_pkl = resume_source(opts.resume)
     c.keep = opts.keep
     c.on_collapse = opts.on_collapse
     c.cudnn_benchmark = not opts.nobench
     c.allow_tf32 = opts.allow_tf32
     c.max_grid_images = opts.grid_images
+    c.detector = opts.detector
 
 #----------------------------------------------------------------------------
 # One process of training: process 0 logs to log.txt, every process runs the loop.
@@ -278,6 +327,15 @@ def subprocess_fn(rank, c):
         if logger is not None:
             logger.close() # so that an error (out of memory, collapse) reaches stderr as one line
 
+def parameter_counts(c):
+    """(G, D) parameter counts of the networks `c` trains, built on the CPU as the training loop builds them."""
+    training_set = dnnlib.util.construct_class_by_name(**c.training_set_kwargs)
+    common_kwargs = dict(c_dim=training_set.label_dim, img_resolution=training_set.resolution,
+                         img_channels=training_set.num_channels)
+    G = dnnlib.util.construct_class_by_name(**c.G_kwargs, **common_kwargs)
+    D = dnnlib.util.construct_class_by_name(**c.D_kwargs, **common_kwargs)
+    return tuple(sum(p.numel() for p in net.parameters()) for net in [G, D])
+
 def launch_training(c, desc, outdir, dry_run):
     with distributed.torchrun_group(c.device):
         c.run_dir = distributed.broadcast_object(dnnlib.util.next_run_dir(outdir, desc))
@@ -288,8 +346,12 @@ def launch_training(c, desc, outdir, dry_run):
             print()
             print(f'Output directory:    {c.run_dir}')
             print(f'Number of GPUs:      {c.num_gpus}')
-            print(f'Batch size:          {c.batch_size} images')
+            print(f'Batch size:          {c.batch_size} images ({c.batch_gpu} per GPU at a time)')
             print(f'Training duration:   {c.total_kimg} kimg')
+            if dry_run:
+                num_G, num_D = parameter_counts(c)
+                print(f'G parameters:        {num_G}')
+                print(f'D parameters:        {num_D}')
             print()
             if dry_run:
                 print('Dry run; exiting.')
@@ -313,23 +375,42 @@ def parse_metrics(value):
 
 def check_resume(resume):
     """Fail before launching when --resume is not a loadable network snapshot."""
-    from torch_utils import checkpoint
+    from training import stylegan2_ada_import
     try:
-        data = checkpoint.load_network(resume)
+        data = stylegan2_ada_import.load_network(resume)
     except UserError as err:
         raise UserError(f'--resume: {err}') from err
     if not isinstance(data, dict) or not all(isinstance(data.get(name), torch.nn.Module) for name in ['G', 'D', 'G_ema']):
         raise UserError(f'--resume: {resume} is not a training snapshot (it lacks G, D and G_ema)')
 
-def find_resume(resume, outdir, desc):
+# What a run trains: a bare --resume continues the newest run in --outdir whose training_options.json holds the same
+# values of these, whatever its name (which --kimg, --snap and the like change).
+RUN_IDENTITY_KEYS = ['training_set_kwargs', 'G_kwargs', 'D_kwargs', 'G_opt_kwargs', 'D_opt_kwargs', 'loss_kwargs',
+                     'augment_kwargs', 'batch_size', 'random_seed']
+
+def run_identity(options):
+    return json.loads(json.dumps({key: options.get(key) for key in RUN_IDENTITY_KEYS}))
+
+def same_training_options(c):
+    """Predicate on a run directory: does its training_options.json train what `c` trains?"""
+    wanted = run_identity(c)
+    def matches(run_dir):
+        try:
+            with open(os.path.join(run_dir, 'training_options.json'), encoding='utf-8') as f:
+                return run_identity(json.load(f)) == wanted
+        except (OSError, ValueError, AttributeError):
+            return False
+    return matches
+
+def find_resume(resume, outdir, c):
     """The snapshot to continue: the newest valid one of the run directory `resume`, or, for 'latest' (--resume
-    given alone), of the newest run directory NNNNN-<desc> in `outdir` that holds one."""
+    given alone), of the newest run directory in `outdir` that trains what `c` trains and holds one."""
     from torch_utils import checkpoint
     what = 'checkpoint to resume from (network-snapshot-NNNNNN with its training-state-NNNNNN.pt)'
     try:
         if resume == 'latest':
-            path = checkpoint.find_latest_checkpoint(outdir, desc, kind='training')
-            missing = f'no run directory {os.path.join(outdir, "NNNNN-" + desc)} holds a {what}'
+            path = checkpoint.find_latest_checkpoint(outdir, None, kind='training', matches=same_training_options(c))
+            missing = f'no run directory in {outdir} with the same training options holds a {what}'
         else:
             path = checkpoint.find_resume_checkpoint(resume, kind='training')
             missing = f'{resume} holds no {what}'
@@ -350,12 +431,13 @@ def find_resume(resume, outdir, desc):
 @click.option('--keep',       help='Keep the newest K snapshots and the best by the first metric  [default: all]', metavar='K', type=click.IntRange(min=1))
 @click.option('--on-collapse', help='Flat D loss or FID rising: log it, or end the run', type=click.Choice(['warn', 'stop']), default='warn', show_default=True)
 @click.option('--metrics',    help='Comma-separated metrics or "none"', metavar='[NAME|A,B,C|none]', default='fid50k_full', show_default=True)
+@click.option('--detector',   help='Inception detector of the metrics: offline, inception, a path or URL', metavar='SPEC', default='offline', show_default=True)
 @click.option('--seed',       help='Random seed', metavar='INT', type=click.IntRange(min=0), default=0, show_default=True)
-@click.option('--dry-run',    help='Print training options and exit', is_flag=True)
+@click.option('-n', '--dry-run', help='Print training options and network sizes, and exit', is_flag=True)
 # Dataset.
-@click.option('--cond',       help='Train conditional model based on dataset labels', is_flag=True)
+@bool_option('--cond',        help='Train conditional model based on dataset labels')
 @click.option('--subset',     help='Train with only N images (a random subset fixed by --seed)  [default: all]', metavar='INT', type=click.IntRange(min=1))
-@click.option('--mirror',     help='Enable dataset x-flips', is_flag=True)
+@bool_option('--mirror',      help='Enable dataset x-flips')
 # Base config.
 @click.option('--cfg',        help='Base config  [default: auto; conv_cifar/conv_stl for a conventional genotype, autogan for an AutoGAN one]', type=click.Choice(list(CFG_SPECS) + list(CONVENTIONAL_SPECS)))
 # Searched architecture.
@@ -367,23 +449,23 @@ def find_resume(resume, outdir, desc):
 @click.option('--gamma',      help='Override R1 gamma', metavar='FLOAT', type=click.FloatRange(min=0))
 @click.option('--kimg',       help='Override training duration', metavar='KIMG', type=click.FloatRange(min=0, min_open=True))
 @click.option('--batch',      help='Override total batch size', metavar='INT', type=click.IntRange(min=1))
-@click.option('--batch-gpu',  help='Samples per GPU at a time (gradient accumulation above it)', metavar='INT', type=click.IntRange(min=1))
+@click.option('--batch-gpu',  help='Samples per GPU at a time (gradient accumulation above it)  [default: the preset\'s batch / its GPUs, or --batch / --gpus]', metavar='INT', type=click.IntRange(min=1))
 @click.option('--cbase',      help='Override channel base (capacity)', metavar='INT', type=click.IntRange(min=1))
 @click.option('--cmax',       help='Maximum channels per layer', metavar='INT', type=click.IntRange(min=1), default=512, show_default=True)
 @click.option('--map',        help='Override mapping-network depth', metavar='INT', type=click.IntRange(min=1))
 # Discriminator augmentation.
 @click.option('--aug',        help='Augmentation mode  [default: ada; noaug for a conventional/AutoGAN genotype]', type=click.Choice(['noaug', 'ada', 'fixed']))
 @click.option('--p',          help='Augmentation probability for --aug=fixed', metavar='FLOAT', type=click.FloatRange(min=0, max=1))
-@click.option('--target',     help='ADA target value', metavar='FLOAT', type=click.FloatRange(min=0, max=1), default=0.6, show_default=True)
-@click.option('--augpipe',    help='Augmentation pipeline', type=click.Choice(list(AUGPIPE_SPECS)), default='bgc', show_default=True)
+@click.option('--target',     help=f'ADA target value for --aug=ada  [default: {DEFAULT_ADA_TARGET}]', metavar='FLOAT', type=click.FloatRange(min=0, max=1))
+@click.option('--augpipe',    help=f'Augmentation pipeline  [default: {DEFAULT_AUGPIPE}]', type=click.Choice(list(AUGPIPE_SPECS)))
 # Transfer learning and resume.
-@click.option('--resume',     help=f'Resume from a network snapshot (path or URL; StyleGAN2-ADA\'s too; or {"|".join(RESUME_SPECS)}) or a run directory; alone: the newest run of this config in --outdir', metavar='[PKL|DIR]', is_flag=False, flag_value='latest')
+@click.option('--resume',     help=f'Resume from a network snapshot (path or URL; StyleGAN2-ADA\'s too; or {"|".join(RESUME_SPECS)}) or a run directory; alone: the newest run of the same options in --outdir  [default: noresume]', metavar='[PKL|DIR]', is_flag=False, flag_value='latest')
 @click.option('--freezed',    help='Freeze the first N layers of D (transfer learning)', metavar='INT', type=click.IntRange(min=0))
 # Performance and logging.
-@click.option('--fp32',       help='Disable mixed-precision training', is_flag=True)
-@click.option('--nhwc',       help='Use NHWC memory format with FP16', is_flag=True)
-@click.option('--allow-tf32', help='Allow PyTorch to use TF32 internally', is_flag=True)
-@click.option('--nobench',    help='Disable cuDNN benchmarking', is_flag=True)
+@bool_option('--fp32',        help='Disable mixed-precision training')
+@bool_option('--nhwc',        help='Use NHWC memory format with FP16')
+@bool_option('--allow-tf32',  help='Allow PyTorch to use TF32 internally')
+@bool_option('--nobench',     help='Disable cuDNN benchmarking')
 @click.option('--workers',    help='DataLoader worker processes', metavar='INT', type=click.IntRange(min=0), default=3, show_default=True)
 @click.option('--tick',       help='Progress print interval in kimg', metavar='KIMG', type=click.FloatRange(min=0, min_open=True), default=4, show_default=True)
 @click.option('--grid-images', help='Cap on images in preview grids', metavar='INT', type=click.IntRange(min=1))
@@ -391,29 +473,29 @@ def find_resume(resume, outdir, desc):
 def main(**kwargs):
     """Train a GAN using the techniques of "Training Generative Adversarial Networks with Limited Data".
 
+    BOOL options take 1/0, true/false or yes/no, as in StyleGAN2-ADA; given alone they mean true.
+
     \b
     Examples:
     python train.py --outdir=runs --data=datasets/fmnist32.zip --cfg=cifar --gpus=1
-    python train.py --outdir=runs --data=~/datasets/ffhq.zip --gpus=8 --cfg=paper256 --mirror
+    python train.py --outdir=runs --data=~/datasets/ffhq.zip --gpus=8 --cfg=paper256 --mirror=1
     python train.py --outdir=runs --data=datasets/cifar10.zip --genotype=nas/genotypes/alphagan_s_cifar10.json
     """
     opts = dnnlib.EasyDict(kwargs)
     opts.device = opts.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     opts.gpus = distributed.num_processes('--gpus', opts.gpus)
     opts.metrics = parse_metrics(opts.metrics)
-    opts.resume = RESUME_SPECS.get(opts.resume, opts.resume)
-    resume_file = opts.resume if opts.resume not in [None, 'latest'] and not os.path.isdir(opts.resume) else None
+    source = resume_source(opts.resume)
+    resume_file = source if source not in [None, 'latest'] and not os.path.isdir(source) else None
     if resume_file is not None:
         check_resume(resume_file)
     c, desc = setup_training_config(opts)
-    if opts.subset is not None:
-        desc += f'-subset{opts.subset}'
     if resume_file is not None and training_loop.resume_state_path(resume_file) is None:
         # Weights without a training state: transfer learning, set up as StyleGAN2-ADA does for any resume.
         c.ada_kimg = 100 # make ADA react faster at the beginning
         c.ema_rampup = None # no EMA ramp-up from the first image
-    if opts.resume is not None and resume_file is None: # 'latest' or a run directory
-        c.resume_pkl = find_resume(opts.resume, opts.outdir, desc)
+    if source is not None and resume_file is None: # 'latest' or a run directory
+        c.resume_pkl = find_resume(source, opts.outdir, c)
     launch_training(c=c, desc=desc, outdir=opts.outdir, dry_run=opts.dry_run)
 
 #----------------------------------------------------------------------------

@@ -136,6 +136,14 @@ class IntListParamType(click.ParamType):
 
 INT_LIST = IntListParamType()
 
+def bool_option(*param_decls, help, default=False, **kwargs): # pylint: disable=redefined-builtin
+    """A click option of StyleGAN2-ADA's BOOL kind: `--mirror=1`, `--mirror=false`, `--mirror yes` (click's boolean
+    words: 1/0, true/false, yes/no, on/off, t/f, y/n), and `--mirror` alone still means true."""
+    if default is not None: # None: the caller's help says what happens when it is not given
+        help = f'{help}  [default: {"true" if default else "false"}]'
+    return click.option(*param_decls, help=help, type=click.BOOL, is_flag=False,
+                        flag_value=True, default=default, metavar='BOOL', **kwargs)
+
 def format_time(seconds):
     """Human-readable duration: '42s', '3m 05s', '2h 07m', '1d 03h'."""
     s = int(round(seconds))

@@ -59,6 +59,13 @@ def check_generator_matches_dataset(opts):
 # results, metric, total_time, total_time_str, num_gpus, and `skipped` (a one-line reason) when the
 # metric cannot run with the chosen detector.
 
+def metric_detector(metric, opts):
+    """The detector spec a metric's number comes from, as recorded in metric-*.jsonl: precision/recall and PPL use
+    the VGG16 (pr_detector), the others the Inception detector ('offline' when none was named)."""
+    if metric.startswith(('pr', 'ppl')):
+        return opts.pr_detector
+    return opts.detector if opts.detector is not None else 'offline'
+
 def calc_metric(metric, **kwargs):
     check_metric_names([metric])
     opts = metric_utils.MetricOptions(**kwargs)
@@ -87,6 +94,7 @@ def calc_metric(metric, **kwargs):
         total_time      = total_time,
         total_time_str  = dnnlib.util.format_time(total_time),
         num_gpus        = opts.num_gpus,
+        detector        = metric_detector(metric, opts),
     )
     if skipped is not None:
         result_dict.skipped = skipped

@@ -16,9 +16,10 @@ import dnnlib
 from dnnlib.util import UserError, atomic_write, cli_main, format_time
 from metrics import detectors
 from metrics.fast import FastEvaluator
+import nas.backbones # every backbone's networks, also under the names older snapshots use
 from nas import report
 from nas.genotype import Genotype
-from torch_utils import checkpoint
+from training import stylegan2_ada_import
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASELINE = os.path.join(ROOT, 'nas', 'genotypes', 'sngan_baseline.json')
@@ -131,7 +132,7 @@ def compute_fids(stage_dir, networks, data, num, detector, device, log):
     result = dict(metric=f'fid (first {num} real images vs {num} generated)', num_real=num, num_gen=num, data=data,
                   detector=detector or 'offline', real_stats_seconds=time.time() - start, models={})
     for model, network in networks.items():
-        G = checkpoint.load_network(network, device=evaluator.opts.device)['G_ema']
+        G = stylegan2_ada_import.load_network(network, device=evaluator.opts.device)['G_ema']
         r = evaluator(G, seed=0)
         result['models'][model] = dict(fid=float(r.fid), network=network, seconds=r.time)
         log(f'  FID {model}: {r.fid:.2f} ({num} vs {num} images, {r.time:.0f} s)')

@@ -419,11 +419,11 @@ def _metrics(run_dir):
         for record in read_jsonl(path):
             results = ', '.join(f'{k} = {v:.4f}' if isinstance(v, float) else f'{k} = {v}'
                                 for k, v in record.get('results', {}).items())
-            rows.append([esc(record.get('metric', '?')), esc(results), esc(record.get('snapshot_pkl') or '-'),
-                         esc(record.get('total_time_str', '-'))])
+            rows.append([esc(record.get('metric', '?')), esc(results), esc(record.get('detector') or '-'),
+                         esc(record.get('snapshot_pkl') or '-'), esc(record.get('total_time_str', '-'))])
     if not rows:
         return note('No metrics computed in this run (metric-*.jsonl).')
-    return table(['metric', 'results', 'snapshot', 'time'], rows)
+    return table(['metric', 'results', 'detector', 'snapshot', 'time'], rows)
 
 def _health(records):
     """The collapse events (torch_utils.health.CollapseMonitor) that stats.jsonl recorded, in order."""

@@ -1,5 +1,6 @@
 """dataset_tool.py: round trips source -> zip/folder -> ImageFolderDataset for every source kind; bad input exits 2."""
 
+import io
 import os
 import pathlib
 import subprocess
@@ -142,3 +143,64 @@ def test_option_errors_exit_2(tmp_path):
     assert_bad_input([f'--source={path}', f'--dest={tmp_path}/o.zip', '--split=test'], '--split applies to CIFAR-10')
 
 #----------------------------------------------------------------------------
+
+#----------------------------------------------------------------------------
+# StyleGAN2-ADA's dataset_tool options: --width/--height, --resize-filter, --max_images, --img-format, LSUN lmdb.
+
+def test_width_height_and_box_filter_as_pil(tmp_path):
+    images = pattern(3, 20, 20, 3)
+    folder = make_image_folder(tmp_path / 'src', images, [f'{i}.png' for i in range(3)])
+    convert(f'--source={folder}', f'--dest={tmp_path}/box.zip', '--width=8', '--height=8', '--resize-filter=box',
+            '--max_images=2', '--img-format=L')
+    _ds, got, _labels = load(str(tmp_path / 'box.zip'))
+    ref = [np.asarray(PIL.Image.fromarray(img).resize((8, 8), PIL.Image.BOX).convert('L')) for img in images[:2]]
+    assert got.shape == (2, 1, 8, 8) and np.array_equal(got[:, 0], np.stack(ref))
+    convert(f'--source={folder}', f'--dest={tmp_path}/lanczos.zip', '--width=8', '--height=8')
+    _ds, got, _labels = load(str(tmp_path / 'lanczos.zip'))
+    ref = np.stack([np.asarray(PIL.Image.fromarray(img).resize((8, 8), PIL.Image.LANCZOS)) for img in images])
+    assert np.array_equal(got.transpose(0, 2, 3, 1), ref) # lanczos is the default, as in StyleGAN2-ADA
+    assert_bad_input([f'--source={folder}', f'--dest={tmp_path}/x.zip', '--width=8', '--height=4'],
+                     'image is 20x20, becomes 8x4, not square')
+    assert_bad_input([f'--source={folder}', f'--dest={tmp_path}/x.zip', '--width=8', '--resolution=8'], '--resolution')
+
+def test_center_crop_wide_width_height_letterbox(tmp_path):
+    images = pattern(1, 30, 40, 3) # 40 wide, 30 high: the 4:3 band is the whole image
+    folder = make_image_folder(tmp_path / 'src', images, ['a.png'])
+    convert(f'--source={folder}', f'--dest={tmp_path}/wide.zip', '--transform=center-crop-wide', '--width=16',
+            '--height=12')
+    _ds, got, _labels = load(str(tmp_path / 'wide.zip'))
+    ref = np.asarray(PIL.Image.fromarray(images[0]).resize((16, 12), PIL.Image.LANCZOS))
+    got = got[0].transpose(1, 2, 0)
+    assert got.shape == (16, 16, 3) and np.array_equal(got[2:14], ref) and not got[:2].any() and not got[14:].any()
+
+def make_lmdb(path, images):
+    import lmdb
+    with lmdb.open(str(path), map_size=1 << 24) as env, env.begin(write=True) as txn:
+        for idx, img in enumerate(images):
+            buf = io.BytesIO()
+            PIL.Image.fromarray(img).save(buf, format='webp', lossless=True) # LSUN stores WebP
+            txn.put(f'{idx:040x}'.encode(), buf.getvalue())
+        txn.put(b'f' * 40, b'not an image')
+    return str(path)
+
+def test_lsun_lmdb_source(tmp_path):
+    pytest.importorskip('lmdb')
+    images = pattern(3, 12, 16, 3)
+    source = make_lmdb(tmp_path / 'cat_lmdb', images)
+    rc, _out, err = run_tool(f'--source={source}', f'--dest={tmp_path}/cat.zip', '--transform=center-crop',
+                             '--width=8', '--height=8', '--max_images=200000')
+    assert rc == 0 and err.count('does not decode') == 1, err
+    ds, got, labels = load(str(tmp_path / 'cat.zip'))
+    ref = np.stack([np.asarray(PIL.Image.fromarray(img[:, 2:14]).resize((8, 8), PIL.Image.LANCZOS)) for img in images])
+    assert len(ds) == 3 and labels == [None] * 3 and np.array_equal(got.transpose(0, 2, 3, 1), ref)
+
+def test_lsun_lmdb_without_the_package_says_so(tmp_path):
+    source = tmp_path / 'dog_lmdb'
+    source.mkdir()
+    (source / 'data.mdb').write_bytes(b'')
+    script = ('import sys; sys.modules["lmdb"] = None; sys.argv = ["dataset_tool.py"] + sys.argv[1:]; '
+              'import dataset_tool; from dnnlib.util import cli_main; cli_main(dataset_tool.main)')
+    res = subprocess.run([sys.executable, '-c', script, f'--source={source}', f'--dest={tmp_path}/dog.zip'],
+                         capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert res.returncode == 2 and res.stderr.splitlines() == [
+        f'Error: {source}: an LSUN lmdb source needs the lmdb package: pip install lmdb']

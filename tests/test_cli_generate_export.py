@@ -14,8 +14,9 @@ import pytest
 import torch
 
 import generate
+from nas.backbones import conventional
 from torch_utils import checkpoint
-from training import networks_conventional, networks_stylegan2
+from training import networks_stylegan2
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAVE_ONNX = importlib.util.find_spec('onnx') is not None and importlib.util.find_spec('onnxruntime') is not None
@@ -37,7 +38,7 @@ def conventional_G():
     torch.manual_seed(2)
     with open(os.path.join(ROOT, 'nas', 'genotypes', 'alphagan_l_cifar10.json')) as f:
         genotype = json.load(f)
-    return networks_conventional.Generator(genotype, z_dim=8, img_resolution=16, g_channels=8).eval()
+    return conventional.Generator(genotype, z_dim=8, img_resolution=16, g_channels=8).eval()
 
 def reference_images(G, z, c, truncation_psi, noise_mode='const'):
     with torch.no_grad():

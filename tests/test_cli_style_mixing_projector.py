@@ -4,15 +4,18 @@ projector.py -> generate.py --projected-w, which gives back proj.png exactly."""
 import json
 import os
 import pickle
+import sys
 
 import numpy as np
 import PIL.Image
+import pytest
 import torch
 
+import projector
 from cli_helpers import ROOT, assert_one_line_error, run_inprocess
 from test_training_projection import DYNW, target_of, tiny_G
+from nas.backbones import conventional
 from torch_utils import checkpoint
-from training import networks_conventional
 
 def read(path):
     return np.asarray(PIL.Image.open(path))
@@ -98,8 +101,8 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     network = write_network(tmp_path / 'net.safetensors', tiny_G())
     with open(os.path.join(ROOT, 'nas', 'genotypes', 'sngan_baseline.json')) as f:
         genotype = json.load(f)
-    conventional = write_network(tmp_path / 'conv.safetensors',
-                                 networks_conventional.Generator(genotype, z_dim=8, img_resolution=16, g_channels=8))
+    conv_network = write_network(tmp_path / 'conv.safetensors',
+                                 conventional.Generator(genotype, z_dim=8, img_resolution=16, g_channels=8))
     (tmp_path / 'notes.png').write_text('not an image')
     (tmp_path / 'vgg.pt').write_bytes(b'not torchscript')
     class Features(torch.nn.Module):
@@ -111,9 +114,9 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     cases = [
         (['style_mixing.py', f'--network={network}', '--rows=1', '--cols=2', '--styles=0,9'],
          '--styles: 9 is out of range; this network has 6 ws (0-5)'),
-        (['style_mixing.py', f'--network={conventional}', '--rows=1', '--cols=2'],
-         '--network: style mixing needs a StyleGAN2 generator', '(training.networks_conventional.Generator) has no W space'),
-        (['projector.py', f'--network={conventional}', f'--target={target}'], '--network: projection needs a StyleGAN2'),
+        (['style_mixing.py', f'--network={conv_network}', '--rows=1', '--cols=2'],
+         '--network: style mixing needs a StyleGAN2 generator', '(nas.backbones.conventional.Generator) has no W space'),
+        (['projector.py', f'--network={conv_network}', f'--target={target}'], '--network: projection needs a StyleGAN2'),
         (['projector.py', f'--network={network}', f'--target={tmp_path / "missing.png"}'], '--target: cannot read',
          'missing.png as an image (FileNotFoundError)'),
         (['projector.py', f'--network={network}', f'--target={tmp_path / "notes.png"}'], '--target: cannot read',
@@ -134,3 +137,29 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert not (tmp_path / 'out').exists() # nothing written before the input was checked
 
 #----------------------------------------------------------------------------
+
+def test_projection_video_or_one_line_without_imageio_ffmpeg(tmp_path, capsys, monkeypatch):
+    G = tiny_G(DYNW)
+    network = write_network(tmp_path / 'net.pkl', G)
+    PIL.Image.fromarray(target_of(G, 5).permute(1, 2, 0).numpy().astype(np.uint8)).save(tmp_path / 'target.png')
+    args = ['projector.py', f'--network={network}', f'--target={tmp_path / "target.png"}', '--loss=mse',
+            '--num-steps=12', '--device=cpu']
+    res = run_inprocess(capsys, *args, f'--outdir={tmp_path / "off"}', '--save-video=false')
+    assert res.returncode == 0 and 'proj.mp4' not in res.stdout and not (tmp_path / 'off' / 'proj.mp4').exists()
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, 'imageio_ffmpeg', None) # as if not installed
+        res = run_inprocess(capsys, *args, f'--outdir={tmp_path / "none"}')
+    assert res.returncode == 0 and res.stdout.splitlines()[-1] == projector.VIDEO_MISSING
+    assert os.path.isfile(tmp_path / 'none' / 'proj.png') and not (tmp_path / 'none' / 'proj.mp4').exists()
+
+    imageio_ffmpeg = pytest.importorskip('imageio_ffmpeg')
+    res = run_inprocess(capsys, *args, f'--outdir={tmp_path / "video"}', '--save-video=1')
+    assert res.returncode == 0, res.stderr
+    reader = imageio_ffmpeg.read_frames(str(tmp_path / 'video' / 'proj.mp4'))
+    meta = next(reader)
+    frames = [np.frombuffer(frame, np.uint8).reshape(16, 32, 3) for frame in reader]
+    assert meta['size'] == (32, 16) and meta['fps'] == 10 and len(frames) == 12 # one frame per step, target beside
+    luma = lambda img: img.astype(float) @ [0.299, 0.587, 0.114] # H.264 keeps luma at full resolution, chroma at half
+    error = lambda a, b: np.abs(luma(a) - luma(b)).mean()
+    target, proj = read(tmp_path / 'video' / 'target.png'), read(tmp_path / 'video' / 'proj.png')
+    assert error(frames[-1][:, :16], target) < 5 and error(frames[-1][:, 16:], proj) < 5 < error(target, proj)

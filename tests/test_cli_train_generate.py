@@ -12,7 +12,7 @@ import torch
 
 import dnnlib
 from cli_helpers import assert_one_line_error, make_images, run, run_inprocess
-from test_torch_utils_stylegan2_ada_pickle import write_stylegan2_ada_pickle
+from test_training_stylegan2_ada_import import write_stylegan2_ada_pickle
 from torch_utils import checkpoint
 
 TINY = ['--cfg=stylegan2', '--cbase=128', '--cmax=32', '--map=2', '--batch=4', '--tick=0.008', '--snap=1',
@@ -38,7 +38,7 @@ def trained(tmp_path_factory):
 
 def test_training_writes_stylegan2_ada_outputs(trained):
     run_dir = trained['run_dir']
-    assert os.path.basename(run_dir) == '00000-data-stylegan2-gpus1-batch4-gamma10'
+    assert os.path.basename(run_dir) == '00000-data-stylegan2-kimg0.016-batch4'
     names = set(os.listdir(run_dir))
     for name in ['log.txt', 'stats.jsonl', 'training_options.json', 'reals.png', 'fakes_init.png', 'fakes000000.png',
                  'network-snapshot-000000.pkl', 'network-snapshot-000000.safetensors', 'training-state-000000.pt']:
@@ -112,7 +112,7 @@ def test_subset_trains_on_a_fixed_random_subset(trained, tmp_path, capsys):
     assert res.returncode == 0, res.stderr
     options = json.loads(res.stdout[res.stdout.index('{'):res.stdout.index('\n}\n') + 2])
     kwargs = options['training_set_kwargs']
-    assert kwargs['max_size'] == 5 and kwargs['random_seed'] == 3 and options['run_dir'].endswith('-subset5')
+    assert kwargs['max_size'] == 5 and kwargs['random_seed'] == 3 and options['run_dir'].endswith('-data-subset5-mirror-stylegan2-batch4')
     dataset = dnnlib.util.construct_class_by_name(**kwargs)
     assert len(dataset) == 10 # 5 images and their x-flips
     other = dnnlib.util.construct_class_by_name(**dict(kwargs, random_seed=4))
@@ -144,3 +144,20 @@ def test_bad_training_options(trained, tmp_path):
     assert not [name for name in os.listdir(tmp_path) if name[:5].isdigit()] # no run directory was created
 
 #----------------------------------------------------------------------------
+
+def test_bare_resume_matches_training_options_not_the_name(trained, tmp_path, capsys):
+    """A bare --resume takes the newest run whose training_options.json trains the same thing, whatever its name:
+    not a newer run of the same name with other options."""
+    outdir = tmp_path / 'runs'
+    renamed = outdir / '00003-renamed'
+    shutil.copytree(trained['run_dir'], renamed)
+    decoy = outdir / f'00009-{os.path.basename(trained["run_dir"])[6:]}'
+    shutil.copytree(trained['run_dir'], decoy)
+    options = json.loads((decoy / 'training_options.json').read_text())
+    (decoy / 'training_options.json').write_text(json.dumps(dict(options, loss_kwargs=dict(options['loss_kwargs'], r1_gamma=5))))
+    args = ['train.py', f'--outdir={outdir}', f'--data={trained["data"]}', '--kimg=0.016', *TINY, '-n']
+    res = run_inprocess(capsys, *args, '--resume')
+    assert res.returncode == 0, res.stderr
+    assert f'"resume_pkl": "{renamed / "network-snapshot-000000.pkl"}"' in res.stdout
+    assert_one_line_error(run_inprocess(capsys, *args, '--resume', '--gamma=3'), '--resume: no run directory in',
+                          'with the same training options')

@@ -37,7 +37,7 @@ def data(tmp_path_factory):
 def test_conventional_defaults_are_the_papers(data, tmp_path, capsys):
     genotype = os.path.join(GENOTYPES, 'alphagan_s_cifar10.json')
     c = dry_run_options(run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}', '--dry-run'))
-    assert c['G_kwargs']['class_name'] == 'training.networks_conventional.Generator'
+    assert c['G_kwargs']['class_name'] == 'nas.backbones.conventional.Generator'
     assert c['G_kwargs']['genotype'] == read_json(genotype) and c['G_kwargs']['g_channels'] == 256
     assert c['D_kwargs'] == dict(class_name='training.networks_conventional.Discriminator', d_channels=128)
     assert c['loss_kwargs'] == dict(class_name='training.loss.HingeLoss')
@@ -58,7 +58,7 @@ def test_autogan_defaults_are_the_papers(data, tmp_path, capsys):
     genotype = os.path.join(GENOTYPES, 'autogan_cifar10.json')
     res = run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}', '--dry-run')
     c = dry_run_options(res)
-    assert '00000-d32-autogan-genotype-batch64' in res.stdout
+    assert '00000-d32-autogan-genotype' in res.stdout
     assert c['G_kwargs'] == dict(class_name='nas.space.autogan_space.Generator', genotype=read_json(genotype), z_dim=128,
                                  g_channels=256)
     assert c['D_kwargs'] == dict(class_name='training.networks_conventional.Discriminator', d_channels=128)
@@ -84,7 +84,7 @@ def test_conventional_retrain_then_generate(data, tmp_path):
               '--kimg=0.024', *TINY)
     assert res.returncode == 0, res.stderr
     run_dir = os.path.join(tmp_path, 'runs', os.listdir(tmp_path / 'runs')[0])
-    assert os.path.basename(run_dir) == '00000-d32-conv_cifar-genotype-batch4'
+    assert os.path.basename(run_dir) == '00000-d32-conv_cifar-kimg0.024-batch4-genotype'
     with open(os.path.join(run_dir, 'stats.jsonl')) as f:
         stats = [json.loads(line) for line in f]
     assert {'Loss/G/loss', 'Loss/D/loss'} <= set().union(*stats)
@@ -105,7 +105,7 @@ def test_stylegan2_genotype_goes_into_the_stylegan2_config(data, tmp_path, capsy
     genotype = os.path.join(GENOTYPES, 'stylegan2_default.json') # micro: transfers to any resolution
     c = dry_run_options(run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d16"]}', f'--genotype={genotype}',
                             '--cfg=stylegan2', '--dry-run'))
-    assert c['G_kwargs']['class_name'] == 'training.networks_stylegan2.Generator'
+    assert c['G_kwargs']['class_name'] == 'nas.backbones.stylegan2.Generator'
     assert c['G_kwargs']['genotype'] == read_json(genotype)
     assert c['loss_kwargs']['class_name'] == 'training.loss.StyleGAN2Loss'
 

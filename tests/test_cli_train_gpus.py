@@ -42,10 +42,10 @@ def test_two_process_resume_is_bitwise_equal(tmp_path):
             '--metrics=none', '--workers=0', '--grid-images=4', '--device=cpu', '--gpus=2', f'--data={data}']
     res = run('train.py', f'--outdir={tmp_path / "full"}', *args)
     assert res.returncode == 0, res.stderr
-    full = tmp_path / 'full' / '00000-d8-stylegan2-gpus2-batch16-gamma10'
+    full = tmp_path / 'full' / '00000-d8-stylegan2-kimg2-batch16'
     res = run('train.py', f'--outdir={tmp_path / "resumed"}', *args, f'--resume={full / "network-snapshot-000001.pkl"}')
     assert res.returncode == 0, res.stderr
-    resumed = tmp_path / 'resumed' / '00000-d8-stylegan2-gpus2-batch16-gamma10'
+    resumed = tmp_path / 'resumed' / '00000-d8-stylegan2-kimg2-batch16-resumecustom'
     state = torch.load(full / 'training-state-000001.pt', weights_only=True)
     assert len(state['pl_mean_ranks']) == 2 and state['pl_mean_ranks'][0] != state['pl_mean_ranks'][1]
     a = load_file(full / 'network-snapshot-000002.safetensors')

@@ -178,3 +178,20 @@ def test_cli_main_under_torchrun_lets_process_0_report_first(monkeypatch, capsys
                           ('stderr', 'Error: process 1: --gpus: 3, but torchrun started 2 processes\n')]
 
 #----------------------------------------------------------------------------
+
+def test_bool_option_takes_stylegan2_ada_values_and_stays_a_flag():
+    @click.command()
+    @util.bool_option('--mirror', help='x-flips')
+    @util.bool_option('--verbose', help='progress', default=True)
+    def command(mirror, verbose):
+        return mirror, verbose
+    parse = lambda *args: command.main(list(args), standalone_mode=False)
+    assert parse() == (False, True)
+    assert parse('--mirror') == (True, True) and parse('--mirror', '--verbose=0') == (True, False)
+    for words, value in [(['1', 'true', 'yes', 'y', 'on'], True), (['0', 'false', 'no', 'n', 'off'], False)]:
+        assert all(parse(f'--mirror={word}') == (value, True) for word in words)
+    assert parse('--mirror', 'false') == (False, True)
+    with pytest.raises(click.BadParameter, match="'maybe' is not a valid boolean"):
+        parse('--mirror=maybe')
+    help_text = ' '.join(command.get_help(click.Context(command)).split())
+    assert '--mirror BOOL x-flips [default: false] --verbose BOOL progress [default: true]' in help_text

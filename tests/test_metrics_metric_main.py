@@ -190,6 +190,7 @@ def test_calc_metric_fid_equals_hand_computed(env):
     expected = frechet_distance(*mean_cov(real), *mean_cov(gen))
     assert result.results.fid40_test == pytest.approx(expected, rel=1e-4)
     assert result.metric == 'fid40_test' and result.num_gpus == 1 and 'skipped' not in result
+    assert result.detector == env.detector # the jsonl line names the detector the number came from
 
 def test_report_metric_writes_jsonl(env, capsys):
     result = dnnlib.EasyDict(results=dict(fid50k_full=1.5), metric='fid50k_full', total_time=2.0, total_time_str='2s',

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from metrics import metric_main, metric_utils, perceptual_path_length as ppl
-from training import networks_conventional, networks_stylegan2
+from nas.backbones import conventional
+from training import networks_stylegan2
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -97,7 +98,7 @@ def test_compute_ppl_is_reproducible_and_registered(tmp_path):
 
 def test_w_space_needs_a_stylegan2_generator_and_lpips(tmp_path):
     with open(os.path.join(ROOT, 'nas', 'genotypes', 'sngan_baseline.json')) as f:
-        G = networks_conventional.Generator(json.load(f), z_dim=8, img_resolution=16, g_channels=8)
+        G = conventional.Generator(json.load(f), z_dim=8, img_resolution=16, g_channels=8)
     torch.jit.save(torch.jit.script(PixelLPIPS()), str(tmp_path / 'vgg16.pt'))
     opts = metric_utils.MetricOptions(G=G, pr_detector=str(tmp_path / 'vgg16.pt'), device='cpu', batch_size=4)
     with pytest.raises(ppl.MetricSkipped, match='needs a StyleGAN2 generator'):

@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from dnnlib.util import UserError
+from nas.backbones import stylegan2 as nets
 from nas.genotype import Genotype
 from nas.genotype import stylegan2_layer_ops
 from nas.space import primitives
 from torch_utils import checkpoint
 from torch_utils import persistence
-from training import networks_stylegan2 as nets
 
 DEFAULT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'nas', 'genotypes',
     'stylegan2_default.json')

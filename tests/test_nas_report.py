@@ -80,7 +80,7 @@ def search_run(tmp_path):
     write_png(run / 'reward.png', 40)
     with open(run / 'metric-fid2k.jsonl', 'w') as f:
         f.write(json.dumps(dict(results=dict(fid2k=12.3456), metric='fid2k', total_time_str='1m 05s',
-                                snapshot_pkl='network-snapshot-000015.pkl')) + '\n')
+                                snapshot_pkl='network-snapshot-000015.pkl', detector='inception')) + '\n')
     return str(run)
 
 #----------------------------------------------------------------------------
@@ -112,6 +112,7 @@ def test_search_report_has_every_section(search_run):
     # Escaped user text, metrics, and no rebuilt command for a method other than alphaGAN.
     assert 'a&lt;b&amp;c.zip' in text and 'a<b&c.zip' not in text
     assert '12.3456' in section(text, 'metrics') and 'network-snapshot-000015.pkl' in section(text, 'metrics')
+    assert '<th>detector</th>' in section(text, 'metrics') and '<td>inception</td>' in section(text, 'metrics')
     assert 'Command not recorded' in section(text, 'reproduce')
 
 def test_w_selection_probabilities(search_run):

@@ -72,7 +72,7 @@ def test_conventional_space_trains_children():
     stats = run(alg, TinyData())
     assert all(np.isfinite(s['Loss/G']) for s in stats)
     assert alg.derive().backbone == 'conventional'
-    assert type(alg.best_G).__module__ == 'training.networks_conventional'
+    assert type(alg.best_G).__module__ == 'nas.backbones.conventional'
 
 def test_state_round_trip():
     alg = make()

@@ -9,7 +9,7 @@ import torch
 from nas.genotype import Genotype
 from nas.space import primitives
 from nas.space.supernet_conventional import SupernetGenerator
-from training.networks_conventional import Generator
+from nas.backbones.conventional import Generator
 
 C = 8
 Z = 16

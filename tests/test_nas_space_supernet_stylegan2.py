@@ -7,12 +7,12 @@ import pickle
 import pytest
 import torch
 
+from nas.backbones import stylegan2 as nets
 from nas.genotype import Genotype
 from nas.genotype import stylegan2_layer_ops
 from nas.space import primitives
 from nas.space.supernet_stylegan2 import SupernetGenerator
 from torch_utils import persistence
-from training import networks_stylegan2 as nets
 
 MODES = ('micro', 'micro_dynw', 'macro', 'macro_dynw')
 TINY = dict(z_dim=16, w_dim=16, img_channels=3, mapping_kwargs=dict(num_layers=3),

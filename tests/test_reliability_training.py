@@ -64,7 +64,7 @@ def conventional_config(tmp_path, name, **overrides):
         genotype = json.load(f)
     c = stylegan2_config(tmp_path, name, batch_size=16, batch_gpu=16, G_batch_size=32, n_critic=5, total_kimg=3,
                          kimg_per_tick=1, ema_kimg=0, ema_rampup=None,
-                         G_kwargs=dict(class_name='training.networks_conventional.Generator', genotype=genotype,
+                         G_kwargs=dict(class_name='nas.backbones.conventional.Generator', genotype=genotype,
                                        z_dim=128, g_channels=8),
                          D_kwargs=dict(class_name='training.networks_conventional.Discriminator', d_channels=8),
                          G_opt_kwargs=dict(class_name='torch.optim.Adam', lr=0.0002, betas=[0, 0.9], eps=1e-8),

@@ -181,7 +181,7 @@ def test_center_crop_takes_the_central_square():
     img = pattern(1, 4, 6, 3)[0]
     assert np.array_equal(data_sources.transform_image(img, 'center-crop'), img[:, 1:5])
     ref = np.asarray(PIL.Image.fromarray(img[:, 1:5]).resize((8, 8), PIL.Image.LANCZOS))
-    assert np.array_equal(data_sources.transform_image(img, 'center-crop', 8), ref)
+    assert np.array_equal(data_sources.transform_image(img, 'center-crop', 8, 8), ref)
 
 def test_center_crop_wide_letterboxes_a_2_to_1_crop():
     img = pattern(1, 8, 8, 3)[0]
@@ -191,7 +191,7 @@ def test_center_crop_wide_letterboxes_a_2_to_1_crop():
 
 def test_resize_is_pil_lanczos_and_channels():
     img = pattern(1, 28, 28)[0]
-    out = data_sources.transform_image(img, None, 32)
+    out = data_sources.transform_image(img, None, 32, 32)
     assert np.array_equal(out, np.asarray(PIL.Image.fromarray(img).resize((32, 32), PIL.Image.LANCZOS)))
     rgb = data_sources.convert_channels(out, 3)
     assert rgb.shape == (32, 32, 3) and all(np.array_equal(rgb[..., c], out) for c in range(3))

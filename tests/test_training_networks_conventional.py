@@ -1,4 +1,5 @@
-"""training/networks_conventional.py: paper parameter counts, wiring and D against references written here, pickles."""
+"""The conventional backbone's G (nas/backbones/conventional.py) and D (training/networks_conventional.py): paper
+parameter counts, wiring and D against references written here, pickles."""
 
 import copy
 import io
@@ -12,7 +13,8 @@ import torch.nn.functional as F
 
 from dnnlib.util import UserError
 from torch_utils import persistence
-from training.networks_conventional import Discriminator, Generator, SNConv2d
+from nas.backbones.conventional import Generator
+from training.networks_conventional import Discriminator, SNConv2d
 
 GENOTYPE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'nas', 'genotypes')
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from dnnlib.util import UserError
-from training import networks_stylegan2, projection, sampling
+from nas.backbones import stylegan2
+from training import projection, sampling
 
 DYNW = dict(format_version=1, backbone='stylegan2', mode='micro_dynw', resolution=16,
     channels=dict(channel_base=64, channel_max=8, num_mapping_layers=3),
@@ -14,7 +15,7 @@ DYNW = dict(format_version=1, backbone='stylegan2', mode='micro_dynw', resolutio
 
 def tiny_G(genotype=None, c_dim=0):
     torch.manual_seed(1)
-    G = networks_stylegan2.Generator(z_dim=8, c_dim=c_dim, w_dim=8, img_resolution=16, img_channels=3,
+    G = stylegan2.Generator(z_dim=8, c_dim=c_dim, w_dim=8, img_resolution=16, img_channels=3,
         mapping_kwargs=dict(num_layers=3), synthesis_kwargs=dict(channel_base=64, channel_max=8, num_fp16_res=0),
         genotype=genotype)
     with torch.no_grad():

@@ -15,7 +15,6 @@ import torch
 import dnnlib
 from . import distributed
 from . import persistence
-from . import stylegan2_ada_pickle
 
 #----------------------------------------------------------------------------
 # Version of the JSON config stored in the safetensors metadata under _metadata_key.
@@ -136,8 +135,9 @@ def _build_module(path, name, spec):
     if untrusted:
         raise dnnlib.util.UserError(f'{path}: {name} refers to code outside ganas ({untrusted[0]}); '
                                     f'refusing to construct it')
+    cls = persistence.former_name_class(class_name, spec.get('init_kwargs'))
     try:
-        cls = dnnlib.util.get_obj_by_name(class_name)
+        cls = cls or dnnlib.util.get_obj_by_name(class_name)
     except (ImportError, AttributeError) as err:
         raise dnnlib.util.UserError(f'{path}: {name} needs {class_name}, which this ganas does not have') from err
     if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module) and persistence.is_persistent(cls)):
@@ -171,12 +171,13 @@ def load_safe(path, device='cpu'):
 #----------------------------------------------------------------------------
 # Load networks from a .safetensors file, a .pkl (preferring its safe twin) or a URL.
 
-def load_network(path_or_url, allow_pickle=False, device='cpu'):
+def load_network(path_or_url, allow_pickle=False, device='cpu', convert_records=None):
     """Return the snapshot dict ({'G': ..., 'D': ..., 'G_ema': ..., ...}) with modules moved to `device`.
 
     A .pkl whose safe twin (same stem, .safetensors) exists loads the twin; other pickles load through
-    persistence.load_pickle(), which refuses foreign code unless allow_pickle. Networks in StyleGAN2-ADA's own
-    pickles are rebuilt as ganas's without running their code (stylegan2_ada_pickle), with or without allow_pickle.
+    persistence.load_pickle(), which refuses foreign code unless allow_pickle. convert_records(data, path), when
+    given, rebuilds the persistent objects of another code base's pickle, read as data (persistence.PersistentRecord),
+    without running their code, with or without allow_pickle (training.stylegan2_ada_import passes StyleGAN2-ADA's).
     """
     path = dnnlib.util.open_url(path_or_url, return_filename=True)
     if path.endswith('.safetensors'):
@@ -185,14 +186,14 @@ def load_network(path_or_url, allow_pickle=False, device='cpu'):
     if os.path.isfile(twin):
         return load_safe(twin, device=device)
     try:
-        data = persistence.load_pickle(path, foreign_records=True)
+        data = persistence.load_pickle(path, foreign_records=(convert_records is not None))
     except persistence.PickleRefused:
         if not allow_pickle:
             raise
         data = persistence.load_pickle(path, allow_pickle=True)
-    if stylegan2_ada_pickle.holds_records(data):
+    if persistence.holds_records(data):
         try:
-            data = stylegan2_ada_pickle.convert_snapshot(data, path)
+            data = convert_records(data, path)
         except dnnlib.util.UserError:
             if not allow_pickle:
                 raise
@@ -348,17 +349,18 @@ def find_resume_checkpoint(run_dir, kind=None, log=print):
 #----------------------------------------------------------------------------
 # `--resume` alone: the newest valid checkpoint among the run directories NNNNN-<desc> of one configuration.
 
-def find_latest_checkpoint(outdir, desc, kind, log=print):
-    """Return find_resume_checkpoint() of the newest run directory `<outdir>/NNNNN-<desc>` that holds a valid
-    checkpoint, or None. A run killed before its first checkpoint, or one whose checkpoints are all unreadable, is
-    reported to `log` and passed over for the one before it."""
+def find_latest_checkpoint(outdir, desc, kind, log=print, matches=None):
+    """Return find_resume_checkpoint() of the newest run directory `<outdir>/NNNNN-<desc>` (desc None: any name)
+    for which `matches(run_dir)` holds (None: every one) that holds a valid checkpoint, or None. A run killed before
+    its first checkpoint, or one whose checkpoints are all unreadable, is reported to `log` and passed over for the
+    one before it."""
     outdir = os.fspath(outdir)
-    pattern = re.compile(r'^(\d+)-' + re.escape(desc) + r'$')
+    pattern = re.compile(r'^(\d+)-' + (re.escape(desc) if desc is not None else '.+') + r'$')
     names = os.listdir(outdir) if os.path.isdir(outdir) else []
     runs = sorted(((int(m.group(1)), m.group(0)) for m in map(pattern.match, names) if m), reverse=True)
     for _number, name in runs:
         run_dir = os.path.join(outdir, name)
-        if not os.path.isdir(run_dir):
+        if not os.path.isdir(run_dir) or (matches is not None and not matches(run_dir)):
             continue
         try:
             path = find_resume_checkpoint(run_dir, kind=kind, log=log)

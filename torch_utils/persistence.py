@@ -28,6 +28,7 @@ _decorators = set()         # registry: every class returned by persistent_class
 _module_src = dict()        # cache: module name -> its source, captured when its first class is decorated
 _src_to_module = dict()     # cache: sha256 of embedded source -> module executed from it
 _embedded_origin = dict()   # cache: embedded module name -> name of the module the source came from (or None)
+_former_names = dict()      # registry: former 'module.Class' of a moved class -> [(class, init kwarg that marks it)]
 
 #----------------------------------------------------------------------------
 # Is `obj` a persistent class, or an instance of one?
@@ -111,6 +112,24 @@ def _module_source(module_name):
         except (KeyError, OSError, TypeError):
             _module_src[module_name] = None # e.g. an interactive session; pickling will say so
     return _module_src[module_name]
+
+#----------------------------------------------------------------------------
+# Classes that moved keep loading under their former names: the class that moved registers the name its pickles
+# and safe files were written with (a lower layer never names the higher one it moved to). With marker_kwarg,
+# only records whose init kwargs hold that argument (not None) are the moved class, e.g. a StyleGAN2 Generator
+# with a genotype; the others stay with the class of the former name.
+
+def register_former_name(former_name, cls, marker_kwarg=None):
+    """Build `cls` (a persistent class) for records of `former_name` ('module.Class')."""
+    assert is_persistent(cls) and isinstance(former_name, str) and '.' in former_name
+    _former_names.setdefault(former_name, []).append((cls, marker_kwarg))
+
+def former_name_class(name, init_kwargs):
+    """The class registered for records named `name` with these init kwargs, or None."""
+    for cls, marker_kwarg in _former_names.get(name, []):
+        if marker_kwarg is None or (isinstance(init_kwargs, dict) and init_kwargs.get(marker_kwarg) is not None):
+            return cls
+    return None
 
 #----------------------------------------------------------------------------
 # Trusted unpickling (plain pickle.load or allow_pickle=True): rebuild from the installed class when
@@ -290,6 +309,10 @@ class PersistentRecord:
         self.class_name = class_name    # Name of the class in the embedded source, e.g. 'Generator'.
         self.state = state              # The object's __dict__: _parameters, _buffers, _modules, _init_kwargs, ...
 
+def holds_records(data):
+    """Whether an unpickled snapshot dict holds foreign persistent objects (PersistentRecord)."""
+    return isinstance(data, dict) and any(isinstance(value, PersistentRecord) for value in data.values())
+
 #----------------------------------------------------------------------------
 # Restricted unpickler: whitelisted globals only; persistent objects are rebuilt from the installed class
 # of the same module and name inside _trusted_packages, never from their embedded source.
@@ -331,10 +354,12 @@ class _SafeUnpickler(pickle.Unpickler):
             if self.foreign_records and meta.get('version') == _version and isinstance(meta.get('state'), dict):
                 return PersistentRecord(class_name, meta['state'])
             raise PickleRefused(self.file_name, f'embedded source of class {class_name}')
-        cls = _installed_persistent_class(module_name, class_name)
+        _check(isinstance(meta.get('state'), dict), 'persistent object')
+        cls = former_name_class(f'{module_name}.{class_name}', meta['state'].get('_init_kwargs'))
+        if cls is None:
+            cls = _installed_persistent_class(module_name, class_name)
         if cls is None:
             raise PickleRefused(self.file_name, f'{module_name}.{class_name}')
-        _check(isinstance(meta.get('state'), dict), 'persistent object')
         return _restore(cls, meta['state'])
 
 def _installed_persistent_class(module_name, class_name):

@@ -281,7 +281,34 @@ def open_idx(path):
     return _array_source(path, images, labels)
 
 #----------------------------------------------------------------------------
-# Source kind from the path: directory, .zip, CIFAR-10 tarball, STL-10 .bin, else an idx file (magic checked).
+# LSUN lmdb directory (<category>_lmdb/ with data.mdb): each value is one encoded image (WebP or JPEG), no labels.
+# An image that does not decode is skipped with a warning, as StyleGAN2-ADA's dataset_tool skips it.
+
+def is_lmdb_dir(path):
+    return os.path.isdir(path) and (path.rstrip('/').endswith('_lmdb') or os.path.isfile(os.path.join(path, 'data.mdb')))
+
+def open_lmdb(path):
+    try:
+        import lmdb # optional: only LSUN sources need it
+    except ImportError:
+        raise UserError(f'{path}: an LSUN lmdb source needs the lmdb package: pip install lmdb') from None
+    try:
+        with lmdb.open(path, readonly=True, lock=False) as env:
+            num_images = env.stat()['entries']
+    except lmdb.Error as err:
+        raise UserError(f'{path}: not a readable lmdb database ({one_line(err)})') from err
+    def iterate():
+        with lmdb.open(path, readonly=True, lock=False) as env, env.begin(write=False) as txn:
+            for idx, (_key, value) in enumerate(txn.cursor()):
+                try:
+                    with PIL.Image.open(io.BytesIO(value)) as img:
+                        yield image_to_array(img), None
+                except (OSError, ValueError, PIL.Image.DecompressionBombError) as err:
+                    print(f'warning: {path}: image {idx} does not decode ({one_line(err)}); skipped', file=sys.stderr)
+    return Source(path, num_images, iterate)
+
+#----------------------------------------------------------------------------
+# Source kind from the path: LSUN lmdb directory, directory, .zip, CIFAR-10 tarball, STL-10 .bin, else an idx file (magic checked).
 
 def open_source(path, split=None):
     """Open a dataset source for dataset_tool; `split` ('train' | 'test', default 'train') is for CIFAR-10 only."""
@@ -291,6 +318,8 @@ def open_source(path, split=None):
     is_tarball = os.path.isfile(path) and path.lower().endswith(('.tar.gz', '.tgz', '.tar'))
     if split is not None and not is_tarball:
         raise UserError(f'{path}: --split applies to CIFAR-10 tarballs only')
+    if is_lmdb_dir(path):
+        return open_lmdb(path)
     if os.path.isdir(path) or path.lower().endswith('.zip'):
         return open_image_files(path)
     if is_tarball:
@@ -302,34 +331,39 @@ def open_source(path, split=None):
     return open_idx(path)
 
 #----------------------------------------------------------------------------
-# Per-image conversion for dataset_tool: crop, LANCZOS resize, channel count.
+# Per-image conversion for dataset_tool: crop, resize (LANCZOS or box, as StyleGAN2-ADA's --resize-filter), channels.
 
 TRANSFORMS = ('center-crop', 'center-crop-wide')
+RESIZE_FILTERS = {'lanczos': PIL.Image.Resampling.LANCZOS, 'box': PIL.Image.Resampling.BOX}
 
-def resize(img, width, height):
+def resize(img, width, height, resize_filter='lanczos'):
     if img.shape[1] == width and img.shape[0] == height:
         return img
-    return np.asarray(PIL.Image.fromarray(img).resize((width, height), PIL.Image.Resampling.LANCZOS))
+    return np.asarray(PIL.Image.fromarray(img).resize((width, height), RESIZE_FILTERS[resize_filter]))
 
-def transform_image(img, transform=None, resolution=None):
-    """Square the image (as is, central square crop, or central 2:1 crop letterboxed) and resize it to resolution."""
+def transform_image(img, transform=None, width=None, height=None, resize_filter='lanczos'):
+    """The image cropped and resized for dataset_tool. transform None: resized to width x height (each None keeps
+    the image's); 'center-crop': the central square, resized to width x height (None: its side);
+    'center-crop-wide': the central band of aspect width:height (default 2:1), resized to width x height and
+    letterboxed with black bars on a width x width square."""
     h, w = img.shape[:2]
     if transform is None:
-        assert w == h, 'non-square images need a transform'
-        return resize(img, resolution or w, resolution or w)
+        return resize(img, width or w, height or h, resize_filter)
     assert transform in TRANSFORMS
     if transform == 'center-crop':
         s = min(w, h)
         img = img[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
-        return resize(img, resolution or s, resolution or s)
-    cw = min(w, 2 * h) # widest 2:1 crop that fits
-    ch = cw // 2
+        return resize(img, width or s, height or s, resize_filter)
+    aspect = (width / height) if width and height else 2
+    cw = min(w, int(round(h * aspect))) # widest band of that aspect that fits
+    ch = int(round(cw / aspect))
     img = img[(h - ch) // 2 : (h - ch) // 2 + ch, (w - cw) // 2 : (w - cw) // 2 + cw]
-    res = resolution or cw
-    img = resize(img, res, res // 2)
-    canvas = np.zeros((res, res) + img.shape[2:], dtype=np.uint8) # black bars above and below
-    top = (res - res // 2) // 2
-    canvas[top : top + res // 2] = img
+    out_w = width or cw
+    out_h = height or int(round(out_w / aspect))
+    img = resize(img, out_w, out_h, resize_filter)
+    canvas = np.zeros((out_w, out_w) + img.shape[2:], dtype=np.uint8) # black bars above and below
+    top = (out_w - out_h) // 2
+    canvas[top : top + out_h] = img
     return canvas
 
 def convert_channels(img, channels=None):
@@ -419,8 +453,10 @@ def convert_dataset(
     source,                 # Source from open_source().
     dest,                   # Output .zip or directory.
     max_images  = None,     # Convert only the first this many images, None = all.
-    resolution  = None,     # Resize to resolution x resolution with LANCZOS, None = keep.
-    transform   = None,     # 'center-crop' | 'center-crop-wide', None = images must be square.
+    width       = None,     # Output width (center-crop-wide: of the band), None = keep (transform_image()).
+    height      = None,     # Output height (center-crop-wide: of the band), None = keep.
+    transform   = None,     # 'center-crop' | 'center-crop-wide', None = resize only; the result must be square.
+    resize_filter = 'lanczos', # 'lanczos' | 'box'.
     channels    = None,     # 1 | 3, None = keep the source's.
     overwrite   = False,    # Replace an existing dest.
     progress    = True,     # Show a tqdm progress bar, on stdout so that stderr holds only an error.
@@ -432,10 +468,13 @@ def convert_dataset(
     with DatasetWriter(dest, overwrite=overwrite) as writer:
         images = itertools.islice(source, num_images)
         for idx, (img, label) in enumerate(tqdm.tqdm(images, total=num_images, unit='img', disable=not progress, file=sys.stdout)):
-            if transform is None and img.shape[0] != img.shape[1]:
-                raise UserError(f'{source.where(idx)}: image is {img.shape[1]}x{img.shape[0]}, not square; '
-                                f'pass --transform=center-crop or --transform=center-crop-wide')
-            img = convert_channels(transform_image(img, transform, resolution), channels)
+            out = transform_image(img, transform, width, height, resize_filter)
+            if out.shape[0] != out.shape[1]:
+                becomes = f', becomes {out.shape[1]}x{out.shape[0]}' if out.shape != img.shape else ''
+                raise UserError(f'{source.where(idx)}: image is {img.shape[1]}x{img.shape[0]}{becomes}, not square; '
+                                f'pass --transform=center-crop or --transform=center-crop-wide, or a square --width '
+                                f'and --height')
+            img = convert_channels(out, channels)
             if first is None:
                 first = img
             elif img.shape != first.shape:
@@ -448,6 +487,6 @@ def convert_dataset(
             raise UserError(f'{source.path}: no images to convert')
         has_labels = all(label is not None for _name, label in labels)
         writer.add('dataset.json', json.dumps({'labels': labels if has_labels else None}).encode('utf-8'))
-    return num_images
+    return len(labels)
 
 #----------------------------------------------------------------------------

@@ -1,19 +1,17 @@
 """StyleGAN2 config-f generator and discriminator (Karras et al., CVPR 2020), with a mapping network that
-exposes every layer's output for alphaGAN's dynamic W (Tian et al., TPAMI 2022)."""
+exposes every layer's output for alphaGAN's dynamic W (Tian et al., TPAMI 2022) and synthesis layers whose ops
+a search space may choose (nas/backbones/stylegan2.py builds those from genotypes)."""
 
 import numpy as np
 import torch
 
-from dnnlib.util import UserError
-from nas.genotype import Genotype
-from nas.genotype import stylegan2_layer_ops
-from nas.space import mixed
-from nas.space import ops_modulated
+from dnnlib.util import get_obj_by_name
 from torch_utils import misc
 from torch_utils import persistence
 from torch_utils.ops import upfirdn2d
 from training.layers import Conv2dLayer
 from training.layers import FullyConnectedLayer
+from training.layers import SynthesisLayer
 from training.layers import ToRGBLayer
 from training.layers import normalize_2nd_moment
 
@@ -124,26 +122,31 @@ class MappingNetwork(torch.nn.Module):
         return f'z_dim={self.z_dim:d}, c_dim={self.c_dim:d}, w_dim={self.w_dim:d}, num_ws={self.num_ws}'
 
 #----------------------------------------------------------------------------
-# A synthesis conv layer from its op: one modulated op, or a MixedOp over several (alphaGAN search).
+# A synthesis conv layer from its op. Without an op builder the ops are StyleGAN2's own layers: 'deconv' (transposed
+# conv x2 + FIR filter) and 'conv_3x3'. A search space passes the dotted name of its builder, which may also turn
+# a tuple of op names into a mixed op; such a layer takes its op weights first at forward.
 
-def _build_op(op, *args, **kwargs):
-    if isinstance(op, str):
-        return ops_modulated.OPS[op](*args, **kwargs)
-    return mixed.MixedOp(op, 'nas.space.ops_modulated.OPS', *args, **kwargs)
+_STYLEGAN2_UP = {'deconv': 2, 'conv_3x3': 1}
+
+def _build_op(op, op_builder, in_channels, out_channels, **kwargs):
+    if op_builder is not None:
+        return get_obj_by_name(op_builder)(op, in_channels, out_channels, **kwargs)
+    if op not in _STYLEGAN2_UP:
+        raise ValueError(f'op {op!r}: StyleGAN2\'s own layers are {" and ".join(_STYLEGAN2_UP)}; '
+            f'other ops need an op_builder')
+    return SynthesisLayer(in_channels, out_channels, kernel_size=3, up=_STYLEGAN2_UP[op], **kwargs)
 
 def _run_op(layer, x, w, weights, **kwargs):
-    if isinstance(layer, mixed.MixedOp):
-        assert weights is not None, 'a search layer needs its op weights'
-        return layer(x, weights, w, **kwargs)
-    assert weights is None, 'op weights given to a plain layer'
-    return layer(x, w, **kwargs)
+    if weights is None:
+        return layer(x, w, **kwargs)
+    return layer(x, weights, w, **kwargs)
 
 #----------------------------------------------------------------------------
 # Synthesis block of the 'skip' generator (StyleGAN2 Fig. 7b): [const 4x4 |] conv0 (up x2),
 # conv1, toRGB whose image is added to the upsampled image of the block below.
-# Its ws are [conv0, conv1, torgb] (the 4x4 block: [conv1, torgb]). conv0 and conv1 are modulated ops
-# of nas.space.ops_modulated (alphaGAN Sec. 6.2), the defaults StyleGAN2's own; a tuple of op names
-# makes the layer a search MixedOp, mixed by the op_weights given at forward.
+# Its ws are [conv0, conv1, torgb] (the 4x4 block: [conv1, torgb]). conv0 and conv1 are StyleGAN2's own
+# layers, or the ops an op builder makes (alphaGAN Sec. 6.2); a search op builder makes mixed ops,
+# mixed by the op_weights given at forward.
 
 @persistence.persistent_class
 class SynthesisBlock(torch.nn.Module):
@@ -157,8 +160,9 @@ class SynthesisBlock(torch.nn.Module):
         conv_clamp          = 256,          # Clamp the output of convolution layers to +-X, None = disable clamping.
         use_fp16            = False,        # Use FP16 for this block? CUDA only: elsewhere it runs in FP32.
         fp16_channels_last  = False,        # Use channels-last memory format with FP16?
-        conv0_op            = 'deconv',     # Up-sampling op of conv0: a name in ops_modulated.OPS, or a tuple of them.
-        conv1_op            = 'conv_3x3',   # Normal op of conv1: a name in ops_modulated.OPS, or a tuple of them.
+        conv0_op            = 'deconv',     # Up-sampling op of conv0: an op name, or what op_builder takes.
+        conv1_op            = 'conv_3x3',   # Normal op of conv1: an op name, or what op_builder takes.
+        op_builder          = None,         # Dotted name of a function (op, in, out, **kwargs) -> layer, None = StyleGAN2's.
         **layer_kwargs,                     # Arguments for SynthesisLayer.
     ):
         super().__init__()
@@ -175,11 +179,11 @@ class SynthesisBlock(torch.nn.Module):
         if in_channels == 0:
             self.const = torch.nn.Parameter(torch.randn([out_channels, resolution, resolution]))
         else:
-            self.conv0 = _build_op(conv0_op, in_channels, out_channels, w_dim=w_dim, resolution=resolution,
+            self.conv0 = _build_op(conv0_op, op_builder, in_channels, out_channels, w_dim=w_dim, resolution=resolution,
                 resample_filter=resample_filter, conv_clamp=conv_clamp, channels_last=self.channels_last,
                 **layer_kwargs)
             self.num_conv += 1
-        self.conv1 = _build_op(conv1_op, out_channels, out_channels, w_dim=w_dim, resolution=resolution,
+        self.conv1 = _build_op(conv1_op, op_builder, out_channels, out_channels, w_dim=w_dim, resolution=resolution,
             conv_clamp=conv_clamp, channels_last=self.channels_last, **layer_kwargs)
         self.num_conv += 1
         self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp,
@@ -237,7 +241,7 @@ class SynthesisNetwork(torch.nn.Module):
         channel_base    = 32768,    # Overall multiplier for the number of channels.
         channel_max     = 512,      # Maximum number of channels in any layer.
         num_fp16_res    = 4,        # Use FP16 for the N highest resolutions.
-        layer_ops       = None,     # Op of every conv layer in w order (name or tuple of names), None = StyleGAN2.
+        layer_ops       = None,     # Op of every conv layer in w order (see SynthesisBlock), None = StyleGAN2's.
         **block_kwargs,             # Arguments for SynthesisBlock.
     ):
         assert img_resolution >= 4 and img_resolution & (img_resolution - 1) == 0
@@ -289,8 +293,8 @@ class SynthesisNetwork(torch.nn.Module):
             f'img_resolution={self.img_resolution:d}, img_channels={self.img_channels:d}')
 
 #----------------------------------------------------------------------------
-# Generator = mapping + synthesis (StyleGAN2 config-f with the defaults below). A StyleGAN2 genotype
-# (alphaGAN, nas.genotype) sets every conv layer's op and, in the dynw modes, the W_i of every ws slot.
+# Generator = mapping + synthesis (StyleGAN2 config-f with the defaults below). mapping_kwargs.w_idx gives
+# each ws slot its own W_i and synthesis_kwargs.layer_ops every conv layer its op (the genotype of a search space).
 
 @persistence.persistent_class
 class Generator(torch.nn.Module):
@@ -302,7 +306,6 @@ class Generator(torch.nn.Module):
         img_channels        = 3,    # Number of output color channels.
         mapping_kwargs      = {},   # Arguments for MappingNetwork.
         synthesis_kwargs    = {},   # Arguments for SynthesisNetwork.
-        genotype            = None, # StyleGAN2 genotype dict (Genotype.to_dict()), None = StyleGAN2 itself.
     ):
         super().__init__()
         self.z_dim = z_dim
@@ -310,13 +313,10 @@ class Generator(torch.nn.Module):
         self.w_dim = w_dim
         self.img_resolution = img_resolution
         self.img_channels = img_channels
-        self.genotype = genotype
-        layer_ops, w_idx = _genotype_choices(genotype, img_resolution, mapping_kwargs.get('num_layers', 8))
         self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-            layer_ops=layer_ops, **synthesis_kwargs)
+            **synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, w_idx=w_idx,
-            **mapping_kwargs)
+        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
 
     def forward(self, z, c, truncation_psi=1, truncation_cutoff=None, update_emas=False, **synthesis_kwargs):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
@@ -324,29 +324,17 @@ class Generator(torch.nn.Module):
         return self.synthesis(ws, **synthesis_kwargs)
 
 #----------------------------------------------------------------------------
-# What a StyleGAN2 genotype (nas.genotype, validated here) asks of the generator.
+# Discriminator block (StyleGAN2 Fig. 7): [fromRGB,] conv0, conv1 (down x2), in one of StyleGAN2's three
+# architectures: 'resnet' (Fig. 7c, config-f) adds a 1x1 down-sampled skip, both branches scaled by sqrt(0.5);
+# 'skip' (Fig. 7b) has a fromRGB in every block, adding the image down-sampled by the block above; 'orig' (Fig. 7a)
+# is the plain chain (StyleGAN2-ADA's CIFAR-10 configuration).
 
-def _genotype_choices(genotype, img_resolution, num_mapping_layers):
-    """(layer_ops, 0-based w_idx) of a genotype dict; (None, None) = StyleGAN2's own layers and W_n everywhere."""
-    if genotype is None:
-        return None, None
-    g = Genotype.from_dict(genotype, source='genotype')
-    if g.backbone != 'stylegan2':
-        raise UserError(f"genotype: backbone: expected 'stylegan2', got {g.backbone!r}")
-    layer_ops = stylegan2_layer_ops(g, img_resolution)
-    if g.w_idx is None:
-        return layer_ops, None
-    if g.channels['num_mapping_layers'] != num_mapping_layers:
-        raise UserError(f'genotype: channels.num_mapping_layers: searched with '
-            f'{g.channels["num_mapping_layers"]} mapping layers, the generator has {num_mapping_layers}')
-    return layer_ops, [i - 1 for i in g.w_idx]
-
-#----------------------------------------------------------------------------
-# Residual discriminator block (StyleGAN2 Fig. 7c): [fromRGB,] conv0, conv1 (down x2),
-# plus a 1x1 down-sampled skip; both branches scaled by sqrt(0.5).
+D_ARCHITECTURES = ['orig', 'skip', 'resnet']
 
 @persistence.persistent_class
 class DiscriminatorBlock(torch.nn.Module):
+    architecture = 'resnet' # What blocks pickled before 'orig' and 'skip' existed (no such attribute) were.
+
     def __init__(self,
         in_channels,                        # Number of input channels, 0 = first block (takes the image).
         tmp_channels,                       # Number of intermediate channels.
@@ -354,6 +342,7 @@ class DiscriminatorBlock(torch.nn.Module):
         resolution,                         # Resolution of this block.
         img_channels,                       # Number of input color channels.
         first_layer_idx,                    # Index of the first layer, counted from the image.
+        architecture        = 'resnet',     # Architecture: 'orig', 'skip', 'resnet'.
         activation          = 'lrelu',      # Activation function: 'relu', 'lrelu', etc.
         resample_filter     = [1,3,3,1],    # Low-pass filter to apply when resampling activations.
         conv_clamp          = None,         # Clamp the output of convolution layers to +-X, None = disable clamping.
@@ -361,12 +350,18 @@ class DiscriminatorBlock(torch.nn.Module):
         fp16_channels_last  = False,        # Use channels-last memory format with FP16?
         freeze_layers       = 0,            # Freeze the first N layers (transfer learning).
     ):
+        assert architecture in D_ARCHITECTURES
         super().__init__()
         self.in_channels = in_channels
         self.resolution = resolution
         self.img_channels = img_channels
+        self.architecture = architecture
         self.use_fp16 = use_fp16
         self.channels_last = (use_fp16 and fp16_channels_last)
+        # Only 'skip' resamples the image with it; StyleGAN2-ADA's blocks hold it in every architecture, so elsewhere
+        # it stays out of the state dict and is what a StyleGAN2-ADA pickle's copy is checked against.
+        self.register_buffer('resample_filter', upfirdn2d.setup_filter(resample_filter),
+            persistent=(architecture == 'skip'))
 
         self.num_layers = 0
         def trainable(): # Count this block's layers; the first freeze_layers of the whole D keep their weights.
@@ -375,31 +370,39 @@ class DiscriminatorBlock(torch.nn.Module):
             return layer_idx >= freeze_layers
         common = dict(activation=activation, conv_clamp=conv_clamp, channels_last=self.channels_last)
 
-        if in_channels == 0:
+        if in_channels == 0 or architecture == 'skip':
             self.fromrgb = Conv2dLayer(img_channels, tmp_channels, kernel_size=1, trainable=trainable(), **common)
         self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, kernel_size=3, trainable=trainable(), **common)
         self.conv1 = Conv2dLayer(tmp_channels, out_channels, kernel_size=3, down=2, resample_filter=resample_filter,
             trainable=trainable(), **common)
-        self.skip = Conv2dLayer(tmp_channels, out_channels, kernel_size=1, bias=False, down=2,
-            resample_filter=resample_filter, trainable=trainable(), channels_last=self.channels_last)
+        if architecture == 'resnet':
+            self.skip = Conv2dLayer(tmp_channels, out_channels, kernel_size=1, bias=False, down=2,
+                resample_filter=resample_filter, trainable=trainable(), channels_last=self.channels_last)
 
-    def forward(self, x, force_fp32=False):
-        """x: the image [N, img_channels, H, W] for the first block, features otherwise."""
-        fp16 = _fp16_active(self.use_fp16, force_fp32, x.device)
+    def forward(self, x, img, force_fp32=False):
+        """x: features of the block above (None for the first block), img: the image at this resolution (None
+        where no fromRGB reads it). Returns (x, img) for the block below."""
+        fp16 = _fp16_active(self.use_fp16, force_fp32, img.device if x is None else x.device)
         dtype = torch.float16 if fp16 else torch.float32
         memory_format = torch.channels_last if self.channels_last and fp16 else torch.contiguous_format
-        if self.in_channels == 0:
-            misc.assert_shape(x, [None, self.img_channels, self.resolution, self.resolution])
-            x = self.fromrgb(x.to(dtype=dtype, memory_format=memory_format))
-        else:
+        if x is not None:
             misc.assert_shape(x, [None, self.in_channels, self.resolution, self.resolution])
             x = x.to(dtype=dtype, memory_format=memory_format)
-        y = self.skip(x, gain=np.sqrt(0.5))
-        x = self.conv0(x)
-        x = self.conv1(x, gain=np.sqrt(0.5))
-        x = y.add_(x)
+        if self.in_channels == 0 or self.architecture == 'skip':
+            misc.assert_shape(img, [None, self.img_channels, self.resolution, self.resolution])
+            y = self.fromrgb(img.to(dtype=dtype, memory_format=memory_format))
+            x = x + y if x is not None else y
+            img = upfirdn2d.downsample2d(img, self.resample_filter) if self.architecture == 'skip' else None
+        if self.architecture == 'resnet':
+            y = self.skip(x, gain=np.sqrt(0.5))
+            x = self.conv0(x)
+            x = self.conv1(x, gain=np.sqrt(0.5))
+            x = y.add_(x)
+        else:
+            x = self.conv0(x)
+            x = self.conv1(x)
         assert x.dtype == dtype
-        return x
+        return x, img
 
 #----------------------------------------------------------------------------
 # Minibatch standard deviation (Karras et al., ICLR 2018, Sec. 3; StyleGAN2: group 4, 1 feature).
@@ -433,33 +436,45 @@ class MinibatchStdLayer(torch.nn.Module):
         return f'group_size={self.group_size}, num_channels={self.num_channels:d}'
 
 #----------------------------------------------------------------------------
-# Discriminator epilogue at 4x4: minibatch-stddev, conv, FC, output; with cmap_dim > 0 the
-# output is projected on the label embedding (Miyato & Koyama, ICLR 2018).
+# Discriminator epilogue at 4x4: [fromRGB of the 4x4 image ('skip'),] minibatch-stddev, conv, FC, output; with
+# cmap_dim > 0 the output is projected on the label embedding (Miyato & Koyama, ICLR 2018).
 
 @persistence.persistent_class
 class DiscriminatorEpilogue(torch.nn.Module):
+    architecture = 'resnet' # What epilogues pickled before 'orig' and 'skip' existed (no such attribute) were.
+
     def __init__(self,
         in_channels,                    # Number of input channels.
         cmap_dim,                       # Dimensionality of the mapped conditioning label, 0 = no label.
         resolution,                     # Resolution of this block.
+        img_channels        = 3,        # Number of input color channels ('skip' only).
+        architecture        = 'resnet', # Architecture: 'orig', 'skip', 'resnet'.
         mbstd_group_size    = 4,        # Samples per minibatch-stddev group, None = the whole minibatch.
         mbstd_num_channels  = 1,        # Number of features for the minibatch standard deviation layer, 0 = disable.
         activation          = 'lrelu',  # Activation function: 'relu', 'lrelu', etc.
         conv_clamp          = None,     # Clamp the output of convolution layers to +-X, None = disable clamping.
     ):
+        assert architecture in D_ARCHITECTURES
         super().__init__()
         self.in_channels = in_channels
         self.cmap_dim = cmap_dim
         self.resolution = resolution
+        self.img_channels = img_channels
+        self.architecture = architecture
+        if architecture == 'skip':
+            self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation=activation)
         self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels > 0 else None
         self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, kernel_size=3, activation=activation,
             conv_clamp=conv_clamp)
         self.fc = FullyConnectedLayer(in_channels * (resolution ** 2), in_channels, activation=activation)
         self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
 
-    def forward(self, x, cmap):
+    def forward(self, x, img, cmap):
         misc.assert_shape(x, [None, self.in_channels, self.resolution, self.resolution])
         x = x.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+        if self.architecture == 'skip':
+            misc.assert_shape(img, [None, self.img_channels, self.resolution, self.resolution])
+            x = x + self.fromrgb(img.to(dtype=torch.float32, memory_format=torch.contiguous_format))
         if self.mbstd is not None:
             x = self.mbstd(x)
         x = self.conv(x)
@@ -472,7 +487,7 @@ class DiscriminatorEpilogue(torch.nn.Module):
         return x
 
 #----------------------------------------------------------------------------
-# Residual discriminator (StyleGAN2 config-f): blocks from img_resolution down to 8, then the
+# Discriminator (StyleGAN2; config-f is 'resnet'): blocks from img_resolution down to 8, then the
 # 4x4 epilogue; labels enter through a mapping network of c (projection conditioning).
 
 @persistence.persistent_class
@@ -481,6 +496,7 @@ class Discriminator(torch.nn.Module):
         c_dim,                          # Conditioning label (C) dimensionality, 0 = unconditional.
         img_resolution,                 # Input resolution, a power of two >= 8.
         img_channels,                   # Number of input color channels.
+        architecture        = 'resnet', # Architecture: 'orig', 'skip', 'resnet'.
         channel_base        = 32768,    # Overall multiplier for the number of channels.
         channel_max         = 512,      # Maximum number of channels in any layer.
         num_fp16_res        = 4,        # Use FP16 for the N highest resolutions.
@@ -504,7 +520,7 @@ class Discriminator(torch.nn.Module):
         if c_dim == 0:
             cmap_dim = 0
 
-        common_kwargs = dict(img_channels=img_channels, conv_clamp=conv_clamp)
+        common_kwargs = dict(img_channels=img_channels, architecture=architecture, conv_clamp=conv_clamp)
         cur_layer_idx = 0
         for res in self.block_resolutions:
             in_channels = channels_dict[res] if res < img_resolution else 0
@@ -518,15 +534,15 @@ class Discriminator(torch.nn.Module):
         if c_dim > 0:
             self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None, w_avg_beta=None,
                 **mapping_kwargs)
-        self.b4 = DiscriminatorEpilogue(channels_dict[4], cmap_dim=cmap_dim, resolution=4, conv_clamp=conv_clamp,
-            **epilogue_kwargs)
+        self.b4 = DiscriminatorEpilogue(channels_dict[4], cmap_dim=cmap_dim, resolution=4, **epilogue_kwargs,
+            **common_kwargs)
 
     def forward(self, img, c, **block_kwargs):
-        x = img
+        x = None
         for res in self.block_resolutions:
-            x = getattr(self, f'b{res}')(x, **block_kwargs)
+            x, img = getattr(self, f'b{res}')(x, img, **block_kwargs)
         cmap = self.mapping(None, c) if self.c_dim > 0 else None
-        return self.b4(x, cmap)
+        return self.b4(x, img, cmap)
 
     def extra_repr(self):
         return f'c_dim={self.c_dim:d}, img_resolution={self.img_resolution:d}, img_channels={self.img_channels:d}'

@@ -5,14 +5,14 @@ import numpy as np
 import torch
 
 from dnnlib.util import UserError
-from torch_utils import checkpoint
+from training import stylegan2_ada_import
 
 #----------------------------------------------------------------------------
 # G_ema of a snapshot (a .pkl or .safetensors that train.py wrote, or a URL), in float32 on `device`.
 
 def load_generator(network, device, allow_pickle=False):
     try:
-        data = checkpoint.load_network(network, allow_pickle=allow_pickle)
+        data = stylegan2_ada_import.load_network(network, allow_pickle=allow_pickle)
     except UserError as err:
         raise UserError(f'--network: {err}') from err
     G = data.get('G_ema', data.get('G')) if isinstance(data, dict) else None

@@ -19,6 +19,7 @@ from torch_utils import misc
 from torch_utils import training_stats
 from torch_utils.ops import conv2d_gradfix
 from torch_utils.ops import grid_sample_gradfix
+from training import stylegan2_ada_import
 from training.augment import AdaController
 from training.image_grid import grid_size_for, save_image_grid
 
@@ -135,7 +136,7 @@ class StatsLogs:
 def load_resume(resume_pkl, modules):
     """Copies the weights into `modules` ({name: module or None}); returns (cur_nimg, training state or None)."""
     distributed.print0(f'Resuming from "{resume_pkl}"')
-    resume_data = checkpoint.load_network(resume_pkl)
+    resume_data = stylegan2_ada_import.load_network(resume_pkl)
     for name, module in modules.items():
         if module is not None and resume_data.get(name) is not None:
             misc.copy_params_and_buffers(resume_data[name], module, require_all=False)
@@ -268,14 +269,16 @@ def save_snapshot(run_dir, cur_nimg, batch_idx, modules, phases, loss, ada_contr
 #----------------------------------------------------------------------------
 # Metrics of a snapshot (generator in micro-batches of batch_gpu), without moving the training RNG streams.
 
-def evaluate_metrics(metrics, G_ema, training_set_kwargs, run_dir, snapshot_pkl, num_gpus, rank, device, batch_gpu):
+def evaluate_metrics(metrics, G_ema, training_set_kwargs, detector, run_dir, snapshot_pkl, num_gpus, rank, device,
+                     batch_gpu):
     from metrics import metric_main
     distributed.print0('Evaluating metrics...')
     results = dict()
     for metric in metrics:
         with isolated_rng(device), health.oom_guard('--batch-gpu', what=f'metric {metric}'):
             result_dict = metric_main.calc_metric(metric=metric, G=G_ema, dataset_kwargs=training_set_kwargs,
-                                                  num_gpus=num_gpus, rank=rank, device=device, batch_gen=batch_gpu)
+                                                  num_gpus=num_gpus, rank=rank, device=device, batch_gen=batch_gpu,
+                                                  detector=detector)
         if rank == 0:
             metric_main.report_metric(result_dict, run_dir=run_dir, snapshot_pkl=snapshot_pkl)
         results.update(result_dict.results)
@@ -311,6 +314,7 @@ def training_loop(
     augment_kwargs          = None,     # Options for augmentation pipeline, None = disable.
     loss_kwargs             = {},       # Options for loss function.
     metrics                 = [],       # Metrics to evaluate during training.
+    detector                = None,     # Inception detector of the metrics (metrics/detectors.py), None = offline.
     random_seed             = 0,        # Global random seed.
     num_gpus                = 1,        # Number of processes taking part in training.
     rank                    = 0,        # Rank of the current process in [0, num_gpus).
@@ -486,8 +490,8 @@ def training_loop(
         # Evaluate metrics.
         tick_metrics = dict()
         if snapshot_pkl is not None and len(metrics) > 0:
-            tick_metrics = evaluate_metrics(metrics, G_ema, training_set_kwargs, run_dir, snapshot_pkl, num_gpus, rank,
-                                            device, batch_gpu)
+            tick_metrics = evaluate_metrics(metrics, G_ema, training_set_kwargs, detector, run_dir, snapshot_pkl, num_gpus,
+                                            rank, device, batch_gpu)
             stats_metrics.update(tick_metrics)
 
         # Delete all but the newest `keep` snapshots and the best by the first metric.

@@ -16,9 +16,9 @@ from nas.space import primitives
 
 SPACES = ('conventional', 'autogan', 'stylegan2')
 CHILD_CLASSES = {               # Derived generator of each space, built from genotype=<dict>.
-    'conventional': 'training.networks_conventional.Generator',
+    'conventional': 'nas.backbones.conventional.Generator',
     'autogan':      'nas.space.autogan_space.Generator',
-    'stylegan2':    'training.networks_stylegan2.Generator',
+    'stylegan2':    'nas.backbones.stylegan2.Generator',
 }
 
 #----------------------------------------------------------------------------

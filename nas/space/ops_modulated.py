@@ -1,5 +1,6 @@
 """Modulated candidate ops of alphaGAN's StyleGAN2 search space (Tian et al. 2022, Sec. 6.2): name -> factory."""
 
+from nas.space import mixed
 from training.layers import SynthesisLayer
 
 #----------------------------------------------------------------------------
@@ -28,5 +29,14 @@ OPS = {
     'nearest_conv':     _up(pre_upsample='nearest'),
     'bilinear_conv':    _up(pre_upsample='bilinear'),
 }
+
+#----------------------------------------------------------------------------
+# The op builder of StyleGAN2's synthesis blocks (training/networks_stylegan2.py, op_builder): an op name gives
+# that op, a tuple of names a MixedOp over them (the supernet's layers).
+
+def build_op(op, *args, **kwargs):
+    if isinstance(op, str):
+        return OPS[op](*args, **kwargs)
+    return mixed.MixedOp(op, 'nas.space.ops_modulated.OPS', *args, **kwargs)
 
 #----------------------------------------------------------------------------

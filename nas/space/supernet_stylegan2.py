@@ -53,7 +53,7 @@ class SupernetGenerator(torch.nn.Module):
 
         layer_ops = [self.candidates[kind] for _name, kind in self.layers]
         self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-            layer_ops=layer_ops, **synthesis_kwargs)
+            layer_ops=layer_ops, op_builder='nas.space.ops_modulated.build_op', **synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
         self.num_mapping_layers = self.mapping.num_layers

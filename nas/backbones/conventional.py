@@ -1,0 +1,89 @@
+"""The conventional backbone of alphaGAN (Tian et al. 2022, Fig. 2): the generator built from a genotype."""
+
+import torch
+
+from nas.genotype import Genotype
+from nas.space import ops
+from nas.space import primitives
+from torch_utils import misc
+from torch_utils import persistence
+
+#----------------------------------------------------------------------------
+# One derived cell: every edge holds the single op its genotype names (BN affine), wired as in paper Fig. 2.
+
+@persistence.persistent_class
+class Cell(torch.nn.Module):
+    def __init__(self,
+        name,                       # 'cell1', 'cell2' or 'cell3'.
+        cell_ops,                   # The genotype's ops[name]: {up0, up1, n0, n1, n2: op, skip: {src: op}}.
+        channels,                   # Channels of every feature map.
+    ):
+        super().__init__()
+        self.name = name
+        for edge in primitives.CONVENTIONAL_UP_EDGES + primitives.CONVENTIONAL_NORMAL_EDGES:
+            setattr(self, edge, ops.OPS[cell_ops[edge]](channels, True))
+        self.skip = torch.nn.ModuleDict({src: ops.OPS[op](channels, True, repeat=primitives.skip_steps(src, name))
+            for src, op in cell_ops['skip'].items()})
+
+    def forward(self, x, skip_inputs):
+        """skip_inputs: {source cell: its node1}. Returns (node1, output)."""
+        def apply(edge, h):
+            return self.skip[edge[len('skip.'):]](h) if edge.startswith('skip.') else getattr(self, edge)(h)
+        return primitives.conventional_cell(x, {src: skip_inputs[src] for src in self.skip}, apply)
+
+#----------------------------------------------------------------------------
+# Generator: Linear(z -> C x bw x bw), three cells (x2 each), BN-ReLU-conv3x3-tanh to RGB. Paper Table 2 counts:
+# alphaGAN_(l) 8.618 M / alphaGAN_(s) 2.953 M at CIFAR-10 (bw 4), 9.279 M / 3.613 M at STL-10 (bw 6), C = 256.
+
+@persistence.persistent_class
+class Generator(torch.nn.Module):
+    def __init__(self,
+        genotype,                   # Genotype.to_dict(), backbone 'conventional' (searched at any resolution, Table 2).
+        z_dim           = 128,      # Input latent (Z) dimensionality.
+        c_dim           = 0,        # Conditioning label dimensionality; the conventional backbone is unconditional.
+        img_resolution  = 32,       # Output resolution, 8 * bottom_width.
+        img_channels    = 3,        # Number of output color channels.
+        g_channels      = 256,      # Channels of every feature map (paper: 256).
+        bottom_width    = None,     # Side of the first feature map, None = img_resolution // 8 (4 CIFAR-10, 6 STL-10).
+        init            = 'xavier_uniform', # Weight init, one of nas.space.ops.INITS.
+    ):
+        super().__init__()
+        g = Genotype.from_dict(genotype, source='G genotype')
+        if g.backbone != 'conventional':
+            raise ValueError(f'G genotype: backbone: expected \'conventional\', got {g.backbone!r}')
+        bottom_width = ops.bottom_width_for('conventional', c_dim, img_resolution, bottom_width)
+        self.genotype = g.to_dict()
+        self.z_dim = z_dim
+        self.c_dim = c_dim
+        self.img_resolution = img_resolution
+        self.img_channels = img_channels
+        self.g_channels = g_channels
+        self.bottom_width = bottom_width
+
+        self.l1 = torch.nn.Linear(z_dim, bottom_width * bottom_width * g_channels)
+        self.cells = torch.nn.ModuleDict({name: Cell(name, g.ops[name], g_channels)
+            for name in primitives.CONVENTIONAL_CELLS})
+        self.to_rgb = ops.to_rgb(g_channels, img_channels)
+        ops.init_weights(self, init)
+
+    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode='const', **kwargs):
+        """Images in [-1, 1]; c and the StyleGAN2 sampling arguments are accepted and ignored."""
+        misc.assert_shape(z, [None, self.z_dim])
+        x = self.l1(z).reshape(-1, self.g_channels, self.bottom_width, self.bottom_width)
+        skip_sources = dict()
+        for name, cell in self.cells.items():
+            skip_sources[name], x = cell(x, skip_sources)
+        img = self.to_rgb(x)
+        misc.assert_shape(img, [z.shape[0], self.img_channels, self.img_resolution, self.img_resolution])
+        return img
+
+    def extra_repr(self):
+        return f'z_dim={self.z_dim}, img_resolution={self.img_resolution}, g_channels={self.g_channels}'
+
+#----------------------------------------------------------------------------
+# Snapshots written before these classes moved here (issue 20) name them in training/networks_conventional.py.
+
+persistence.register_former_name('training.networks_conventional.Cell', Cell)
+persistence.register_former_name('training.networks_conventional.Generator', Generator)
+
+#----------------------------------------------------------------------------
