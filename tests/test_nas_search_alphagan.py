@@ -214,18 +214,24 @@ def test_bad_switches_are_refused():
     with pytest.raises(ValueError, match='arch_parameters'):
         AlphaGAN(G, D, 'cpu', search_D=True)
 
-def test_stylegan2_supernet_iteration():
-    supernet = pytest.importorskip('nas.space.supernet_stylegan2')
+def make_stylegan2_nets(mode='macro_dynw'):
+    from nas.space.supernet_stylegan2 import SupernetGenerator as SG2Supernet
     from training.networks_stylegan2 import Discriminator as SG2Discriminator
     torch.manual_seed(0)
-    G = supernet.SupernetGenerator(z_dim=16, w_dim=16, img_resolution=8, img_channels=3, mode='macro_dynw',
+    G = SG2Supernet(z_dim=16, w_dim=16, img_resolution=8, img_channels=3, mode=mode,
         mapping_kwargs=dict(num_layers=2), synthesis_kwargs=dict(channel_base=64, channel_max=8, num_fp16_res=0))
     D = SG2Discriminator(c_dim=0, img_resolution=8, img_channels=3, channel_base=64, channel_max=8, num_fp16_res=0,
         epilogue_kwargs=dict(mbstd_group_size=2))
-    class Data:
-        def train(self):
-            return torch.rand([2, 3, 8, 8]) * 2 - 1, torch.zeros([2, 0])
-        val = train
+    return G, D
+
+class StyleGAN2Data:
+    def train(self):
+        return torch.rand([2, 3, 8, 8]) * 2 - 1, torch.zeros([2, 0])
+    val = train
+
+def test_stylegan2_supernet_iteration():
+    G, D = make_stylegan2_nets()
+    Data = StyleGAN2Data
     alg = AlphaGAN(G, D, 'cpu', T=1, S=1, R=1, arch_wd=0)
     a0, d0 = alphas(G), snapshot(D)
     stats = alg.step(0, Data())
@@ -233,6 +239,23 @@ def test_stylegan2_supernet_iteration():
     genotype = alg.derive(method='alphagan')
     assert genotype.backbone == 'stylegan2' and genotype.mode == 'macro_dynw' and genotype.w_idx is not None
     assert any(not torch.equal(v, D.state_dict()[k]) for k, v in d0.items())
+
+def test_stylegan2_search_draws_random_noise_in_every_step():
+    # Re-training draws fresh per-sample noise; the search must see the same regime in its weight, G_bar/D_bar and
+    # architecture steps, while the preview grids keep constant noise.
+    from nas.search import search_loop
+    G, D = make_stylegan2_nets(mode='micro')
+    modes = []
+    G.synthesis.register_forward_pre_hook(lambda module, args, kwargs: modes.append(kwargs['noise_mode']),
+                                          with_kwargs=True)
+    alg = AlphaGAN(G, D, 'cpu', T=1, S=1, R=1)
+    alg.step(0, StyleGAN2Data())
+    assert len(modes) == 2 + 2 + 2 and set(modes) == {'random'} # T: D and G step; R: D_bar and G_bar; S: two terms
+    z = torch.randn([2, G.z_dim])
+    c = torch.zeros([2, 0])
+    assert not torch.equal(G(z, c), G(z, c)) # the search's G is not deterministic in z
+    assert torch.equal(torch.as_tensor(search_loop.generate_images(G, z, c, 2)),
+                       torch.as_tensor(search_loop.generate_images(G, z, c, 2)))
 
 #----------------------------------------------------------------------------
 

@@ -58,13 +58,14 @@ def mean_entropy(probs, w_selectors=False):
     return float(np.mean(values)) if values else None
 
 #----------------------------------------------------------------------------
-# Supernet samples for the fakes grids: eval mode (BN running statistics), no gradients.
+# Supernet samples for the fakes grids: eval mode (BN running statistics), no gradients, StyleGAN2's constant noise
+# maps (the grids of successive snapshots differ by the search alone; every generator takes noise_mode).
 
 @torch.no_grad()
 def generate_images(G, z, c, batch_size):
     mode = G.training
     G.eval()
-    out = [G(zb, cb).float().cpu() for zb, cb in zip(z.split(batch_size), c.split(batch_size))]
+    out = [G(zb, cb, noise_mode='const').float().cpu() for zb, cb in zip(z.split(batch_size), c.split(batch_size))]
     G.train(mode)
     return torch.cat(out).numpy()
 

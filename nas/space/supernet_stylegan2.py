@@ -147,9 +147,10 @@ class SupernetGenerator(torch.nn.Module):
         all_ws = self.mapping(z, c, return_all_layers=True, **kwargs)
         return self.w_selector(all_ws, self.w_weights())
 
-    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode='const', update_emas=False,
+    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode='random', update_emas=False,
             **synthesis_kwargs):
-        """Images in [-1, 1] (roughly) from the mixed supernet."""
+        """Images in [-1, 1] (roughly) from the mixed supernet. Random per-sample noise by default: the search
+        steps see the noise regime the derived generator is re-trained in; 'const' is for fixed preview grids."""
         ws = self.ws(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas)
         img = self.synthesis(ws, op_weights=self.op_weights(), noise_mode=noise_mode, **synthesis_kwargs)
         misc.assert_shape(img, [z.shape[0], self.img_channels, self.img_resolution, self.img_resolution])
