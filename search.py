@@ -9,63 +9,17 @@ import torch
 
 import dnnlib
 from dnnlib.util import UserError, cli_main
+from nas import backbones
 from nas.search import methods
 from nas.search.alphagan import PRESETS
 from nas.search.autogan import RESET_STATS
 from torch_utils import distributed
 
 #----------------------------------------------------------------------------
-# Per-backbone defaults: iterations and batch (conventional: alphaGAN supp. A.1.1; StyleGAN2: supp. A.1.2; AutoGAN:
-# Sec. 4, D batch 64) and the search widths (alphaGAN: G 256 / D 128; AutoGAN's shared GAN: G 128 / D 64).
-
-BACKBONE_DEFAULTS = {
-    'conventional': dict(iters=100, batch=64, mode='cell', g_channels=256, d_channels=128),
-    'stylegan2':    dict(iters=500, batch=2, mode='micro_dynw'),
-    'autogan':      dict(iters=90, batch=64, mode='cell', g_channels=128, d_channels=64),
-}
-STYLEGAN2_MODES = ['micro', 'micro_dynw', 'macro', 'macro_dynw']
+# The command-line spelling of an option (an opts key), for error messages.
 
 def flag(name):
     return f'--{name}' if name in 'TSR' else f'--{name.replace("_", "-")}'
-
-#----------------------------------------------------------------------------
-# Networks of each backbone as class_name kwargs: the G the search loop builds (supernet or shared G) and the D.
-
-def conventional_networks(opts):
-    G_kwargs = dnnlib.EasyDict(class_name='nas.space.supernet_conventional.SupernetGenerator', z_dim=128,
-                               g_channels=opts.g_channels, up_ops=opts.up_ops, gumbel=opts.gumbel,
-                               gumbel_tau=opts.gumbel_tau)
-    D_kwargs = dnnlib.EasyDict(class_name='training.networks_conventional.Discriminator', d_channels=opts.d_channels)
-    return G_kwargs, D_kwargs
-
-def stylegan2_widths(opts):
-    return dict(channel_base=int(32768 * opts.width_frac), channel_max=max(int(512 * opts.width_frac), 1))
-
-def stylegan2_networks(opts, batch_size):
-    widths = stylegan2_widths(opts)
-    G_kwargs = dnnlib.EasyDict(class_name='nas.space.supernet_stylegan2.SupernetGenerator', z_dim=512, w_dim=512,
-                               mode=opts.mode, mapping_kwargs=dnnlib.EasyDict(num_layers=8),
-                               synthesis_kwargs=dnnlib.EasyDict(**widths, num_fp16_res=0, conv_clamp=None),
-                               gumbel=opts.gumbel, gumbel_tau=opts.gumbel_tau)
-    D_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Discriminator', **widths, num_fp16_res=0,
-                               conv_clamp=None, epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=min(4, batch_size)))
-    return G_kwargs, D_kwargs
-
-def autogan_networks(opts):
-    G_kwargs = dnnlib.EasyDict(class_name='nas.space.autogan_space.SharedGenerator', z_dim=128,
-                               g_channels=opts.g_channels)
-    D_kwargs = dnnlib.EasyDict(class_name='training.networks_conventional.Discriminator', d_channels=opts.d_channels)
-    return G_kwargs, D_kwargs
-
-#----------------------------------------------------------------------------
-# The search networks of each backbone: the G the search loop builds (supernet or shared G) and the D.
-
-def search_networks(opts, batch_size):
-    if opts.backbone == 'conventional':
-        return conventional_networks(opts)
-    if opts.backbone == 'autogan':
-        return autogan_networks(opts)
-    return stylegan2_networks(opts, batch_size)
 
 #----------------------------------------------------------------------------
 # Build the search config `c` (plain JSON) from the CLI options; every check names its option. `given` holds the
@@ -77,27 +31,31 @@ def check_options(opts, given):
         readers = methods.option_methods(name)
         if opts.method not in readers:
             raise UserError(f'{flag(name)}: only for --method={" or ".join(readers)}, not --method={opts.method}')
+    with_modes = [name for name in backbones.names() if len(backbones.get(name).modes) > 1]
     if opts.backbone is None:
-        mode_backbone = opts.mode is not None and 'stylegan2' in method.backbones
-        opts.backbone = 'stylegan2' if mode_backbone else method.backbones[0]
+        mode_backbones = [name for name in method.backbones if name in with_modes]
+        opts.backbone = mode_backbones[0] if opts.mode is not None and mode_backbones else method.backbones[0]
     if opts.backbone not in method.backbones:
         raise UserError(f'--backbone={opts.backbone}: --method={opts.method} searches '
                         f'--backbone={" or ".join(method.backbones)}')
-    if opts.backbone != 'stylegan2':
-        if opts.mode is not None:
-            raise UserError(f'--mode: only for --backbone=stylegan2 (the {opts.backbone} space has one mode)')
-        if opts.width_frac is not None:
-            raise UserError('--width-frac: only for --backbone=stylegan2; use --g-channels/--d-channels')
-    else:
-        for name in ['g_channels', 'd_channels']:
-            if opts[name] is not None:
-                raise UserError(f'{flag(name)}: only for --backbone=conventional or autogan; use --width-frac')
-    if opts.backbone != 'conventional' and opts.up_ops != 'default':
-        raise UserError('--up-ops: only for --backbone=conventional (the StyleGAN2 up ops are learnable already)')
-    backbone = BACKBONE_DEFAULTS[opts.backbone]
-    opts.mode = opts.mode or backbone['mode']
-    opts.g_channels = opts.g_channels or backbone.get('g_channels')
-    opts.d_channels = opts.d_channels or backbone.get('d_channels')
+    backbone = backbones.get(opts.backbone)
+    if opts.mode is not None and opts.mode not in backbone.modes:
+        raise UserError(f'--mode: only for --backbone={" or ".join(with_modes)} '
+                        f'(the {opts.backbone} space has one mode)')
+    widths = {'width_frac': ['width_frac'], 'channels': ['g_channels', 'd_channels']}
+    for name in sorted(set(sum(widths.values(), [])) - set(widths[backbone.width_option])):
+        if opts[name] is not None:
+            owners = [b for b in backbones.names() if name in widths[backbones.get(b).width_option]]
+            other = '/'.join(flag(n) for n in widths[backbone.width_option])
+            raise UserError(f'{flag(name)}: only for --backbone={" or ".join(owners)}; use {other}')
+    if opts.up_ops != 'default' and 'up_ops' not in backbone.search_options:
+        owners = [b for b in backbones.names() if 'up_ops' in backbones.get(b).search_options]
+        raise UserError(f'--up-ops: only for --backbone={" or ".join(owners)} (its op-set ablation, alphaGAN '
+                        f'Tables 6-7)')
+    spec = backbone.search_defaults
+    opts.mode = opts.mode or spec['mode']
+    opts.g_channels = opts.g_channels or spec.get('g_channels')
+    opts.d_channels = opts.d_channels or spec.get('d_channels')
     opts.width_frac = opts.width_frac or 1 / 8
     opts.n_critic = opts.n_critic or method.n_critic
 
@@ -114,11 +72,9 @@ def setup_search_config(opts, given=()):
     except UserError as err:
         raise UserError(f'--data: {err}') from err
     resolution = dataset.resolution
-    if opts.backbone != 'stylegan2' and resolution % 8 != 0:
-        raise UserError(f'--data: resolution {resolution} of {opts.data} is not 8 * bottom width '
-                        f'(the {opts.backbone} generator has three x2 cells)')
-    if opts.backbone == 'stylegan2' and (resolution < 4 or resolution & (resolution - 1) != 0):
-        raise UserError(f'--data: resolution {resolution} of {opts.data} is not a power of two (>= 4)')
+    reason = backbones.get(opts.backbone).resolution_error(resolution)
+    if reason is not None:
+        raise UserError(f'--data: resolution {resolution} of {opts.data} {reason}')
     c.training_set_kwargs.resolution = resolution
     c.training_set_kwargs.max_size = len(dataset)
     dataset_name = dataset.name
@@ -129,13 +85,14 @@ def setup_search_config(opts, given=()):
     del dataset # conserve memory
 
     # Schedule and algorithm.
-    c.batch_size = opts.batch or BACKBONE_DEFAULTS[opts.backbone]['batch']
+    backbone_defaults = backbones.get(opts.backbone).search_defaults
+    c.batch_size = opts.batch or backbone_defaults['batch']
     c.num_gpus = opts.gpus
     if c.batch_size % opts.gpus != 0:
         raise UserError(f'--batch: {c.batch_size} is not divisible by --gpus={opts.gpus}')
     distributed.check_devices('--gpus', opts.gpus, opts.device)
-    c.num_iters = opts.iters or method.iters or BACKBONE_DEFAULTS[opts.backbone]['iters']
-    c.G_kwargs, c.D_kwargs = search_networks(opts, c.batch_size)
+    c.num_iters = opts.iters or method.iters or backbone_defaults['iters']
+    c.G_kwargs, c.D_kwargs = backbones.get(opts.backbone).search_networks(opts, c.batch_size)
     preset = method.configure(opts, c)
     c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=opts.device == 'cuda', num_workers=opts.workers,
                                            prefetch_factor=2 if opts.workers > 0 else None)
@@ -152,7 +109,7 @@ def setup_search_config(opts, given=()):
     c.provenance = dict(method=opts.method, data=dataset_name)
     c.resume = opts.resume
 
-    desc = f'{dataset_name}-{opts.backbone}' + (f'-{opts.mode}' if opts.backbone == 'stylegan2' else '')
+    desc = f'{dataset_name}-{opts.backbone}' + backbones.get(opts.backbone).run_desc(opts.mode)
     desc += f'-{opts.method}-{preset}batch{c.batch_size}'
     return c, desc
 
@@ -185,8 +142,8 @@ def describe_search(c, opts):
 @click.option('--data',        help='Training data (directory or zip)', metavar='PATH', required=True)
 # Space and method.
 @click.option('--method',      help='Search algorithm', metavar=f'[{"|".join(methods.names())}]', default='alphagan', show_default=True)
-@click.option('--backbone',    help='Search space  [default: autogan for --method=autogan; else stylegan2 with --mode, else conventional]', type=click.Choice(list(BACKBONE_DEFAULTS)))
-@click.option('--mode',        help='StyleGAN2 search space  [default: micro_dynw]', type=click.Choice(STYLEGAN2_MODES))
+@click.option('--backbone',    help='Search space  [default: autogan for --method=autogan; else stylegan2 with --mode, else conventional]', type=click.Choice(backbones.names()))
+@click.option('--mode',        help='StyleGAN2 search space  [default: micro_dynw]', type=click.Choice(backbones.get('stylegan2').modes))
 @click.option('--g-channels',  help='Conventional/AutoGAN G channels  [default: 256 conventional, 128 autogan]', metavar='INT', type=click.IntRange(min=1))
 @click.option('--d-channels',  help='Conventional/AutoGAN D channels  [default: 128 conventional, 64 autogan]', metavar='INT', type=click.IntRange(min=1))
 @click.option('--width-frac',  help='StyleGAN2 channels as a fraction of config-f  [default: 0.125]', metavar='FLOAT', type=click.FloatRange(min=0, max=1, min_open=True))

@@ -9,6 +9,7 @@ import torch
 import dnnlib
 from dnnlib.util import UserError, bool_option, cli_main
 import nas.backbones # every backbone's networks, also under the names older snapshots use
+from nas.backbones.conventional import RETRAIN_SPECS as CELL_SPECS
 from torch_utils import distributed
 from training import training_loop
 from training.augment import AUGPIPE_SPECS
@@ -25,23 +26,6 @@ CFG_SPECS = {
     'paper512':  dict(ref_gpus=8,  kimg=25000,  mb=64, mbstd=8,  fmaps=1,   lrate=0.0025, gamma=0.5,  ema=20,  ramp=None, map=8),
     'paper1024': dict(ref_gpus=8,  kimg=25000,  mb=32, mbstd=4,  fmaps=1,   lrate=0.002,  gamma=2,    ema=10,  ramp=None, map=8),
     'cifar':     dict(ref_gpus=2,  kimg=100000, mb=64, mbstd=32, fmaps=1,   lrate=0.0025, gamma=0.01, ema=500, ramp=0.05, map=2),
-}
-
-# Re-training presets of a conventional (alphaGAN/AutoGAN) genotype: paper supp. A.1.1 (CIFAR-10: 50k G iterations,
-# Adam (0, 0.9)) and A.1.2 (STL-10 48x48: 80k G iterations, Adam (0.5, 0.9)); G batch 128, D batch 64, lr 2e-4,
-# n_critic 5 (AutoGAN), hence kimg = G iterations * n_critic * 64 / 1000. ema: G_ema half-life in kimg, 0 = off
-# (AutoGAN's 0.999 per G step is about 222 kimg at n_critic 5, batch 64). decay: default learning-rate schedule.
-# An AutoGAN genotype (Gong et al. 2019, Sec. 4 and the authors' code): 50k G iterations at a constant learning
-# rate with G weights EMA 0.999 per G step.
-
-CONVENTIONAL_SPECS = {
-    'conv_cifar': dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=0, decay='linear'),
-    'conv_stl':   dict(kimg=25600, mb=64, G_mb=128, lrate=0.0002, betas=[0.5, 0.9], n_critic=5, ema=0, decay='linear'),
-    'autogan':    dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=222, decay=None),
-}
-CELL_GENERATORS = {             # Genotype backbones trained with these presets: their G class (D: AutoGAN's).
-    'conventional': 'nas.backbones.conventional.Generator',
-    'autogan':      'nas.space.autogan_space.Generator',
 }
 
 # Transfer-learning sources of StyleGAN2-ADA's train.py (`resume_specs`): `--resume=<name>` downloads one once.
@@ -100,21 +84,16 @@ def setup_training_config(opts):
         raise UserError(f'--data: {err}') from err
     resolution = training_set.resolution
     genotype = load_genotype(opts.genotype) if opts.genotype is not None else None
-    conventional = genotype is not None and genotype.backbone in CELL_GENERATORS # conventional or AutoGAN cells
-    if genotype is not None and genotype.backbone not in [*CELL_GENERATORS, 'stylegan2']:
-        raise UserError(f'--genotype: {opts.genotype}: backbone {genotype.backbone!r} cannot be trained by train.py; '
-                        f'expected conventional, autogan or stylegan2')
-    if genotype is not None and genotype.backbone == 'stylegan2':
-        from nas.genotype import stylegan2_layer_ops
+    backbone = nas.backbones.get(genotype.backbone if genotype is not None else 'stylegan2') # no genotype: StyleGAN2
+    if genotype is not None:
         try:
-            stylegan2_layer_ops(genotype, resolution)
+            backbone.check_genotype(genotype, resolution)
         except (UserError, ValueError) as err:
             raise UserError(f'--genotype: {err} (data: {resolution}x{resolution})') from err
-    if conventional and resolution % 8 != 0:
-        raise UserError(f'--data: resolution {resolution} of {opts.data} is not 8 * bottom width, '
-                        f'as the {genotype.backbone} genotype {opts.genotype} needs')
-    if not conventional and (resolution < 4 or resolution & (resolution - 1) != 0):
-        raise UserError(f'--data: resolution {resolution} of {opts.data} is not a power of two (>= 4)')
+    reason = backbone.resolution_error(resolution)
+    if reason is not None:
+        needs = f', as the {genotype.backbone} genotype {opts.genotype} needs' if genotype is not None else ''
+        raise UserError(f'--data: resolution {resolution} of {opts.data} {reason}{needs}')
     if opts.cond and not training_set.has_labels:
         raise UserError(f'--cond: {opts.data} has no labels (dataset.json)')
     c.training_set_kwargs.resolution = resolution
@@ -130,10 +109,10 @@ def setup_training_config(opts):
     c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=opts.device == 'cuda', num_workers=opts.workers, prefetch_factor=2 if opts.workers > 0 else None)
 
     # A conventional or AutoGAN genotype has its own presets and networks.
-    if conventional:
-        c = setup_conventional_config(opts, c, genotype, resolution)
+    if backbone.retrain_specs is not None:
+        c = setup_conventional_config(opts, c, backbone, genotype, resolution)
         return c, run_desc(given, dataset_name, opts.cfg, genotype)
-    if opts.cfg in CONVENTIONAL_SPECS:
+    if opts.cfg in CELL_SPECS:
         raise UserError(f'--cfg={opts.cfg}: only for a conventional or autogan --genotype')
     for name in ['g_channels', 'd_channels']:
         if opts[name] is not None:
@@ -205,17 +184,16 @@ def setup_training_config(opts):
 # spectral-norm D, hinge loss, n_critic D steps per G step with twice the batch for G, the preset's LR schedule
 # (alphaGAN: linear decay; AutoGAN: constant), no augmentation or regularisers.
 
-def setup_conventional_config(opts, c, genotype, resolution):
+def setup_conventional_config(opts, c, backbone, genotype, resolution):
     if opts.cond:
         raise UserError(f'--cond: the {genotype.backbone} generator is unconditional')
-    default_cfg = 'autogan' if genotype.backbone == 'autogan' else 'conv_stl' if resolution == 48 else 'conv_cifar'
-    cfg = opts.cfg or default_cfg
-    if cfg not in CONVENTIONAL_SPECS:
-        raise UserError(f'--cfg={cfg}: {genotype.backbone} genotypes take {" or ".join(CONVENTIONAL_SPECS)}')
+    cfg = opts.cfg or backbone.default_retrain_cfg(resolution)
+    if cfg not in backbone.retrain_specs:
+        raise UserError(f'--cfg={cfg}: {genotype.backbone} genotypes take {" or ".join(backbone.retrain_specs)}')
     for name in ['cbase', 'map', 'gamma', 'batch_gpu', 'freezed']:
         if opts[name] is not None:
             raise UserError(f'--{name.replace("_", "-")}: not used by a conventional genotype')
-    spec = dnnlib.EasyDict(CONVENTIONAL_SPECS[cfg])
+    spec = dnnlib.EasyDict(backbone.retrain_specs[cfg])
     opts.cfg = cfg
     opts.aug = opts.aug or 'noaug'
     if opts.gpus != 1:
@@ -230,7 +208,7 @@ def setup_conventional_config(opts, c, genotype, resolution):
     c.ema_kimg = opts.ema_kimg if opts.ema_kimg is not None else spec.ema
     c.ema_rampup = None
     channels = genotype.channels
-    c.G_kwargs = dnnlib.EasyDict(class_name=CELL_GENERATORS[genotype.backbone], genotype=genotype.to_dict(),
+    c.G_kwargs = dnnlib.EasyDict(class_name=backbone.generator_class, genotype=genotype.to_dict(),
                                  z_dim=128, g_channels=opts.g_channels or channels['g_channels'])
     c.D_kwargs = dnnlib.EasyDict(class_name='training.networks_conventional.Discriminator',
                                  d_channels=opts.d_channels or channels.get('d_channels', 128))
@@ -439,7 +417,7 @@ def find_resume(resume, outdir, c):
 @click.option('--subset',     help='Train with only N images (a random subset fixed by --seed)  [default: all]', metavar='INT', type=click.IntRange(min=1))
 @bool_option('--mirror',      help='Enable dataset x-flips')
 # Base config.
-@click.option('--cfg',        help='Base config  [default: auto; conv_cifar/conv_stl for a conventional genotype, autogan for an AutoGAN one]', type=click.Choice(list(CFG_SPECS) + list(CONVENTIONAL_SPECS)))
+@click.option('--cfg',        help='Base config  [default: auto; conv_cifar/conv_stl for a conventional genotype, autogan for an AutoGAN one]', type=click.Choice(list(CFG_SPECS) + list(CELL_SPECS)))
 # Searched architecture.
 @click.option('--genotype',   help='Train this searched architecture (search.py\'s found.json)', metavar='JSON')
 @click.option('--g-channels', help='Conventional/AutoGAN genotype: G channels  [default: the genotype\'s]', metavar='INT', type=click.IntRange(min=1))

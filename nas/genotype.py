@@ -236,11 +236,12 @@ def _validate_stylegan2(g, check):
     for key in STYLEGAN2_CHANNEL_FIELDS:
         check.integer(f'channels.{key}', g.channels[key], minimum=1)
     layers = primitives.stylegan2_layers(g.resolution)
+    shared_ops, dynamic_w = primitives.mode_flags('stylegan2', g.mode)
     check.keys('ops', g.ops, required=['normal', 'up'])
     for kind in ('normal', 'up'):
         path = f'ops.{kind}'
         value = g.ops[kind]
-        if g.mode.startswith('micro'):
+        if shared_ops:
             expected, why = 1, f'mode {g.mode} shares one {kind} op across all blocks'
         else:
             expected = sum(1 for _name, k in layers if k == kind)
@@ -252,7 +253,7 @@ def _validate_stylegan2(g, check):
         for i, name in enumerate(value):
             check.op(f'{path}[{i}]', name, primitives.known_ops('stylegan2', kind))
     num_layers = g.channels['num_mapping_layers']
-    if not g.mode.endswith('_dynw'):
+    if not dynamic_w:
         if g.w_idx is not None:
             check.fail('w_idx', f'mode {g.mode} has no W choice (every layer reads W_{num_layers}), expected null, '
                 f'got {_show(g.w_idx)}')
@@ -268,17 +269,26 @@ def _validate_stylegan2(g, check):
         if not 1 <= value <= num_layers:
             check.fail(f'w_idx[{i}]', f'W index {value} out of range 1..{num_layers} (channels.num_mapping_layers)')
 
+def w_idx_to_layers(w_idx):
+    """A genotype's w_idx (W_1..W_L, counted from 1 as in the paper) as 0-based mapping layers (MappingNetwork)."""
+    return None if w_idx is None else [int(i) - 1 for i in w_idx]
+
+def layers_to_w_idx(layers):
+    """0-based mapping layers (argmax of betas, random draws) as a genotype's w_idx."""
+    return [int(i) + 1 for i in layers]
+
 def stylegan2_layer_ops(genotype, resolution):
     """One op name per synthesis conv layer, in w order, for a validated StyleGAN2 genotype built at `resolution`.
     Only a micro genotype (no per-layer choice) builds at a resolution other than the one it was searched at."""
-    if resolution != genotype.resolution and genotype.mode != 'micro':
+    shared_ops, dynamic_w = primitives.mode_flags('stylegan2', genotype.mode)
+    if resolution != genotype.resolution and (dynamic_w or not shared_ops): # per-layer choices fix the resolution
         raise UserError(f'genotype: resolution: a {genotype.mode} genotype searched at {genotype.resolution} '
             f'cannot build a {resolution}x{resolution} generator (only micro genotypes transfer)')
     counters = {'normal': 0, 'up': 0}
     ops = []
     for _name, kind in primitives.stylegan2_layers(resolution):
         row = genotype.ops[kind]
-        ops.append(row[0] if genotype.mode.startswith('micro') else row[counters[kind]])
+        ops.append(row[0] if shared_ops else row[counters[kind]])
         counters[kind] += 1
     return ops
 

@@ -9,7 +9,6 @@ import json
 import math
 import os
 import re
-import shlex
 import tempfile
 import time
 
@@ -20,7 +19,7 @@ from matplotlib.figure import Figure
 
 from dnnlib.util import UserError, atomic_write, cli_main
 from nas import viz
-from nas.genotype import Genotype, stylegan2_layer_ops
+from nas.genotype import Genotype
 from nas.space import primitives
 
 #----------------------------------------------------------------------------
@@ -161,26 +160,16 @@ def run_genotype(run_dir, options):
     return Genotype.from_dict(genotype, source='G_kwargs.genotype') if genotype is not None else None
 
 #----------------------------------------------------------------------------
-# Genotype tables: conventional cells x edges; StyleGAN2 synthesis layers with op and W_i.
+# Genotype tables: the backbone's (conventional: cells x edges; StyleGAN2: synthesis layers with op and W_i), else
+# the genotype's ops as JSON.
 
 def genotype_table(genotype):
-    if genotype.backbone == 'conventional':
-        rows = []
-        for cell, ops in genotype.ops.items():
-            skips = ', '.join(f'{src}: {op}' for src, op in ops.get('skip', {}).items()) or '-'
-            edges = [esc(ops.get(edge, '-')) for edge in ('up0', 'up1', 'n0', 'n1', 'n2')]
-            rows.append([esc(cell), *edges, esc(skips)])
-        return table(['cell', 'up0', 'up1', 'n0', 'n1', 'n2', 'skips'], rows)
-    if genotype.backbone == 'stylegan2':
-        layers = primitives.stylegan2_layers(genotype.resolution)
-        ops = stylegan2_layer_ops(genotype, genotype.resolution)
-        w_idx = genotype.w_idx or []
-        rows = [[esc(name), esc(kind), esc(op), f'W{w_idx[i]}' if i < len(w_idx) else '-']
-                for i, ((name, kind), op) in enumerate(zip(layers, ops))]
-        if len(w_idx) > len(layers):
-            rows.append([f'b{genotype.resolution}.torgb', 'torgb', '-', f'W{w_idx[len(layers)]}'])
-        return table(['layer', 'kind', 'op', 'W'], rows)
-    return pre(json.dumps(genotype.ops, indent=2))
+    from nas import backbones # imports torch; only needed here
+    found = backbones.get(genotype.backbone).genotype_table(genotype)
+    if found is None:
+        return pre(json.dumps(genotype.ops, indent=2))
+    header, rows = found
+    return table(header, [[esc(value) for value in row] for row in rows])
 
 def softmax(row):
     x = np.asarray(row, dtype=np.float64)
@@ -189,7 +178,7 @@ def softmax(row):
 
 def w_selection_table(genotype):
     """The W_i each layer reads (dynamic W) with softmax(beta) of the last iteration, or '' without a W choice."""
-    if genotype.backbone != 'stylegan2' or not genotype.w_idx:
+    if not genotype.w_idx: # only a dynamic-W StyleGAN2 genotype has one
         return ''
     slots = primitives.stylegan2_w_slots(genotype.resolution)
     beta = ((genotype.provenance or {}).get('alphas') or {}).get('w')
@@ -254,59 +243,15 @@ def plot_series(xlabel, series, cols=3):
     return buf.getvalue()
 
 #----------------------------------------------------------------------------
-# The command behind a run: command.txt when whoever launched it recorded one, else (alphaGAN searches) the
-# search.py command rebuilt from search_options.json, option by option; None when neither is possible.
+# The command behind a run: command.txt when whoever launched it recorded one; else the saved options (shown in full
+# below) are the run's complete config.
 
-def search_command(c):
-    from nas.search.alphagan import PRESETS # imports torch; only needed here
-    alg, G, D = c['algorithm_kwargs'], c['G_kwargs'], c['D_kwargs']
-    if alg.get('class_name') != 'nas.search.alphagan.AlphaGAN':
-        return None
-    backbone = {'nas.space.supernet_conventional.SupernetGenerator': 'conventional',
-                'nas.space.supernet_stylegan2.SupernetGenerator': 'stylegan2'}.get(G.get('class_name'))
-    if backbone is None:
-        return None
-    args = ['python', 'search.py', f'--outdir={os.path.dirname(c["run_dir"])}',
-            f'--data={c["training_set_kwargs"]["path"]}']
-    if backbone == 'conventional':
-        args += [f'--g-channels={G["g_channels"]}', f'--d-channels={D["d_channels"]}']
-        args += [f'--up-ops={G["up_ops"]}'] if G['up_ops'] != 'default' else []
-    else:
-        args += [f'--mode={G["mode"]}', f'--width-frac={G["synthesis_kwargs"]["channel_base"] / 32768!r}']
-
-    # The preset is named in the run directory (it only sets T/S/R); steps that differ from it were given.
-    named = [name for name in PRESETS if f'-{name}-' in os.path.basename(c['run_dir'])]
-    preset = named[0] if named else 'alphaGAN_s'
-    args += [f'--preset={preset}'] if preset != 'alphaGAN_s' else []
-    args += [f'--{k}={alg[k]}' for k in ('T', 'S', 'R') if alg[k] != PRESETS[preset][backbone][k]]
-    args += [f'--iters={c["num_iters"]}', f'--batch={c["batch_size"]}']
-
-    # Options with click defaults (search.py) appear only when changed.
-    changed = [('n-critic', alg['n_critic'], 1), ('lr', alg['lr'], 2e-4), ('arch-lr', alg['arch_lr'], 3e-4),
-               ('arch-wd', alg['arch_wd'], 1e-3), ('bar-update', alg['bar_update'], 'weights'),
-               ('gumbel-tau', G['gumbel_tau'], 1), ('seed', c['random_seed'], 0),
-               ('snap', c['image_snapshot_iters'], 1), ('keep', c['keep_states'], 3),
-               ('workers', c['data_loader_kwargs']['num_workers'], 2), ('resume', c.get('resume'), None)]
-    args += [f'--{name}={value!r}' if isinstance(value, float) else f'--{name}={value}'
-             for name, value, default in changed if value != default]
-    args += ['--gumbel'] if G['gumbel'] else []
-    args += ['--warmup'] if alg['warmup_iters'] > 0 else []
-    args.append(f'--device={c["device"]}')
-    return shlex.join(args)
-
-def run_command(run_dir, kind, options):
-    """(command, where it comes from)."""
+def run_command(run_dir):
+    """(command or None, where it comes from)."""
     path = os.path.join(run_dir, 'command.txt')
     if os.path.isfile(path):
         with open(path, encoding='utf-8') as f:
             return f.read().strip(), 'recorded in command.txt'
-    if kind == 'search':
-        try:
-            command = search_command(options)
-        except (KeyError, TypeError):
-            command = None
-        if command is not None:
-            return command, 'rebuilt from search_options.json (same options, same config)'
     return None, 'not recorded; the options below are the complete config'
 
 #----------------------------------------------------------------------------
@@ -348,7 +293,7 @@ def _architecture(run_dir, genotype):
     drawn = os.path.join(run_dir, 'architecture.png')
     if os.path.isfile(drawn):
         parts.append(figure(drawn, 'architecture.png'))
-    elif genotype.backbone in ('conventional', 'stylegan2'):
+    else:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, 'architecture.png')
             viz.plot_architecture(genotype, path)
@@ -438,10 +383,10 @@ def _health(records):
         return note('No collapse warning: architecture entropy, deconv share, loss spread and FID stayed in range.')
     return table(['step', 'check', 'value', 'threshold', 'action', 'message'], rows)
 
-def _reproduce(run_dir, kind, options, options_name):
+def _reproduce(run_dir, options, options_name):
     if options_name is None:
         return note('No options file: this run was started from Python, not by search.py or train.py.')
-    command, source = run_command(run_dir, kind, options)
+    command, source = run_command(run_dir)
     parts = [f'<p>Command ({esc(source)}):</p>' + pre(command) if command is not None else note(f'Command {source}.')]
     parts.append(f'<p>{esc(options_name)}:</p>' + pre(json.dumps(options, indent=2)))
     return '\n'.join(parts)
@@ -461,7 +406,7 @@ def build_report(run_dir):
         samples=_samples(run_dir, kind, options),
         metrics=_metrics(run_dir),
         health=_health(records),
-        reproduce=_reproduce(run_dir, kind, options, options_name),
+        reproduce=_reproduce(run_dir, options, options_name),
     )
     title = f'{os.path.basename(os.path.abspath(run_dir))}: {kind} report'
     return page(title, [(sid, heading, bodies[sid]) for sid, heading in SECTIONS])

@@ -8,8 +8,6 @@ matplotlib.use('Agg') # files only, no display
 import matplotlib.pyplot as plt
 
 from dnnlib.util import atomic_write
-from nas.genotype import stylegan2_layer_ops
-from nas.space import primitives
 
 #----------------------------------------------------------------------------
 # Save a figure atomically and free it.
@@ -45,40 +43,12 @@ def plot_alphas(history, path, max_cols=6):
     _save(fig, path)
 
 #----------------------------------------------------------------------------
-# architecture.png: conventional = one box per cell listing its edges and ops; AutoGAN = one box per cell with its
-# block type, norm, up-sampling, shortcut and skip-ins; StyleGAN2 = a strip of synthesis layers (4x4 to the output)
-# with their op and, in the dynw modes, the W_i each one reads.
-
-def _conventional_lines(genotype):
-    panels = []
-    for cell, ops in genotype.ops.items():
-        lines = [f'{edge}: {ops[edge]}' for edge in ('up0', 'up1', 'n0', 'n1', 'n2') if edge in ops]
-        lines += [f'skip from {src}: {op}' for src, op in ops.get('skip', {}).items()]
-        panels.append((cell, lines))
-    return panels
-
-def _autogan_lines(genotype):
-    panels = []
-    for cell, ops in genotype.ops.items():
-        skips = [src for src, on in ops['skip'].items() if on]
-        panels.append((cell, [f'block: {ops["conv"]}-activation', f'norm: {ops["norm"]}', f'up: {ops["up"]}',
-                              f'shortcut: {"on" if ops["shortcut"] else "off"}',
-                              f'skip-in: {", ".join(skips) if skips else "none"}']))
-    return panels
-
-def _stylegan2_lines(genotype):
-    layers = primitives.stylegan2_layers(genotype.resolution)
-    ops = stylegan2_layer_ops(genotype, genotype.resolution)
-    w_idx = genotype.w_idx or []
-    lines = [f'{name:<10s} {op:<14s}' + (f' W{w_idx[i]}' if i < len(w_idx) else '')
-             for i, ((name, _kind), op) in enumerate(zip(layers, ops))]
-    if len(w_idx) > len(layers):
-        lines.append(f'{"torgb":<10s} {"":<14s} W{w_idx[len(layers)]}')
-    return [('synthesis layers (op, W)' if w_idx else 'synthesis layers (op)', lines)]
+# architecture.png: one box per panel of the genotype's backbone (Backbone.architecture_panels): conventional and
+# AutoGAN one per cell, StyleGAN2 one strip of synthesis layers with their op and W_i.
 
 def plot_architecture(genotype, path):
-    describe = dict(conventional=_conventional_lines, autogan=_autogan_lines).get(genotype.backbone, _stylegan2_lines)
-    panels = describe(genotype)
+    from nas import backbones # imports torch; only needed here
+    panels = backbones.get(genotype.backbone).architecture_panels(genotype)
     height = max(len(lines) for _, lines in panels) * 0.28 + 0.9
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), height), squeeze=False)
     for ax, (title, lines) in zip(axes.flat, panels):

@@ -8,15 +8,19 @@ import torch
 
 #----------------------------------------------------------------------------
 
-def tensor_digest(obj, prefix=''):
-    """{path: [sum, sum of absolute values]} of every tensor in nested dicts, lists and tuples."""
-    if isinstance(obj, torch.Tensor):
-        return {prefix: [float(obj.double().sum()), float(obj.double().abs().sum())]}
-    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else []
-    digest = dict()
-    for key, value in items:
-        digest.update(tensor_digest(value, f'{prefix}/{key}'))
-    return digest
+def tensors_of(value, prefix=''):
+    """{path: tensor} of every tensor in nested dicts, lists and tuples (a state dict)."""
+    if isinstance(value, torch.Tensor):
+        return {prefix: value}
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else []
+    found = dict()
+    for key, item in items:
+        found.update(tensors_of(item, f'{prefix}.{key}'))
+    return found
+
+def tensor_digest(value):
+    """{path: [sum, sum of absolute values]} of every tensor in `value`, as tensors_of() finds them."""
+    return {path: [float(t.double().sum()), float(t.double().abs().sum())] for path, t in tensors_of(value).items()}
 
 def load(path):
     with open(path, encoding='utf-8') as f:

@@ -93,7 +93,7 @@ def test_autogan_search_resume_retrain_generate(data, tmp_path, capsys):
               '--kimg=0.008', '--g-channels=8', '--d-channels=8', '--batch=4', '--tick=0.004', '--snap=1',
               '--metrics=none', '--workers=0', '--grid-images=4', '--device=cpu')
     assert res.returncode == 0, res.stderr
-    train_dir = tmp_path / 'train' / '00000-d32-autogan-genotype-batch4'
+    train_dir = tmp_path / 'train' / '00000-d32-autogan-kimg0.008-batch4-genotype'
     pkl = train_dir / 'network-snapshot-000000.pkl'
     with open(pkl, 'rb') as f:
         G = pickle.load(f)['G_ema']

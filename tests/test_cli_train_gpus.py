@@ -22,7 +22,7 @@ def test_two_cpu_processes_by_gpus_and_by_torchrun(tmp_path):
     assert res.returncode == 0, res.stderr
     res = run_torchrun('train.py', 2, f'--outdir={tmp_path / "runs"}', f'--data={data}', *TINY)
     assert res.returncode == 0, res.stderr
-    spawned, started = [tmp_path / 'runs' / f'{i:05d}-d32-stylegan2-gpus2-batch4-gamma10' for i in range(2)]
+    spawned, started = [tmp_path / 'runs' / f'{i:05d}-d32-stylegan2-kimg0.016-batch4' for i in range(2)]
     assert sorted(os.listdir(tmp_path / 'runs')) == [spawned.name, started.name]
     assert json.loads((started / 'training_options.json').read_text())['num_gpus'] == 2
     assert shlex.split((started / 'command.txt').read_text())[:2] == ['torchrun', '--nproc_per_node=2']

@@ -1,7 +1,6 @@
 """train.py against StyleGAN2-ADA's train.py: its --cfg presets field by field, its per-GPU batch rule, its run names,
 BOOL options, and the parameter counts --dry-run prints."""
 
-import inspect
 import json
 import os
 
@@ -10,7 +9,6 @@ import pytest
 import dnnlib
 import train
 from cli_helpers import assert_one_line_error, make_images, run_inprocess
-from training import networks_stylegan2
 
 # StyleGAN2-ADA's published presets: the `cfg_specs` table of its train.py (stylegan2-ada-pytorch, Karras et al.
 # 2020, the values of its Appendix D / Table 3). This table is the reference; train.CFG_SPECS must equal it.
@@ -25,9 +23,7 @@ PUBLISHED_CFG_SPECS = {
 }
 FIELDS = ['ref_gpus', 'kimg', 'mb', 'mbstd', 'fmaps', 'lrate', 'gamma', 'ema', 'ramp', 'map']
 
-HAS_ORIG_D = 'architecture' in inspect.signature(networks_stylegan2.Discriminator.__init__).parameters
 GENOTYPES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'nas', 'genotypes')
-needs_orig_d = pytest.mark.skipif(not HAS_ORIG_D, reason="the Discriminator's 'orig' architecture is not there yet")
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
@@ -63,7 +59,6 @@ def test_batch_per_gpu_follows_stylegan2_ada(capsys, tmp_path, data, cfg, gpus, 
     c, _out = dry_run(capsys, tmp_path, data, *args)
     assert (c['batch_size'], c['batch_gpu']) == expected
 
-@needs_orig_d
 def test_cifar_preset(capsys, tmp_path, data):
     c, _out = dry_run(capsys, tmp_path, data, '--cfg=cifar')
     assert (c['batch_size'], c['batch_gpu'], c['total_kimg'], c['ema_kimg'], c['ema_rampup']) == (64, 32, 100000, 500, 0.05)

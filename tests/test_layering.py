@@ -17,10 +17,6 @@ CLI_LAYER = 4
 # Dotted names of this repo's modules inside string literals ('training.networks_stylegan2.Generator').
 DOTTED_NAME = re.compile(r'^(' + '|'.join(PACKAGES) + r')(\.[A-Za-z_][A-Za-z0-9_]*)+$')
 
-# Files that still name a later layer by string, each with the issue that removes it; the test below fails
-# as soon as one no longer does, so that its entry goes too.
-PENDING = {}
-
 #----------------------------------------------------------------------------
 
 def layer_of(module):
@@ -78,7 +74,8 @@ def later_layers(path, names):
 
 def test_layers_follow_the_rule():
     assert layer_of('dnnlib.util') < layer_of('torch_utils.ops.bias_act') < layer_of('training.layers')
-    assert layer_of('training.networks_stylegan2') == layer_of('metrics.metric_main') == layer_of('training.training_loop')
+    assert layer_of('training.networks_stylegan2') == layer_of('metrics.metric_main') == \
+        layer_of('training.training_loop')
     assert layer_of('training.training_loop') < layer_of('nas.genotype') == layer_of('nas.backbones.stylegan2')
     assert layer_of('nas.search.search_loop') < layer_of('train') == layer_of('search')
     assert layer_of('numpy') is None
@@ -90,18 +87,13 @@ def test_imports_point_one_way(path):
 
 @pytest.mark.parametrize('path', source_files(), ids=lambda p: os.path.relpath(p, ROOT))
 def test_no_class_of_a_later_layer_named_by_string(path):
-    rel = os.path.relpath(path, ROOT).replace(os.sep, '/')
     backwards = later_layers(path, named_modules(path))
-    if rel in PENDING:
-        assert backwards, f'{rel} no longer names later layers: drop it from PENDING'
-        return
-    assert not backwards, f'{rel} names later layers by string: {backwards}'
+    assert not backwards, f'{os.path.relpath(path, ROOT)} names later layers by string: {backwards}'
 
 def test_the_checks_see_what_they_look_for():
     training = os.path.join(ROOT, 'training', 'training_loop.py')
     assert later_layers(training, ['nas.backbones.stylegan2.Generator', 'training.loss.HingeLoss']) == \
         ['nas.backbones.stylegan2.Generator']
     assert DOTTED_NAME.match('nas.space.ops_modulated.build_op') and not DOTTED_NAME.match('nas is a package')
-
 
 #----------------------------------------------------------------------------

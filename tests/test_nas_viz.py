@@ -5,7 +5,7 @@ import os
 import PIL.Image
 import pytest
 
-from nas import viz
+from nas import backbones, viz
 from nas.genotype import Genotype
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,7 +34,7 @@ def test_plot_architecture_of_published_genotypes(tmp_path, name):
     assert img.format == 'PNG' and img.size[0] > 100
     if name.startswith('alphagan'):
         assert img.size[0] == int(3.2 * 3 * 80) # one panel per cell
-        panels = viz._conventional_lines(Genotype.from_json(path))
+        panels = backbones.get('conventional').architecture_panels(Genotype.from_json(path))
         assert [title for title, _ in panels] == ['cell1', 'cell2', 'cell3']
         assert 'skip from cell1: deconv' in panels[2][1] # alphaGAN_(s) cell3 (authors' genotype)
 
@@ -42,7 +42,7 @@ def test_plot_architecture_of_the_autogan_genotype(tmp_path):
     genotype = Genotype.from_json(os.path.join(ROOT, 'nas', 'genotypes', 'autogan_cifar10.json'))
     viz.plot_architecture(genotype, tmp_path / 'arch.png')
     assert PIL.Image.open(tmp_path / 'arch.png').size[0] == int(3.2 * 3 * 80) # one panel per cell
-    panels = dict(viz._autogan_lines(genotype))
+    panels = dict(backbones.get('autogan').architecture_panels(genotype))
     # Gong et al. 2019, Fig. 3: cell3 is pre-activation, no norm, nearest, no shortcut, skip-ins from cells 1 and 2.
     assert panels['cell3'] == ['block: pre-activation', 'norm: none', 'up: nearest', 'shortcut: off',
                                'skip-in: cell1, cell2']

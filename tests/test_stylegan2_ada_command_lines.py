@@ -3,7 +3,8 @@
 The commands below are copied verbatim from stylegan2-ada-pytorch's README.md and the examples in the --help texts of
 its train.py, generate.py, style_mixing.py, projector.py, calc_metrics.py and dataset_tool.py. Only the paths are
 moved: `~` and `/tmp` become a temporary home holding tiny data made here, and every URL is served from the download
-cache (GANAS_CACHE), where tiny StyleGAN2-ADA-layout pickles stand in for NVIDIA's networks, so nothing downloads.
+cache (GANAS_CACHE), where small pickles in StyleGAN2-ADA's snapshot format stand in for NVIDIA's networks (the two
+configurations of its exact tensor layout, and for the projector's 1000 steps a 16x16 one), so nothing downloads.
 Training commands run with --dry-run, or up to the training loop. Not covered, on purpose (docs/compatibility.md):
 legacy.py (TensorFlow pickles) and `dataset_tool.py extract_brecahad_crops` (a TensorFlow-era subcommand)."""
 
@@ -22,8 +23,8 @@ import dnnlib
 from cli_helpers import run_inprocess
 from metrics import detectors, metric_main
 from test_cli_dataset_tool import make_lmdb
-from test_cli_train_stylegan2_ada import needs_orig_d
-from test_torch_utils_stylegan2_ada_pickle import tiny_snapshot, write_stylegan2_ada_pickle
+from test_training_stylegan2_ada_import import layout_snapshot, randomize, write_stylegan2_ada_pickle
+from training import augment, networks_stylegan2
 from test_training_data_sources import make_cifar_tarball, pattern
 
 PRETRAINED = 'https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained'
@@ -118,6 +119,16 @@ def serve(url, snapshot):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     return write_stylegan2_ada_pickle(path, snapshot)
 
+def small_snapshot():
+    """A StyleGAN2-ADA snapshot of 16x16 networks with 8 channels, cheap enough for projector.py's 1000 steps."""
+    torch.manual_seed(5)
+    G = networks_stylegan2.Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
+        mapping_kwargs=dnnlib.EasyDict(num_layers=2),
+        synthesis_kwargs=dnnlib.EasyDict(channel_base=64, channel_max=8, num_fp16_res=0, conv_clamp=None))
+    D = networks_stylegan2.Discriminator(c_dim=0, img_resolution=16, img_channels=3, channel_base=64, channel_max=8)
+    return dict(G=randomize(G), D=randomize(D), G_ema=randomize(G).eval(), augment_pipe=augment.AugmentPipe(),
+                training_set_kwargs=dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset', path='ffhq.zip'))
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv('GANAS_CACHE', str(tmp_path / 'cache'))
@@ -127,9 +138,9 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def networks(home):
-    for name in ['metfaces', 'ffhq']:
-        serve(f'{PRETRAINED}/{name}.pkl', tiny_snapshot())
-    serve(f'{PRETRAINED}/cifar10.pkl', tiny_snapshot(c_dim=10))
+    serve(f'{PRETRAINED}/metfaces.pkl', layout_snapshot('paper256-like'))
+    serve(f'{PRETRAINED}/ffhq.pkl', small_snapshot())
+    serve(f'{PRETRAINED}/cifar10.pkl', layout_snapshot('cifar'))
     vgg = dnnlib.util.cached_download_path(detectors.VGG16_URL)
     torch.jit.save(torch.jit.script(PixelVGG()), vgg)
     PIL.Image.fromarray(pattern(1, 30, 40, 3)[0]).save(home / 'mytargetimg.png')
@@ -145,7 +156,7 @@ def test_readme_sampling_commands(networks, capsys):
     for seed in [85, 265, 297, 849] + list(range(600, 606)) + list(range(36)):
         assert f'seed{seed:04d}.png' in names
     grid = np.asarray(PIL.Image.open(out / 'grid.png'))
-    assert grid.shape == (6 * 16, 5 * 16, 3) and '1500-293.png' in names # 5 rows and 4 columns below a header
+    assert grid.shape == (6 * 32, 5 * 32, 3) and '1500-293.png' in names # 5 rows and 4 columns below a header
     for name in ['target.png', 'proj.png', 'projected_w.npz', 'proj00.png']:
         assert name in names
     assert ('proj.mp4' in names) == (importlib.util.find_spec('imageio_ffmpeg') is not None) # --save-video: default true
@@ -207,7 +218,7 @@ def test_readme_and_help_training_commands(networks, capsys, monkeypatch):
     dataset_zip(home / 'mydataset.zip', 4, 16)
     dataset_zip(home / 'datasets' / 'metfaces.zip', 4, 16)
     dataset_zip(home / 'datasets' / 'ffhq.zip', 4, 16)
-    resume_source = serve(train.RESUME_SPECS['ffhq1024'], tiny_snapshot())
+    resume_source = serve(train.RESUME_SPECS['ffhq1024'], layout_snapshot('paper256-like'))
     started = []
     monkeypatch.setattr(train.training_loop, 'training_loop', lambda **c: started.append(c))
     runs = []
@@ -225,7 +236,6 @@ def test_readme_and_help_training_commands(networks, capsys, monkeypatch):
     assert metfaces['ada_kimg'] == 100 and metfaces['batch_gpu'] == 4 and os.path.isfile(resume_source)
     assert ffhq['augment_kwargs'] is None and ffhq['training_set_kwargs']['xflip'] and ffhq['num_gpus'] == 8
 
-@needs_orig_d
 def test_help_cifar_training_command(home, capsys):
     dataset_zip(home / 'datasets' / 'cifar10.zip', 4, 32, labels=True)
     (script, args), = commands(TRAIN_CIFAR, home)
@@ -237,10 +247,11 @@ def test_help_cifar_training_command(home, capsys):
 
 def test_readme_calc_metrics_commands(networks, capsys, monkeypatch):
     home = networks
-    dataset_zip(home / 'datasets' / 'ffhq.zip', 4, 16)
+    dataset_zip(home / 'datasets' / 'ffhq10k.zip', 4, 32) # the training set the snapshot records
+    dataset_zip(home / 'datasets' / 'ffhq.zip', 4, 16) # for ffhq.pkl
     run_dir = home / 'training-runs' / '00000-ffhq10k-res64-auto1'
-    snapshot = tiny_snapshot()
-    snapshot['training_set_kwargs'].path = str(home / 'datasets' / 'ffhq.zip')
+    snapshot = layout_snapshot('paper256-like')
+    snapshot['training_set_kwargs'].path = str(home / 'datasets' / 'ffhq10k.zip')
     os.makedirs(run_dir)
     write_stylegan2_ada_pickle(run_dir / 'network-snapshot-000000.pkl', snapshot)
     # 50k generated images are more than a test can afford: the metrics record what they were given instead.
@@ -251,8 +262,9 @@ def test_readme_calc_metrics_commands(networks, capsys, monkeypatch):
     for script, args in commands(CALC_METRICS, home):
         run_command(capsys, script, args)
     pr, fid = seen
-    assert pr.dataset_kwargs.path == str(home / 'datasets' / 'ffhq.zip') and not pr.dataset_kwargs.get('xflip')
-    assert fid.dataset_kwargs.xflip is True and fid.G.img_resolution == 16
+    assert pr.dataset_kwargs.path == str(home / 'datasets' / 'ffhq10k.zip') and not pr.dataset_kwargs.get('xflip')
+    assert pr.G.img_resolution == 32 and pr.G.c_dim == 0
+    assert fid.dataset_kwargs.path == str(home / 'datasets' / 'ffhq.zip') and fid.dataset_kwargs.xflip is True
     with open(run_dir / 'metric-pr50k3_full.jsonl') as f:
         line = json.loads(f.read())
     assert line['results'] == {'pr50k3_full': 1.0} and line['detector'] == 'vgg16'

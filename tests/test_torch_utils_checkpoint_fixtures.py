@@ -57,7 +57,8 @@ def test_pickle_and_safe_file_build_the_same_classes(name):
 #----------------------------------------------------------------------------
 # The generators built from genotypes moved from training/ to nas/backbones/: old records build the new classes.
 
-MOVED = {'snapshot-conventional': 'nas.backbones.conventional', 'snapshot-stylegan2-micro-dynw': 'nas.backbones.stylegan2',
+MOVED = {'snapshot-conventional': 'nas.backbones.conventional',
+         'snapshot-stylegan2-micro-dynw': 'nas.backbones.stylegan2',
          'snapshot-autogan': 'nas.space.autogan_space'}
 
 @pytest.mark.parametrize('name', SNAPSHOTS)

@@ -18,6 +18,8 @@ import torch.nn.functional as F
 
 import dnnlib
 from cli_helpers import assert_one_line_error, run_inprocess
+from test_metrics_detectors import TinyInception
+from test_metrics_metric_main import random_images, write_zip
 from torch_utils import checkpoint, persistence
 from training import augment, networks_stylegan2, stylegan2_ada_import
 
@@ -455,5 +457,19 @@ def test_projector_takes_a_stylegan2_ada_snapshot(tmp_path, capsys):
                         '--loss=mse', '--num-steps=2', f'--outdir={tmp_path / "proj"}', '--device=cpu')
     assert res.returncode == 0, res.stderr
     assert (tmp_path / 'proj' / 'projected_w.npz').is_file()
+
+@pytest.mark.filterwarnings('ignore:`torch.jit:DeprecationWarning')
+def test_style_mixing_and_calc_metrics_take_a_stylegan2_ada_snapshot(tmp_path, capsys, monkeypatch):
+    path = write_stylegan2_ada_pickle(tmp_path / 'network-snapshot-000100.pkl', layout_snapshot('cifar'))
+    res = run_inprocess(capsys, 'style_mixing.py', f'--network={path}', '--rows=1-2', '--cols=3', '--class=2',
+                        f'--outdir={tmp_path / "mix"}', '--device=cpu')
+    assert res.returncode == 0, res.stderr
+    assert np.asarray(PIL.Image.open(tmp_path / 'mix' / 'grid.png')).shape == (3 * 32, 2 * 32, 3)
+    # calc_metrics reads G and the snapshot's training set, and compares their resolutions before any detector runs.
+    write_zip(tmp_path / 'cifar10.zip', random_images(0, 4, res=8))
+    monkeypatch.chdir(tmp_path) # the snapshot's training_set_kwargs.path is relative
+    torch.jit.save(torch.jit.script(TinyInception()), str(tmp_path / 'tiny.pt'))
+    res = run_inprocess(capsys, 'calc_metrics.py', '--metrics=fid2k', f'--network={path}', '--detector=tiny.pt')
+    assert_one_line_error(res, '8x8, the generator makes 32x32 images')
 
 #----------------------------------------------------------------------------

@@ -162,7 +162,7 @@ class SynthesisBlock(torch.nn.Module):
         fp16_channels_last  = False,        # Use channels-last memory format with FP16?
         conv0_op            = 'deconv',     # Up-sampling op of conv0: an op name, or what op_builder takes.
         conv1_op            = 'conv_3x3',   # Normal op of conv1: an op name, or what op_builder takes.
-        op_builder          = None,         # Dotted name of a function (op, in, out, **kwargs) -> layer, None = StyleGAN2's.
+        op_builder          = None,         # Dotted name of (op, in, out, **kwargs) -> layer, None = StyleGAN2's.
         **layer_kwargs,                     # Arguments for SynthesisLayer.
     ):
         super().__init__()
@@ -379,6 +379,14 @@ class DiscriminatorBlock(torch.nn.Module):
             self.skip = Conv2dLayer(tmp_channels, out_channels, kernel_size=1, bias=False, down=2,
                 resample_filter=resample_filter, trainable=trainable(), channels_last=self.channels_last)
 
+    def __setstate__(self, state):
+        # Pickles from before D had architectures hold 'resnet' blocks without their own filter: conv1's is the same.
+        if 'architecture' not in state:
+            state = dict(state, architecture='resnet', _buffers=dict(state['_buffers'],
+                resample_filter=state['_modules']['conv1'].resample_filter.clone()),
+                _non_persistent_buffers_set=state['_non_persistent_buffers_set'] | {'resample_filter'})
+        super().__setstate__(state)
+
     def forward(self, x, img, force_fp32=False):
         """x: features of the block above (None for the first block), img: the image at this resolution (None
         where no fromRGB reads it). Returns (x, img) for the block below."""
@@ -390,7 +398,8 @@ class DiscriminatorBlock(torch.nn.Module):
             x = x.to(dtype=dtype, memory_format=memory_format)
         if self.in_channels == 0 or self.architecture == 'skip':
             misc.assert_shape(img, [None, self.img_channels, self.resolution, self.resolution])
-            y = self.fromrgb(img.to(dtype=dtype, memory_format=memory_format))
+            img = img.to(dtype=dtype, memory_format=memory_format) # down-sampled in the block's dtype, as in StyleGAN2-ADA
+            y = self.fromrgb(img)
             x = x + y if x is not None else y
             img = upfirdn2d.downsample2d(img, self.resample_filter) if self.architecture == 'skip' else None
         if self.architecture == 'resnet':
@@ -468,6 +477,12 @@ class DiscriminatorEpilogue(torch.nn.Module):
             conv_clamp=conv_clamp)
         self.fc = FullyConnectedLayer(in_channels * (resolution ** 2), in_channels, activation=activation)
         self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
+
+    def __setstate__(self, state):
+        # Pickles from before D had architectures hold 'resnet' epilogues, which read no image.
+        if 'architecture' not in state:
+            state = dict(state, architecture='resnet', img_channels=None)
+        super().__setstate__(state)
 
     def forward(self, x, img, cmap):
         misc.assert_shape(x, [None, self.in_channels, self.resolution, self.resolution])

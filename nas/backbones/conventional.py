@@ -1,7 +1,10 @@
-"""The conventional backbone of alphaGAN (Tian et al. 2022, Fig. 2): the generator built from a genotype."""
+"""The conventional backbone of alphaGAN (Tian et al. 2022, Fig. 2): its Backbone (space, search networks,
+genotype sampling and drawing) and the generator built from a genotype."""
 
 import torch
 
+import dnnlib
+from nas.backbones import base
 from nas.genotype import Genotype
 from nas.space import cell_generator
 from nas.space import ops
@@ -58,6 +61,79 @@ class Generator(cell_generator.CellGenerator):
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode='const', **kwargs):
         """Images in [-1, 1]; c and the StyleGAN2 sampling arguments are accepted and ignored."""
         return self._run(z, {name: () for name in self.cells})
+
+#----------------------------------------------------------------------------
+# Re-training presets of a conventional (alphaGAN/AutoGAN) genotype: paper supp. A.1.1 (CIFAR-10: 50k G iterations,
+# Adam (0, 0.9)) and A.1.2 (STL-10 48x48: 80k G iterations, Adam (0.5, 0.9)); G batch 128, D batch 64, lr 2e-4,
+# n_critic 5 (AutoGAN), hence kimg = G iterations * n_critic * 64 / 1000. ema: G_ema half-life in kimg, 0 = off
+# (AutoGAN's 0.999 per G step is about 222 kimg at n_critic 5, batch 64). decay: default learning-rate schedule.
+# An AutoGAN genotype (Gong et al. 2019, Sec. 4 and the authors' code): 50k G iterations at a constant learning
+# rate with G weights EMA 0.999 per G step.
+
+RETRAIN_SPECS = {
+    'conv_cifar': dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=0, decay='linear'),
+    'conv_stl':   dict(kimg=25600, mb=64, G_mb=128, lrate=0.0002, betas=[0.5, 0.9], n_critic=5, ema=0, decay='linear'),
+    'autogan':    dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=222, decay=None),
+}
+#----------------------------------------------------------------------------
+# The conventional space: cells of 9 normal edges x 6 ops and up/skip edges x 3 ops, searched by alphaGAN (supp.
+# A.1.1: 100 iterations, batch 64, G 256 / D 128 channels) or sampled by random search, against AutoGAN's D.
+
+class ConventionalBackbone(base.Backbone):
+    name            = 'conventional'
+    search_class    = 'nas.space.supernet_conventional.SupernetGenerator'
+    generator_class = 'nas.backbones.conventional.Generator'
+    search_defaults = dict(iters=100, batch=64, mode='cell', g_channels=256, d_channels=128)
+    search_options  = ('up_ops',)
+    retrain_specs   = RETRAIN_SPECS
+
+    def default_retrain_cfg(self, resolution):
+        return 'conv_stl' if resolution == 48 else 'conv_cifar'
+
+    def space_size(self, mode=None, resolution=None, **op_sets):
+        return primitives.conventional_space_size(**op_sets)
+
+    def sample_genotype(self, rng, resolution=32, channels=None, mode=None):
+        ops = {cell: dict() for cell in primitives.CONVENTIONAL_CELLS}
+        for cell, edge, kind in primitives.conventional_edges(): # edges first, then skips, per cell
+            op = base.choice(rng, primitives.candidates(self.name, kind))
+            if edge.startswith('skip.'):
+                ops[cell].setdefault('skip', dict())[edge[len('skip.'):]] = op
+            else:
+                ops[cell][edge] = op
+        for cell_ops in ops.values():
+            cell_ops.setdefault('skip', dict())
+        channels = dict(channels or dict(g_channels=256))
+        return Genotype(backbone=self.name, mode=mode or self.modes[0], resolution=resolution, channels=channels,
+            ops=ops).validate()
+
+    def search_networks(self, opts, batch_size):
+        G_kwargs = dnnlib.EasyDict(class_name=self.search_class, z_dim=128, g_channels=opts.g_channels,
+                                   up_ops=opts.up_ops, gumbel=opts.gumbel, gumbel_tau=opts.gumbel_tau)
+        return G_kwargs, discriminator_kwargs(opts)
+
+    def architecture_panels(self, genotype):
+        panels = []
+        for cell, ops in genotype.ops.items():
+            edges = primitives.CONVENTIONAL_UP_EDGES + primitives.CONVENTIONAL_NORMAL_EDGES
+            lines = [f'{edge}: {ops[edge]}' for edge in edges if edge in ops]
+            lines += [f'skip from {src}: {op}' for src, op in ops.get('skip', {}).items()]
+            panels.append((cell, lines))
+        return panels
+
+    def genotype_table(self, genotype):
+        edges = primitives.CONVENTIONAL_UP_EDGES + primitives.CONVENTIONAL_NORMAL_EDGES
+        rows = []
+        for cell, ops in genotype.ops.items():
+            skips = ', '.join(f'{src}: {op}' for src, op in ops.get('skip', {}).items()) or '-'
+            rows.append([cell, *[ops.get(edge, '-') for edge in edges], skips])
+        return ['cell', *edges, 'skips'], rows
+
+def discriminator_kwargs(opts):
+    """AutoGAN's spectral-norm D at search.py's --d-channels, the D of both cell spaces."""
+    return dnnlib.EasyDict(class_name='training.networks_conventional.Discriminator', d_channels=opts.d_channels)
+
+BACKBONE = base.register(ConventionalBackbone())
 
 #----------------------------------------------------------------------------
 # Snapshots written before these classes moved here (issue 20) name them in training/networks_conventional.py.

@@ -1,8 +1,14 @@
-"""The StyleGAN2 backbone of alphaGAN (Tian et al. 2022, Sec. 6): the generator built from a genotype."""
+"""The StyleGAN2 backbone of alphaGAN (Tian et al. 2022, Sec. 6): its Backbone (modes, space, search networks,
+genotype sampling and drawing) and the generator built from a genotype."""
 
+import dnnlib
 from dnnlib.util import UserError
+from nas.backbones import base
 from nas.genotype import Genotype
+from nas.genotype import layers_to_w_idx
 from nas.genotype import stylegan2_layer_ops
+from nas.genotype import w_idx_to_layers
+from nas.space import primitives
 from torch_utils import persistence
 from training import networks_stylegan2
 
@@ -44,7 +50,82 @@ def genotype_choices(genotype, img_resolution, num_mapping_layers):
     if g.channels['num_mapping_layers'] != num_mapping_layers:
         raise UserError(f'genotype: channels.num_mapping_layers: searched with '
             f'{g.channels["num_mapping_layers"]} mapping layers, the generator has {num_mapping_layers}')
-    return layer_ops, [i - 1 for i in g.w_idx]
+    return layer_ops, w_idx_to_layers(g.w_idx)
+
+#----------------------------------------------------------------------------
+# The StyleGAN2 space in its four modes (micro, micro_dynw, macro, macro_dynw), searched by alphaGAN (supp. A.1.2:
+# 500 iterations, batch 2) at a fraction of config-f's width, or sampled by random search, against StyleGAN2's D.
+
+class StyleGAN2Backbone(base.Backbone):
+    name            = 'stylegan2'
+    search_class    = 'nas.space.supernet_stylegan2.SupernetGenerator'
+    generator_class = 'nas.backbones.stylegan2.Generator'
+    search_defaults = dict(iters=500, batch=2, mode='micro_dynw')
+    width_option    = 'width_frac'
+
+    def resolution_error(self, resolution):
+        if resolution < 4 or resolution & (resolution - 1) != 0:
+            return 'is not a power of two (>= 4)'
+        return None
+
+    def space_size(self, mode=None, resolution=None, **kwargs):
+        return primitives.stylegan2_space_size(mode, resolution, **kwargs)
+
+    def sample_genotype(self, rng, resolution=32, channels=None, mode=None):
+        mode = mode or self.modes[0]
+        shared_ops, dynamic_w = self.mode_flags(mode)
+        channels = dict(channels or dict(channel_base=32768, channel_max=512, num_mapping_layers=8))
+        layers = primitives.stylegan2_layers(resolution)
+        ops = dict()
+        for kind in ('normal', 'up'):
+            count = 1 if shared_ops else sum(1 for _name, k in layers if k == kind)
+            ops[kind] = [base.choice(rng, primitives.candidates(self.name, kind)) for _ in range(count)]
+        w_idx = None
+        if dynamic_w:
+            w_idx = layers_to_w_idx([rng.integers(channels['num_mapping_layers'])
+                                     for _ in primitives.stylegan2_w_slots(resolution)])
+        g = Genotype(backbone=self.name, mode=mode, resolution=resolution, channels=channels, ops=ops, w_idx=w_idx)
+        return g.validate()
+
+    def search_networks(self, opts, batch_size):
+        widths = dict(channel_base=int(32768 * opts.width_frac), channel_max=max(int(512 * opts.width_frac), 1))
+        G_kwargs = dnnlib.EasyDict(class_name=self.search_class, z_dim=512, w_dim=512,
+                                   mode=opts.mode, mapping_kwargs=dnnlib.EasyDict(num_layers=8),
+                                   synthesis_kwargs=dnnlib.EasyDict(**widths, num_fp16_res=0, conv_clamp=None),
+                                   gumbel=opts.gumbel, gumbel_tau=opts.gumbel_tau)
+        D_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Discriminator', **widths, num_fp16_res=0,
+                                   conv_clamp=None,
+                                   epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=min(4, batch_size)))
+        return G_kwargs, D_kwargs
+
+    def child_kwargs(self, opts, G_kwargs):
+        return dnnlib.EasyDict(z_dim=G_kwargs['z_dim'], w_dim=G_kwargs['w_dim'],
+            mapping_kwargs=G_kwargs['mapping_kwargs'], synthesis_kwargs=G_kwargs['synthesis_kwargs'])
+
+    def check_genotype(self, genotype, resolution):
+        stylegan2_layer_ops(genotype, resolution)
+
+    def _layer_rows(self, genotype):
+        """[(layer, kind, op, 'W<i>' or None)] in w order, the last toRGB included when it has a W choice."""
+        layers = primitives.stylegan2_layers(genotype.resolution)
+        ops = stylegan2_layer_ops(genotype, genotype.resolution)
+        w_idx = genotype.w_idx or []
+        rows = [(name, kind, op, f'W{w_idx[i]}' if i < len(w_idx) else None)
+                for i, ((name, kind), op) in enumerate(zip(layers, ops))]
+        if len(w_idx) > len(layers):
+            rows.append((f'b{genotype.resolution}.torgb', 'torgb', None, f'W{w_idx[len(layers)]}'))
+        return rows
+
+    def architecture_panels(self, genotype):
+        lines = [f'{"torgb" if kind == "torgb" else name:<10s} {op or "":<14s}' + (f' {w}' if w else '')
+                 for name, kind, op, w in self._layer_rows(genotype)]
+        return [('synthesis layers (op, W)' if genotype.w_idx else 'synthesis layers (op)', lines)]
+
+    def genotype_table(self, genotype):
+        return ['layer', 'kind', 'op', 'W'], [[name, kind, op or '-', w or '-']
+                                             for name, kind, op, w in self._layer_rows(genotype)]
+
+BACKBONE = base.register(StyleGAN2Backbone())
 
 #----------------------------------------------------------------------------
 # Snapshots written before this class moved here (issue 20) name it training.networks_stylegan2.Generator, with

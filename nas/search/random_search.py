@@ -7,62 +7,21 @@ import numpy as np
 import torch
 
 import dnnlib
+from nas import backbones
 from nas.genotype import Genotype
 from nas.search import methods
 from nas.search.base import SearchAlgorithm, d_step, g_step
 from nas.search.reward import RewardEvaluator, reward_config
-from nas.space import autogan_space
-from nas.space import primitives
-
-SPACES = ('conventional', 'autogan', 'stylegan2')
-CHILD_CLASSES = {               # Derived generator of each space, built from genotype=<dict>.
-    'conventional': 'nas.backbones.conventional.Generator',
-    'autogan':      'nas.space.autogan_space.Generator',
-    'stylegan2':    'nas.backbones.stylegan2.Generator',
-}
 
 #----------------------------------------------------------------------------
 # Uniform samples from each space's genotype layout (every choice independent), drawn from a numpy Generator.
-
-def _choice(rng, options):
-    return options[int(rng.integers(len(options)))]
 
 def sample_genotype(space, rng,
     resolution  = 32,           # Image resolution recorded in the genotype.
     channels    = None,         # Genotype channels, None = the space's default.
     mode        = None,         # Mode of the space, None = its first.
 ):
-    if space not in SPACES:
-        raise ValueError(f'unknown space {space!r} (choose from {", ".join(SPACES)})')
-    mode = primitives.MODES[space][0] if mode is None else mode
-    if space == 'autogan':
-        g = autogan_space.sample_to_genotype(autogan_space.random_sample(rng), resolution=resolution)
-        g.channels = dict(channels or g.channels)
-        return g.validate()
-    if space == 'conventional':
-        ops = {cell: dict() for cell in primitives.CONVENTIONAL_CELLS}
-        for cell, edge, kind in primitives.conventional_edges(): # edges first, then skips, per cell
-            op = _choice(rng, primitives.candidates('conventional', kind))
-            if edge.startswith('skip.'):
-                ops[cell].setdefault('skip', dict())[edge[len('skip.'):]] = op
-            else:
-                ops[cell][edge] = op
-        for cell_ops in ops.values():
-            cell_ops.setdefault('skip', dict())
-        channels = dict(channels or dict(g_channels=256))
-        return Genotype(backbone=space, mode=mode, resolution=resolution, channels=channels, ops=ops).validate()
-    channels = dict(channels or dict(channel_base=32768, channel_max=512, num_mapping_layers=8))
-    layers = primitives.stylegan2_layers(resolution)
-    ops = dict()
-    for kind in ('normal', 'up'):
-        count = 1 if mode.startswith('micro') else sum(1 for _name, k in layers if k == kind)
-        ops[kind] = [_choice(rng, primitives.candidates('stylegan2', kind)) for _ in range(count)]
-    w_idx = None
-    if mode.endswith('_dynw'):
-        w_idx = [int(rng.integers(channels['num_mapping_layers'])) + 1
-                 for _ in primitives.stylegan2_w_slots(resolution)]
-    g = Genotype(backbone=space, mode=mode, resolution=resolution, channels=channels, ops=ops, w_idx=w_idx)
-    return g.validate()
+    return backbones.get(space).sample_genotype(rng, resolution=resolution, channels=channels, mode=mode)
 
 #----------------------------------------------------------------------------
 # The search: iteration i trains candidate i (a fresh child G from its genotype and the given D reset to its
@@ -72,11 +31,11 @@ def sample_genotype(space, rng,
 
 class RandomSearch(SearchAlgorithm):
     def __init__(self, G, D, device,
-        space           = 'autogan',    # One of SPACES.
+        space           = 'autogan',    # Name of a backbone (nas.backbones.names()).
         num_samples     = 10,           # Candidates (one per search iteration).
         mode            = None,         # Mode of the space, None = its first.
         genotype_channels = None,       # Channels written into the genotypes, None = the space's default.
-        child_kwargs    = {},           # Options of the child G (class_name defaults to CHILD_CLASSES[space]).
+        child_kwargs    = {},           # Options of the child G (class_name defaults to the backbone's generator).
         train_steps     = 500,          # D steps per candidate: the shared budget.
         n_critic        = 5,            # D steps per G step.
         g_batch         = 128,          # G batch; the D batch is the data's.
@@ -92,7 +51,7 @@ class RandomSearch(SearchAlgorithm):
         self.space = space
         self.num_samples = num_samples
         self.child_kwargs = dict(child_kwargs)
-        self.child_kwargs.setdefault('class_name', CHILD_CLASSES[space])
+        self.child_kwargs.setdefault('class_name', backbones.get(space).generator_class)
         self.train_steps = train_steps
         self.n_critic = n_critic
         self.g_batch = g_batch
@@ -103,8 +62,7 @@ class RandomSearch(SearchAlgorithm):
         rng = np.random.default_rng(seed)
         self.genotypes = [sample_genotype(space, rng, resolution=G.img_resolution, channels=genotype_channels,
                                           mode=mode) for _ in range(num_samples)]
-        if space == 'autogan' and hasattr(G, 'set_arch'):
-            G.set_arch(autogan_space.genotype_to_sample(self.genotypes[0])) # runnable for the loop's fakes grids
+        backbones.get(space).show_genotype(G, self.genotypes[0]) # runnable for the loop's fakes grids
         self.D_init = copy.deepcopy(D.state_dict())
         self.rewards = []           # reward of every candidate trained so far
         self.best = None            # index of the best candidate so far
@@ -178,10 +136,7 @@ class RandomSearch(SearchAlgorithm):
             self.best_G.load_state_dict(state['best_G'])
 
 #----------------------------------------------------------------------------
-# search.py --method=random: each candidate trains on all the data. A child takes the search G's latent and width
-# options (z_dim, w_dim, g_channels, mapping_kwargs, synthesis_kwargs, as it has them).
-
-CHILD_OPTIONS = ('z_dim', 'w_dim', 'g_channels', 'mapping_kwargs', 'synthesis_kwargs')
+# search.py --method=random: each candidate trains on all the data, at the search width.
 
 def describe(algorithm, G, dataset, c):
     counts = [sum(p.numel() for p in algorithm.build_child(i).parameters()) for i in range(algorithm.num_samples)]
@@ -193,11 +148,11 @@ def describe(algorithm, G, dataset, c):
                   collapse_kwargs=dict(watch_ops=[]), describe=describe, options=['train_steps', 'reward',
                   'reward_samples', 'reward_real', 'detector', 'g_batch'])
 def configure(opts, c):
-    child = dnnlib.EasyDict({name: c.G_kwargs[name] for name in CHILD_OPTIONS if name in c.G_kwargs})
+    backbone = backbones.get(opts.backbone)
     c.algorithm_kwargs = dnnlib.EasyDict(class_name='nas.search.random_search.RandomSearch', space=opts.backbone,
-        num_samples=c.num_iters, mode=c.G_kwargs.get('mode'), child_kwargs=child, train_steps=opts.train_steps,
-        n_critic=opts.n_critic, g_batch=opts.g_batch, lr=opts.lr, betas=[0.0, 0.9], **reward_config(opts, c),
-        seed=opts.seed)
+        num_samples=c.num_iters, mode=opts.mode if len(backbone.modes) > 1 else None,
+        child_kwargs=backbone.child_kwargs(opts, c.G_kwargs), train_steps=opts.train_steps, n_critic=opts.n_critic,
+        g_batch=opts.g_batch, lr=opts.lr, betas=[0.0, 0.9], **reward_config(opts, c), seed=opts.seed)
     return ''
 
 #----------------------------------------------------------------------------

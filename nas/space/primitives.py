@@ -14,6 +14,13 @@ MODES = {
 
 BACKBONES = tuple(MODES)
 
+def mode_flags(backbone, mode):
+    """(shared_ops, dynamic_w) of a mode, the one place a mode's name is read: micro = one op per op kind shared
+    by every layer, _dynw = each ws slot picks its own W_i (paper Sec. 6.1-6.2); a cell mode sets neither."""
+    if mode not in MODES[backbone]:
+        raise ValueError(f'unknown mode {mode!r} for backbone {backbone!r} (choose from {", ".join(MODES[backbone])})')
+    return mode.startswith('micro'), mode.endswith('_dynw')
+
 #----------------------------------------------------------------------------
 # Conventional backbone, candidate ops (paper Sec. 4.2). Normal edges keep the resolution,
 # up edges double it (a skip edge spanning two cells applies its op twice).
@@ -73,11 +80,9 @@ def conventional_cell(x, skip_inputs, apply):
 # Candidate lookup and space sizes.
 
 def _op_sets(backbone, kind):
-    if backbone == 'stylegan2':
-        return {'normal': STYLEGAN2_NORMAL_OP_SETS, 'up': STYLEGAN2_UP_OP_SETS}[kind]
-    if backbone != 'conventional':
+    if backbone not in _OP_SETS:
         raise ValueError(f'unknown backbone {backbone!r}')
-    return {'normal': CONVENTIONAL_NORMAL_OP_SETS, 'up': CONVENTIONAL_UP_OP_SETS}[kind]
+    return _OP_SETS[backbone][kind]
 
 def candidates(backbone, kind, variant='default'):
     """Candidate op names of one edge kind ('normal' or 'up') in a named variant of the op set."""
@@ -95,17 +100,17 @@ def known_ops(backbone, kind):
 
 def space_size(backbone, *args, **kwargs):
     """Exact number of architectures. space_size('conventional', normal_ops='default', up_ops='default');
-    space_size('stylegan2', mode, resolution, num_mapping_layers=8), see stylegan2_space_size()."""
-    if backbone == 'stylegan2':
-        return stylegan2_space_size(*args, **kwargs)
-    if backbone == 'autogan':
-        return autogan_space_size(*args, **kwargs)
-    return _conventional_space_size(backbone, *args, **kwargs)
+    space_size('stylegan2', mode, resolution, num_mapping_layers=8), see stylegan2_space_size();
+    space_size('autogan')."""
+    if backbone not in _SPACE_SIZES:
+        raise ValueError(f'unknown backbone {backbone!r}')
+    return _SPACE_SIZES[backbone](*args, **kwargs)
 
-def _conventional_space_size(backbone, normal_ops='default', up_ops='default'):
+def conventional_space_size(normal_ops='default', up_ops='default'):
     """The product of the candidate counts over all edges.
     Conventional default: (6^3 * 3^2)^3 * 3^3 = 18^9 (paper Sec. 4.2, about 2e11)."""
-    counts = {'normal': len(candidates(backbone, 'normal', normal_ops)), 'up': len(candidates(backbone, 'up', up_ops))}
+    counts = {'normal': len(candidates('conventional', 'normal', normal_ops)),
+              'up': len(candidates('conventional', 'up', up_ops))}
     return math.prod(counts[kind] for _cell, _edge, kind in conventional_edges())
 
 #----------------------------------------------------------------------------
@@ -141,16 +146,14 @@ def stylegan2_w_slots(resolution):
 def stylegan2_space_size(mode, resolution, num_mapping_layers=8):
     """Exact number of architectures (paper Table 8): micro 3 * 3 = 9; macro 3^(conv layers); the dynw modes
     multiply by num_mapping_layers^(conv layers + 1), e.g. micro_dynw at 128: 9 * 8^12 (about 6.2e11)."""
-    if mode not in MODES['stylegan2']:
-        choices = ', '.join(MODES['stylegan2'])
-        raise ValueError(f"unknown mode {mode!r} for backbone 'stylegan2' (choose from {choices})")
+    shared_ops, dynamic_w = mode_flags('stylegan2', mode)
     layers = stylegan2_layers(resolution)
-    if mode.startswith('micro'):
+    if shared_ops:
         size = len(STYLEGAN2_NORMAL_OPS) * len(STYLEGAN2_UP_OPS)
     else:
         count = {'normal': len(STYLEGAN2_NORMAL_OPS), 'up': len(STYLEGAN2_UP_OPS)}
         size = math.prod(count[kind] for _name, kind in layers)
-    if mode.endswith('_dynw'):
+    if dynamic_w:
         size *= num_mapping_layers ** len(stylegan2_w_slots(resolution))
     return size
 
@@ -174,5 +177,18 @@ def autogan_token_sizes(cell_index):
 def autogan_space_size(num_cells=3):
     """36 * 72 * 144 = 373,248 generators for three cells (36 cell choices times 2^s skip patterns)."""
     return math.prod(math.prod(autogan_token_sizes(s)) for s in range(num_cells))
+
+#----------------------------------------------------------------------------
+# Per-backbone tables of the lookups above: the named op sets of each edge kind, and the space-size formula.
+
+_OP_SETS = {
+    'conventional': {'normal': CONVENTIONAL_NORMAL_OP_SETS, 'up': CONVENTIONAL_UP_OP_SETS},
+    'stylegan2':    {'normal': STYLEGAN2_NORMAL_OP_SETS, 'up': STYLEGAN2_UP_OP_SETS},
+}
+_SPACE_SIZES = {
+    'conventional': conventional_space_size,
+    'stylegan2':    stylegan2_space_size,
+    'autogan':      autogan_space_size,
+}
 
 #----------------------------------------------------------------------------

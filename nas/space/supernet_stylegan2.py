@@ -4,6 +4,7 @@ dynamic W in the micro, micro_dynw, macro and macro_dynw spaces."""
 import torch
 
 from nas.genotype import Genotype
+from nas.genotype import layers_to_w_idx
 from nas.space import mixed
 from nas.space import primitives
 from torch_utils import misc
@@ -31,8 +32,7 @@ class SupernetGenerator(torch.nn.Module):
         gumbel_tau          = 1.0,          # Gumbel-softmax temperature.
         gumbel_hard         = True,         # One-hot forward with straight-through gradients?
     ):
-        if mode not in primitives.MODES['stylegan2']:
-            raise ValueError(f'unknown mode {mode!r} (choose from {", ".join(primitives.MODES["stylegan2"])})')
+        shared_ops, dynamic_w = primitives.mode_flags('stylegan2', mode)
         super().__init__()
         self.z_dim = z_dim
         self.c_dim = c_dim
@@ -40,8 +40,8 @@ class SupernetGenerator(torch.nn.Module):
         self.img_resolution = img_resolution
         self.img_channels = img_channels
         self.mode = mode
-        self.dynamic_w = mode.endswith('_dynw')
-        self.shared_ops = mode.startswith('micro')
+        self.dynamic_w = dynamic_w
+        self.shared_ops = shared_ops
         self.gumbel = gumbel
         self.gumbel_tau = gumbel_tau
         self.gumbel_hard = gumbel_hard
@@ -129,7 +129,7 @@ class SupernetGenerator(torch.nn.Module):
         iteration, extra) is recorded with the current alphas and betas."""
         ops = {kind: [self.candidates[kind][i] for i in alpha.detach().argmax(dim=-1).tolist()]
             for kind, alpha in self.alphas.items()}
-        w_idx = [i + 1 for i in self.betas['w'].detach().argmax(dim=-1).tolist()] if self.dynamic_w else None
+        w_idx = layers_to_w_idx(self.betas['w'].detach().argmax(dim=-1).tolist()) if self.dynamic_w else None
         genotype = Genotype(backbone='stylegan2', mode=self.mode, resolution=self.img_resolution,
             channels=dict(channel_base=self.channel_base, channel_max=self.channel_max,
                 num_mapping_layers=self.num_mapping_layers),

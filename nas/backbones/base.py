@@ -1,0 +1,103 @@
+"""What ganas knows of one search space (alphaGAN's conventional and StyleGAN2 spaces, Tian et al. 2022; AutoGAN's,
+Gong et al. 2019), as one Backbone object per space, and the registry the CLIs, search and report find them in."""
+
+from nas.space import primitives
+
+#----------------------------------------------------------------------------
+# Registry of backbones by name; each module of nas/backbones registers its one Backbone at import.
+
+_backbones = dict() # registry: backbone name -> Backbone
+
+def register(backbone):
+    assert backbone.name in primitives.BACKBONES and backbone.name not in _backbones
+    _backbones[backbone.name] = backbone
+    return backbone
+
+def get(name):
+    """The Backbone called `name`; a ValueError names the known ones."""
+    if name not in _backbones:
+        raise ValueError(f'unknown backbone {name!r} (choose from {", ".join(names())})')
+    return _backbones[name]
+
+def names():
+    return [name for name in primitives.BACKBONES if name in _backbones]
+
+def by_search_class(class_name):
+    """The Backbone whose search generator is `class_name`, or None."""
+    return next((b for b in _backbones.values() if b.search_class == class_name), None)
+
+def choice(rng, options):
+    """One of `options`, uniformly, from a numpy Generator (random search's draws)."""
+    return options[int(rng.integers(len(options)))]
+
+#----------------------------------------------------------------------------
+# One search space. A backbone module subclasses this and registers an instance; every method has the form the
+# CLIs, the search methods and the report call, so that none of them branches on a backbone's name.
+
+class Backbone:
+    name            = None      # Key in primitives.MODES and genotype 'backbone'.
+    search_class    = None      # Class name of the generator searched over (supernet or shared G).
+    generator_class = None      # Class name of the generator built from a genotype (genotype=<dict>).
+    search_defaults = dict()    # search.py defaults: iters, batch, mode and the widths options.
+    width_option    = 'channels' # Width options of search.py: 'channels' (--g/d-channels) or 'width_frac'.
+    search_options  = ()        # Other search.py options only this backbone reads (e.g. 'up_ops').
+
+    @property
+    def modes(self):
+        """The backbone's modes; the first is what a genotype sampled without one gets."""
+        return primitives.MODES[self.name]
+
+    def mode_flags(self, mode):
+        """(one op row per op kind shared by all layers, dynamic W) of a mode."""
+        return primitives.mode_flags(self.name, mode)
+
+    def run_desc(self, mode):
+        """Part of a run directory's name after the backbone."""
+        return f'-{mode}' if len(self.modes) > 1 else ''
+
+    def resolution_error(self, resolution):
+        """Why images of this resolution cannot be searched or re-trained here ('is not ...'), or None."""
+        if resolution % 8 != 0:
+            return f'is not 8 * bottom width (the {self.name} generator has three x2 cells)'
+        return None
+
+    def space_size(self, mode=None, resolution=None):
+        """Exact number of architectures of the space at this mode and resolution."""
+        raise NotImplementedError
+
+    def sample_genotype(self, rng, resolution=32, channels=None, mode=None):
+        """A uniform sample of the space (every choice independent) from a numpy Generator, as a Genotype."""
+        raise NotImplementedError
+
+    def search_networks(self, opts, batch_size):
+        """(G_kwargs, D_kwargs) of the search: the searched generator and the discriminator, from search.py's
+        options (widths, mode, up_ops, gumbel, gumbel_tau)."""
+        raise NotImplementedError
+
+    def child_kwargs(self, opts, G_kwargs):
+        """Options of the generator random search builds from each sampled genotype, at the search width."""
+        return dict(z_dim=G_kwargs['z_dim'], g_channels=opts.g_channels)
+
+    def show_genotype(self, G, genotype):
+        """Make the searched generator G run `genotype` where it runs one architecture at a time (no-op here)."""
+
+    def check_genotype(self, genotype, resolution):
+        """Raise a UserError where a valid `genotype` cannot build a generator of this resolution (no-op here)."""
+
+    # Re-training (train.py --genotype): None = StyleGAN2-ADA's --cfg presets and ADA; else this space's own table
+    # of presets ({cfg: dict(kimg, mb, G_mb, lrate, betas, n_critic, ema, decay)}) with the hinge loss and its D.
+    retrain_specs = None
+
+    def default_retrain_cfg(self, resolution):
+        """The --cfg a genotype of this space re-trains with at this resolution by default."""
+        raise NotImplementedError
+
+    def architecture_panels(self, genotype):
+        """The drawing (architecture.png): [(title, lines)] describing the genotype, one panel per cell or part."""
+        raise NotImplementedError
+
+    def genotype_table(self, genotype):
+        """The report's table of a genotype as (header, rows) of plain strings, None = show its JSON."""
+        return None
+
+#----------------------------------------------------------------------------
