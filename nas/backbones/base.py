@@ -87,6 +87,7 @@ class Backbone:
     # Re-training (train.py --genotype): None = StyleGAN2-ADA's --cfg presets and ADA; else this space's own table
     # of presets ({cfg: dict(kimg, mb, G_mb, lrate, betas, n_critic, ema, decay)}) with the hinge loss and its D.
     retrain_specs = None
+    retrain_pl_weight = None    # Path-length regularisation weight of a genotype's StyleGAN2 re-training, None = the preset's.
 
     def default_retrain_cfg(self, resolution):
         """The --cfg a genotype of this space re-trains with at this resolution by default."""

@@ -66,13 +66,14 @@ class Generator(cell_generator.CellGenerator):
 # Re-training presets of a conventional (alphaGAN/AutoGAN) genotype: paper supp. A.1.1 (CIFAR-10: 50k G iterations,
 # Adam (0, 0.9)) and A.1.2 (STL-10 48x48: 80k G iterations, Adam (0.5, 0.9)); G batch 128, D batch 64, lr 2e-4,
 # n_critic 5 (AutoGAN), hence kimg = G iterations * n_critic * 64 / 1000. ema: G_ema half-life in kimg, 0 = off
-# (AutoGAN's 0.999 per G step is about 222 kimg at n_critic 5, batch 64). decay: default learning-rate schedule.
-# An AutoGAN genotype (Gong et al. 2019, Sec. 4 and the authors' code): 50k G iterations at a constant learning
-# rate with G weights EMA 0.999 per G step.
+# (0.999 per G step is about 222 kimg at n_critic 5, batch 64; the loop's EMA runs every D step). decay: default
+# learning-rate schedule. G weights EMA 0.999 per G step in both: alphaGAN's official re-training code keeps one
+# (the paper does not say), as AutoGAN's does (Gong et al. 2019, Sec. 4 and the authors' code: 50k G iterations at
+# a constant learning rate). train.py --ema-kimg=0 turns it off.
 
 RETRAIN_SPECS = {
-    'conv_cifar': dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=0, decay='linear'),
-    'conv_stl':   dict(kimg=25600, mb=64, G_mb=128, lrate=0.0002, betas=[0.5, 0.9], n_critic=5, ema=0, decay='linear'),
+    'conv_cifar': dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=222, decay='linear'),
+    'conv_stl':   dict(kimg=25600, mb=64, G_mb=128, lrate=0.0002, betas=[0.5, 0.9], n_critic=5, ema=222, decay='linear'),
     'autogan':    dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=222, decay=None),
 }
 #----------------------------------------------------------------------------

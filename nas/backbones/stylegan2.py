@@ -62,6 +62,8 @@ class StyleGAN2Backbone(base.Backbone):
     generator_class = 'nas.backbones.stylegan2.Generator'
     search_defaults = dict(iters=500, batch=2, mode='micro_dynw')
     width_option    = 'width_frac'
+    retrain_pl_weight = 0       # alphaGAN supp. A.1.2: searched genotypes re-train without path-length regularisation,
+                                # which their interpolation up-sampling ops do not suit (train.py --pl-weight sets one).
 
     def resolution_error(self, resolution):
         if resolution < 4 or resolution & (resolution - 1) != 0:
