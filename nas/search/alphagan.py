@@ -1,5 +1,6 @@
 """alphaGAN: differentiable GAN architecture search by minimising the duality gap (Tian et al. 2022, Alg. 1 and 2)."""
 
+import contextlib
 import copy
 
 import torch
@@ -7,6 +8,7 @@ import torch
 import dnnlib
 from nas.search import methods
 from nas.search.base import SearchAlgorithm, d_step, g_step, optimizer_step
+from nas.space import mixed
 from training.loss import d_hinge
 
 #----------------------------------------------------------------------------
@@ -40,9 +42,12 @@ def _arch(module):
 # The search algorithm (one implementation for every backbone). Per iteration: T weight steps on the train split
 # (D then G, hinge loss); then G_bar, D_bar from fresh copies trained R steps on the validation split (Alg. 2:
 # D_bar against the current G, then G_bar against the current D, fresh Adam each); then S Adam steps on alpha
-# minimising the gap on the validation split. Gradient (first order, G_bar's weights held fixed): through G in
-# M(G, D_bar), plus G_bar's own alpha gradient in -M(G_bar, D) added to G's alpha, since G_bar's architecture is
-# G's (bar_update='weights': G_bar's alphas are re-synced to G's before every architecture step).
+# minimising the gap on the validation split. The gradient is first order: G_bar and D_bar are held fixed as best
+# responses, except that a bar which shares its network's architecture follows it. bar_update='weights': G_bar's
+# architecture is G's (its alphas re-synced before every step), so alpha's gradient is through G in M(G, D_bar)
+# plus through G_bar in -M(G_bar, D); 'arch' and 'both': G_bar's alphas are its own best response, held fixed like
+# its weights, so only M(G, D_bar) depends on G's alphas. With search_D, D_bar (weights only, Alg. 2) shares D's
+# architecture the same way. With Gumbel weights both terms of one step run one sample (one noise draw).
 
 class AlphaGAN(SearchAlgorithm):
     def __init__(self, G, D, device,
@@ -121,27 +126,39 @@ class AlphaGAN(SearchAlgorithm):
             module.zero_grad(set_to_none=True)
         return G_bar, D_bar
 
+    def _gumbel_sample(self, G_bar):
+        """One Gumbel noise draw for G and G_bar in one step's gap; nothing drawn without Gumbel weights."""
+        if not getattr(self.G, 'gumbel', False):
+            return contextlib.nullcontext()
+        return mixed.shared_gumbel_noise([self.G, G_bar], int(torch.randint(1 << 62, [])))
+
     def arch_part(self, data, G_bar, D_bar):
         """Alg. 1 lines 10-13: S Adam steps on alpha minimising the duality gap on the validation split."""
         gaps = []
-        arch_G, arch_G_bar = _arch(self.G), _arch(G_bar)
+        shared = [(self.G, G_bar)] if self.bar_update == 'weights' else [] # bars that run their network's architecture
+        if self.search_D:
+            shared.append((self.D, D_bar))
         D_modes = (self.D.training, D_bar.training)
         self.D.eval() # no spectral-norm power iterations: the arch part must not move D
         D_bar.eval()
         for _ in range(self.S):
-            if self.bar_update == 'weights':
-                with torch.no_grad():
-                    for p_bar, p in zip(arch_G_bar, arch_G):
+            with torch.no_grad():
+                for net, bar in shared:
+                    for p, p_bar in zip(_arch(net), _arch(bar)):
                         p_bar.copy_(p)
             real_img, real_c = data.val()
-            gap = duality_gap(self.G, self.D, G_bar, D_bar, real_img, real_c, self._z(real_img.shape[0]))
+            z = self._z(real_img.shape[0])
+            with self._gumbel_sample(G_bar):
+                gap = duality_gap(self.G, self.D, G_bar, D_bar, real_img, real_c, z)
             self.arch_opt.zero_grad(set_to_none=True)
-            for p in arch_G_bar:
-                p.grad = None
+            for bar in (G_bar, D_bar):
+                for p in _arch(bar):
+                    p.grad = None
             gap.backward()
-            for p, p_bar in zip(arch_G, arch_G_bar):
-                if p_bar.grad is not None:
-                    p.grad = p_bar.grad.clone() if p.grad is None else p.grad + p_bar.grad
+            for net, bar in shared:
+                for p, p_bar in zip(_arch(net), _arch(bar)):
+                    if p_bar.grad is not None:
+                        p.grad = p_bar.grad.clone() if p.grad is None else p.grad + p_bar.grad
             optimizer_step(self.arch_opt)
             gaps.append(gap.item())
         self.D.train(D_modes[0])

@@ -58,6 +58,8 @@ class SearchCell(torch.nn.Module):
 
 @persistence.persistent_class
 class SupernetGenerator(cell_generator.CellGenerator):
+    gumbel_generator = None         # Generator of the Gumbel noise, None = the global RNG (mixed.shared_gumbel_noise).
+
     def __init__(self,
         z_dim           = 128,      # Input latent (Z) dimensionality.
         c_dim           = 0,        # Conditioning label dimensionality; unconditional.
@@ -106,7 +108,8 @@ class SupernetGenerator(cell_generator.CellGenerator):
         """{(cell, edge): op weights} for one forward pass: softmax of the alphas, or a Gumbel sample."""
         weights = dict()
         for name, alpha in self.alphas.items():
-            rows = mixed.edge_weights(alpha, gumbel=self.gumbel, tau=self.gumbel_tau, hard=self.gumbel_hard)
+            rows = mixed.edge_weights(alpha, gumbel=self.gumbel, tau=self.gumbel_tau, hard=self.gumbel_hard,
+                                      generator=self.gumbel_generator)
             for (cell, edge, _kind), row in zip(self.layout[name], rows.unbind(0)):
                 weights[(cell, edge)] = row
         return weights

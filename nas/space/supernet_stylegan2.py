@@ -19,6 +19,8 @@ from training.networks_stylegan2 import SynthesisNetwork
 
 @persistence.persistent_class
 class SupernetGenerator(torch.nn.Module):
+    gumbel_generator = None                 # Generator of the Gumbel noise, None = the global RNG (mixed.shared_gumbel_noise).
+
     def __init__(self,
         z_dim               = 512,          # Input latent (Z) dimensionality.
         c_dim               = 0,            # Conditioning label (C) dimensionality, 0 = unconditional.
@@ -92,7 +94,8 @@ class SupernetGenerator(torch.nn.Module):
         return primitives.space_size('stylegan2', self.mode, self.img_resolution, self.num_mapping_layers)
 
     def _relax(self, param):
-        return mixed.edge_weights(param, gumbel=self.gumbel, tau=self.gumbel_tau, hard=self.gumbel_hard)
+        return mixed.edge_weights(param, gumbel=self.gumbel, tau=self.gumbel_tau, hard=self.gumbel_hard,
+                                  generator=self.gumbel_generator)
 
     def op_weights(self):
         """One op weight vector per conv layer in w order for one forward pass (softmax or a Gumbel sample)."""
