@@ -11,8 +11,10 @@ import PIL.Image
 import pytest
 import torch
 
+import dnnlib
 from nas.genotype import Genotype
 from nas.search import autogan
+from nas.search import reward as reward_module
 from nas.search import search_loop as sl
 from nas.search.autogan import AutoGAN, DynamicReset
 from nas.search.controller import Controller
@@ -218,6 +220,19 @@ def test_metric_reward_needs_logits():
     alg.reward.reward = 'is'
     with pytest.raises(Exception, match='--reward=is'):
         alg.child_reward([(0, 0, 0, 0)])
+
+@pytest.mark.parametrize('given, note', [
+    (None, 'Reward: 1/FID (the default: the detector offline has no logits, so no Inception Score)'),
+    ('fid', 'Reward: 1/FID'),
+])
+def test_reward_is_said_in_one_line(given, note, monkeypatch, capsys):
+    monkeypatch.setattr(reward_module, 'detector_has_logits', lambda spec: False) # the offline detector
+    opts = dnnlib.EasyDict(reward=given, detector=None, reward_real=None, reward_samples=10)
+    kwargs = reward_module.reward_config(opts, dnnlib.EasyDict(training_set_kwargs=dict()))
+    assert kwargs['reward'] == 'fid' and kwargs['reward_note'] == note
+    capsys.readouterr()
+    make(reward='fid', reward_note=kwargs['reward_note'])
+    assert capsys.readouterr().out.splitlines()[-1] == note # the run's log
 
 #----------------------------------------------------------------------------
 # Through the search loop (run directory, genotype files, exact resume), reward named by its dotted path.

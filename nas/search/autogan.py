@@ -138,6 +138,7 @@ class AutoGAN(SearchAlgorithm):
         reward          = 'is',         # 'is' (paper), 'fid' (1/FID, Sec. 5.1), callable(G) -> float or its name.
         reward_samples  = 5000,         # Images per reward (authors' code: 5000).
         evaluator_kwargs = {},          # metrics.fast.FastEvaluator options (dataset_kwargs or real_stats, detector).
+        reward_note     = None,         # One line for the log on what the reward is and why, None = none.
         reset_window    = 500,          # Dynamic-reset window (authors' code).
         reset_threshold = 1e-3,         # Dynamic-reset threshold (paper Sec. 4).
         reset_stat      = 'var',        # 'var' or 'std', see DynamicReset.
@@ -165,7 +166,7 @@ class AutoGAN(SearchAlgorithm):
         self.baseline_decay = baseline_decay
         self.entropy_weight = entropy_weight
         self.reset_baseline = reset_baseline
-        self.reward = RewardEvaluator(device, reward, reward_samples, evaluator_kwargs)
+        self.reward = RewardEvaluator(device, reward, reward_samples, evaluator_kwargs, reward_note)
         self.num_candidates = num_candidates
         self.beam_size = beam_size
         self.derived_channels = derived_channels

@@ -44,6 +44,7 @@ class RandomSearch(SearchAlgorithm):
         reward          = 'fid',        # 'fid' (reward 1/FID), 'is', callable(G) -> float or its dotted name.
         reward_samples  = 5000,         # Images per FID/IS.
         evaluator_kwargs = {},          # metrics.fast.FastEvaluator options (dataset_kwargs or real_stats, detector).
+        reward_note     = None,         # One line for the log on what the reward is and why, None = none.
         seed            = 0,            # Seed of the candidates and of each child's init and noise.
     ):
         super().__init__(G, D, device)
@@ -57,7 +58,7 @@ class RandomSearch(SearchAlgorithm):
         self.g_batch = g_batch
         self.lr = lr
         self.betas = tuple(float(b) for b in betas)
-        self.reward = RewardEvaluator(self.device, reward, reward_samples, evaluator_kwargs)
+        self.reward = RewardEvaluator(self.device, reward, reward_samples, evaluator_kwargs, reward_note)
         self.seed = seed
         rng = np.random.default_rng(seed)
         self.genotypes = [sample_genotype(space, rng, resolution=G.img_resolution, channels=genotype_channels,

@@ -18,14 +18,19 @@ def resolve_reward(reward):
 
 #----------------------------------------------------------------------------
 # Scores a generator, higher is better: in eval mode without gradients, its training mode restored after. A metric
-# reward goes through metrics.fast.FastEvaluator, built at the first call (its real statistics are computed once).
+# reward goes through metrics.fast.FastEvaluator, built at the first call, against real images at the side of the
+# child's output (average-pooled, as the shared D reads them, for AutoGAN's stage-0/1 children); the real
+# statistics of each side are computed once.
 
 class RewardEvaluator:
     def __init__(self, device,
         reward          = 'is',         # 'is', 'fid' (reward 1/FID), callable(G) -> float or its dotted name.
         num_samples     = 5000,         # Images per FID/IS.
         evaluator_kwargs = {},          # metrics.fast.FastEvaluator options (dataset_kwargs or real_stats, detector).
+        note            = None,         # One line printed at construction (the run's log): the reward and why.
     ):
+        if note is not None:
+            print(note)
         self.device = device
         self.reward = resolve_reward(reward)
         self.num_samples = num_samples
@@ -74,6 +79,13 @@ def detector_has_logits(spec):
     except dnnlib.util.UserError as err:
         raise dnnlib.util.UserError(f'--detector: {str(err).removeprefix("detector ")}') from err
 
+def reward_note(reward, detector, defaulted):
+    """The one line the run's log and report say about the reward."""
+    if reward == 'is':
+        return f'Reward: Inception Score (detector {detector or "offline"})'
+    why = f' (the default: the detector {detector or "offline"} has no logits, so no Inception Score)' if defaulted else ''
+    return f'Reward: 1/FID{why}'
+
 def reward_config(opts, c):
     has_logits = detector_has_logits(opts.detector)
     reward = opts.reward or ('is' if has_logits else 'fid')
@@ -82,6 +94,7 @@ def reward_config(opts, c):
                                     f'gives no Inception Score; use --reward=fid or --detector=inception')
     evaluator_kwargs = dnnlib.EasyDict(dataset_kwargs=c.training_set_kwargs, max_real=opts.reward_real,
                                        detector=opts.detector, batch_size=min(64, opts.reward_samples)) # no spare images
-    return dict(reward=reward, reward_samples=opts.reward_samples, evaluator_kwargs=evaluator_kwargs)
+    note = reward_note(reward, opts.detector, defaulted=opts.reward is None and reward == 'fid')
+    return dict(reward=reward, reward_samples=opts.reward_samples, evaluator_kwargs=evaluator_kwargs, reward_note=note)
 
 #----------------------------------------------------------------------------
