@@ -50,6 +50,9 @@ def test_dry_run_conventional(data, tmp_path, capsys):
     alg = c['algorithm_kwargs']
     assert (alg['T'], alg['S'], alg['R'], alg['warmup_iters'], alg['bar_update']) == (7, 20, 390, 5, 'both')
     assert c['G_kwargs']['gumbel'] is True and c['G_kwargs']['gumbel_tau'] == 0.5
+    c, out = dry_run(capsys, f'--outdir={tmp_path}', f'--data={data["d32"]}', '--search-d') # Table 3 "Search D"
+    assert c['D_kwargs'] == dict(class_name='nas.space.supernet_discriminator.SupernetDiscriminator', d_channels=128)
+    assert c['algorithm_kwargs']['search_D'] is True
 
 def test_dry_run_stylegan2(data, tmp_path, capsys):
     if not os.path.isfile(os.path.join(ROOT, 'nas', 'space', 'supernet_stylegan2.py')):
@@ -164,7 +167,7 @@ def test_search_then_retrain_then_generate(data, tmp_path):
     (['--backbone=stylegan2', '--g-channels=8', '--data={d16}'], ['--g-channels: only for --backbone=conventional']),
     (['--backbone=stylegan2', '--up-ops=no_deconv', '--data={d16}'], ['--up-ops: only for --backbone=conventional']),
     (['--width-frac=0.5'], ['--width-frac: only for --backbone=stylegan2']),
-    (['--search-d'], ['--search-d: ganas has no searchable discriminator']),
+    (['--backbone=stylegan2', '--search-d', '--data={d16}'], ['--search-d: the stylegan2 backbone has no searchable discriminator', '--backbone=conventional']),
     (['--method=autogan', '--preset=alphaGAN_l'], ['--preset: only for --method=alphagan, not --method=autogan']),
     (['--method=autogan', '--mode=micro'], ['--mode: only for --backbone=stylegan2', 'autogan space']),
     (['--method=autogan', '--backbone=conventional'], ['--backbone=conventional: --method=autogan searches --backbone=autogan']),

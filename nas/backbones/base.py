@@ -41,6 +41,7 @@ class Backbone:
     search_defaults = dict()    # search.py defaults: iters, batch, mode and the widths options.
     width_option    = 'channels' # Width options of search.py: 'channels' (--g/d-channels) or 'width_frac'.
     search_options  = ()        # Other search.py options only this backbone reads (e.g. 'up_ops').
+    search_d_class  = None      # Class name of its searchable discriminator (search.py --search-d), None = none.
 
     @property
     def modes(self):

@@ -86,6 +86,7 @@ class ConventionalBackbone(base.Backbone):
     generator_class = 'nas.backbones.conventional.Generator'
     search_defaults = dict(iters=100, batch=64, mode='cell', g_channels=256, d_channels=128)
     search_options  = ('up_ops',)
+    search_d_class  = 'nas.space.supernet_discriminator.SupernetDiscriminator' # alphaGAN Table 3 "Search D"
     retrain_specs   = RETRAIN_SPECS
 
     def default_retrain_cfg(self, resolution):

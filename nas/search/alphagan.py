@@ -6,6 +6,7 @@ import copy
 import torch
 
 import dnnlib
+from nas import backbones
 from nas.search import methods
 from nas.search.base import SearchAlgorithm, d_step, g_step, optimizer_step
 from nas.space import mixed
@@ -168,6 +169,12 @@ class AlphaGAN(SearchAlgorithm):
                 p.grad = None # weight gradients of the gap are not used
         return gaps
 
+    def derive(self, **provenance):
+        """G's architecture; with search_D, D's searched ops go into provenance.extra.D_ops."""
+        if self.search_D and hasattr(self.D, 'derive_ops'):
+            provenance = dict(provenance, extra=dict(provenance.get('extra') or {}, D_ops=self.D.derive_ops()))
+        return self.G.derive(**provenance)
+
     def step(self, iteration, data):
         D_losses, G_losses = self.weight_part(data)
         stats = {'Loss/D/loss': sum(D_losses) / len(D_losses)}
@@ -210,13 +217,18 @@ def describe(algorithm, G, dataset, c):
                                               'gpus']) # its updates average gradients over processes
 def configure(opts, c):
     if opts.search_d:
-        raise dnnlib.util.UserError('--search-d: ganas has no searchable discriminator yet (the algorithm supports '
-                                    'one with arch_parameters())')
+        backbone = backbones.get(opts.backbone)
+        if backbone.search_d_class is None:
+            with_one = ', '.join(f'--backbone={name}' for name in backbones.names()
+                                 if backbones.get(name).search_d_class is not None)
+            raise dnnlib.util.UserError(f'--search-d: the {opts.backbone} backbone has no searchable discriminator '
+                                        f'(use {with_one})')
+        c.D_kwargs = dnnlib.EasyDict(c.D_kwargs, class_name=backbone.search_d_class)
     preset = PRESETS[opts.preset][opts.backbone]
     c.algorithm_kwargs = dnnlib.EasyDict(class_name='nas.search.alphagan.AlphaGAN',
         T=opts.T or preset['T'], S=opts.S if opts.S is not None else preset['S'], R=opts.R or preset['R'],
         n_critic=opts.n_critic, lr=opts.lr, betas=[0.0, 0.999], arch_lr=opts.arch_lr, arch_betas=[0.5, 0.999],
-        arch_wd=opts.arch_wd, bar_update=opts.bar_update, search_D=False,
+        arch_wd=opts.arch_wd, bar_update=opts.bar_update, search_D=opts.search_d,
         warmup_iters=c.num_iters // 2 if opts.warmup else 0)
     return f'{opts.preset}-'
 
