@@ -51,10 +51,7 @@ class Generator(cell_generator.CellGenerator):
         init            = 'xavier_uniform', # Weight init, one of nas.space.ops.INITS.
     ):
         super().__init__()
-        g = Genotype.from_dict(genotype, source='G genotype')
-        if g.backbone != 'conventional':
-            raise ValueError(f'G genotype: backbone: expected \'conventional\', got {g.backbone!r}')
-        self.genotype = g.to_dict()
+        g = self._set_genotype(genotype, 'conventional')
         self._build('conventional', z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init,
                     cells=lambda: {name: Cell(name, g.ops[name], g_channels) for name in primitives.CONVENTIONAL_CELLS})
 

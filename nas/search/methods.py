@@ -28,9 +28,9 @@ def register(name,
     describe        = None,     # callable(algorithm, G, dataset, c) -> lines of --dry-run, None = none.
 ):
     def decorator(configure):
-        _methods[name] = dnnlib.EasyDict(name=name, module=configure.__module__, configure=configure, backbones=list(backbones),
-            options=tuple(options), iters=iters, n_critic=n_critic, val_fraction=val_fraction,
-            collapse_kwargs=collapse_kwargs, describe=describe)
+        _methods[name] = dnnlib.EasyDict(name=name, module=configure.__module__, configure=configure,
+            backbones=list(backbones), options=tuple(options), iters=iters, n_critic=n_critic,
+            val_fraction=val_fraction, collapse_kwargs=collapse_kwargs, describe=describe)
         return configure
     return decorator
 
@@ -44,9 +44,9 @@ def _load_builtin():
 def names():
     """Every registered method: the built-in ones in the order of BUILTIN_METHODS, then the others."""
     _load_builtin()
-    rank = lambda name: BUILTIN_METHODS.index(_methods[name].module) if _methods[name].module in BUILTIN_METHODS \
-        else len(BUILTIN_METHODS)
-    return sorted(_methods, key=rank) # stable: methods of one module keep their order
+    order = list(BUILTIN_METHODS)
+    return sorted(_methods, key=lambda name: order.index(_methods[name].module) if _methods[name].module in order
+                  else len(order)) # stable: methods of one module keep their registration order
 
 def get(name):
     _load_builtin()

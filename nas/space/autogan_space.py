@@ -276,10 +276,7 @@ class Generator(cell_generator.CellGenerator):
         init            = 'xavier_uniform', # Weight init, one of nas.space.ops.INITS.
     ):
         super().__init__()
-        g = Genotype.from_dict(genotype, source='G genotype')
-        if g.backbone != 'autogan':
-            raise ValueError(f'G genotype: backbone: expected \'autogan\', got {g.backbone!r}')
-        self.genotype = g.to_dict()
+        g = self._set_genotype(genotype, 'autogan')
         cells = {name: Cell(i, g_channels, g.ops[name], skip_out) for i, name in enumerate(primitives.AUTOGAN_CELLS)}
         self._build('AutoGAN', z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init, cells)
 

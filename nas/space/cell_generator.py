@@ -3,6 +3,7 @@ AutoGAN (Gong et al. 2019, Fig. 2), searched and derived alike."""
 
 import torch
 
+from nas.genotype import Genotype
 from nas.space import ops
 from torch_utils import misc
 
@@ -13,6 +14,15 @@ from torch_utils import misc
 # search) gives bottom_width * 2^cells pixels.
 
 class CellGenerator(torch.nn.Module):
+    def _set_genotype(self, genotype, backbone):
+        """A derived generator's genotype dict, validated as one of `backbone`; kept as self.genotype (pickles and
+        safe files rebuild the net from it). Returns the Genotype."""
+        g = Genotype.from_dict(genotype, source='G genotype')
+        if g.backbone != backbone:
+            raise ValueError(f'G genotype: backbone: expected {backbone!r}, got {g.backbone!r}')
+        self.genotype = g.to_dict()
+        return g
+
     def _build(self,
         backbone,                   # Name in error messages.
         z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, # As the subclass's constructor.
