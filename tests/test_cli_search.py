@@ -82,6 +82,7 @@ def test_dry_run_autogan_has_the_papers_defaults(data, tmp_path, capsys):
     assert (alg['g_batch'], c['batch_size'], alg['n_critic']) == (128, 64, 5)
     assert (alg['lr'], alg['betas'], alg['ctrl_lr'], alg['ctrl_betas']) == (2e-4, [0.0, 0.9], 3.5e-4, [0.0, 0.9])
     assert (alg['entropy_weight'], alg['reset_threshold'], alg['reset_stat']) == (1e-4, 1e-3, 'var')
+    assert alg['dynamic_reset'] is True
     assert (alg['num_candidates'], alg['beam_size']) == (10, 5) # authors' code: top 5 of 10 at each stage's end
     assert (alg['reward'], alg['reward_samples'], alg['evaluator_kwargs']['detector']) == ('fid', 5000, None)
     assert c['G_kwargs'] == dict(class_name='nas.space.autogan_space.SharedGenerator', z_dim=128, g_channels=128)
@@ -91,13 +92,15 @@ def test_dry_run_autogan_has_the_papers_defaults(data, tmp_path, capsys):
     c, out = dry_run(capsys, f'--outdir={tmp_path}', f'--data={data["d32"]}', '--method=autogan', '--iters=9',
                      '--shared-steps=7', '--ctrl-steps=3', '--g-batch=32', '--batch=16', '--lr=1e-4', '--ctrl-lr=1e-3',
                      '--entropy-weight=1e-3', '--n-critic=2', '--reset-stat=std', '--reward-samples=20',
-                     '--detector=inception', '--g-channels=16', '--d-channels=8', '--num-candidates=4', '--beam-size=2')
+                     '--detector=inception', '--g-channels=16', '--d-channels=8', '--num-candidates=4', '--beam-size=2',
+                     '--no-dynamic-reset')
     alg = c['algorithm_kwargs']
     assert alg['grow_iters'] == [2, 6] # 25 and 55 of 90, scaled to 9
     assert (alg['shared_steps'], alg['ctrl_steps'], alg['g_batch'], c['batch_size'], alg['lr'], alg['ctrl_lr']) == \
         (7, 3, 32, 16, 1e-4, 1e-3)
     assert (alg['entropy_weight'], alg['n_critic'], alg['reset_stat'], alg['reward'], alg['reward_samples']) == \
         (1e-3, 2, 'std', 'is', 20)
+    assert alg['dynamic_reset'] is False
     assert (alg['num_candidates'], alg['beam_size'], alg['evaluator_kwargs']['batch_size']) == (4, 2, 20)
     assert c['G_kwargs']['g_channels'] == 16 and c['D_kwargs']['d_channels'] == 8
     assert '9 iterations of 7 D steps and 3 controller steps' in out

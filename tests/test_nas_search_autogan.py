@@ -175,6 +175,12 @@ def test_dynamic_reset_reinitialises_the_shared_gan():
     assert alg.resetter.g_losses == []
     assert any(not torch.equal(a, b) for a, b in zip(ctrl_before, alg.controller.parameters())) # kept, trained
 
+def test_dynamic_reset_off_never_resets():
+    # AutoGAN Sec. 4.3.3's ablation: the same flat losses as above, and no reset.
+    alg = make(reset_window=2, reset_threshold=1e9, shared_steps=50, n_critic=1, dynamic_reset=False)
+    stats = alg.step(0, TinyData())
+    assert stats['Search/reset'] == 0 and stats['Search/shared_steps'] == 50 and alg.num_resets == 0
+
 def test_resume_continues_exactly():
     alg = make()
     data = TinyData()

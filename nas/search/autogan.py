@@ -139,6 +139,7 @@ class AutoGAN(SearchAlgorithm):
         reward_samples  = 5000,         # Images per reward (authors' code: 5000).
         evaluator_kwargs = {},          # metrics.fast.FastEvaluator options (dataset_kwargs or real_stats, detector).
         reward_note     = None,         # One line for the log on what the reward is and why, None = none.
+        dynamic_reset   = True,         # Reset the shared GAN when its losses flatten (paper Sec. 3.2; off: Sec. 4.3.3).
         reset_window    = 500,          # Dynamic-reset window (authors' code).
         reset_threshold = 1e-3,         # Dynamic-reset threshold (paper Sec. 4).
         reset_stat      = 'var',        # 'var' or 'std', see DynamicReset.
@@ -170,6 +171,7 @@ class AutoGAN(SearchAlgorithm):
         self.num_candidates = num_candidates
         self.beam_size = beam_size
         self.derived_channels = derived_channels
+        self.dynamic_reset = dynamic_reset
         self.resetter = DynamicReset(reset_window, reset_threshold, reset_stat)
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -231,7 +233,7 @@ class AutoGAN(SearchAlgorithm):
                 z = torch.randn([self.g_batch, self.G.z_dim], device=self.device)
                 gen_c = c[torch.randint(c.shape[0], [self.g_batch], device=c.device)] if c.ndim > 1 else c
                 g_losses.append(g_step(self.G, D, self.opt_G, z, gen_c))
-                if self.resetter.update(g_losses[-1], d_losses[-1]):
+                if self.dynamic_reset and self.resetter.update(g_losses[-1], d_losses[-1]):
                     fired = True
                     break
         return dict(loss_G=float(np.mean(g_losses)) if g_losses else None, loss_D=float(np.mean(d_losses)),
@@ -380,7 +382,8 @@ def describe(algorithm, G, dataset, c):
 
 @methods.register('autogan', backbones=['autogan'], iters=90, n_critic=5, collapse_kwargs=dict(watch_ops=[]),
                   describe=describe, options=['shared_epochs', 'shared_steps', 'ctrl_steps', 'ctrl_batch', 'ctrl_lr',
-                  'entropy_weight', 'grow_iters', 'num_candidates', 'beam_size', 'reset_stat', 'reset_threshold',
+                  'entropy_weight', 'grow_iters', 'num_candidates', 'beam_size', 'dynamic_reset', 'reset_stat',
+                  'reset_threshold',
                   'reset_baseline', 'reward', 'reward_samples', 'reward_real', 'detector', 'g_batch'])
 def configure(opts, c):
     grow_iters = grow_schedule(c.num_iters) if opts.grow_iters is None else opts.grow_iters
@@ -393,7 +396,8 @@ def configure(opts, c):
         n_critic=opts.n_critic, g_batch=opts.g_batch, lr=opts.lr, betas=[0.0, 0.9], ctrl_lr=opts.ctrl_lr,
         ctrl_betas=[0.0, 0.9], ctrl_steps=opts.ctrl_steps, ctrl_batch=opts.ctrl_batch,
         entropy_weight=opts.entropy_weight, num_candidates=opts.num_candidates, beam_size=opts.beam_size,
-        reset_baseline=opts.reset_baseline, reset_threshold=opts.reset_threshold, reset_stat=opts.reset_stat,
+        reset_baseline=opts.reset_baseline, dynamic_reset=opts.dynamic_reset, reset_threshold=opts.reset_threshold,
+        reset_stat=opts.reset_stat,
         **reward_config(opts, c), seed=opts.seed)
     return ''
 
