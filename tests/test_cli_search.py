@@ -104,6 +104,9 @@ def test_dry_run_autogan_has_the_papers_defaults(data, tmp_path, capsys):
     assert (alg['num_candidates'], alg['beam_size'], alg['evaluator_kwargs']['batch_size']) == (4, 2, 20)
     assert c['G_kwargs']['g_channels'] == 16 and c['D_kwargs']['d_channels'] == 8
     assert '9 iterations of 7 D steps and 3 controller steps' in out
+    c, out = dry_run(capsys, f'--outdir={tmp_path}', f'--data={data["d32"]}', '--method=autogan', '--single-level')
+    assert (c['algorithm_kwargs']['single_level'], c['algorithm_kwargs']['grow_iters']) == (True, [])
+    assert 'one controller for every cell (single level)' in out
 
 def test_dry_run_random_in_every_space(data, tmp_path, capsys):
     from nas.search.random_search import sample_genotype
@@ -172,6 +175,7 @@ def test_search_then_retrain_then_generate(data, tmp_path):
     (['--width-frac=0.5'], ['--width-frac: only for --backbone=stylegan2']),
     (['--backbone=stylegan2', '--search-d', '--data={d16}'], ['--search-d: the stylegan2 backbone has no searchable discriminator', '--backbone=conventional']),
     (['--method=autogan', '--preset=alphaGAN_l'], ['--preset: only for --method=alphagan, not --method=autogan']),
+    (['--method=autogan', '--single-level', '--grow-iters=1'], ['--grow-iters: a --single-level search adds no cells']),
     (['--method=autogan', '--mode=micro'], ['--mode: only for --backbone=stylegan2', 'autogan space']),
     (['--method=autogan', '--backbone=conventional'], ['--backbone=conventional: --method=autogan searches --backbone=autogan']),
     (['--backbone=autogan'], ['--backbone=autogan: --method=alphagan searches --backbone=conventional or stylegan2']),
@@ -193,7 +197,7 @@ def test_search_then_retrain_then_generate(data, tmp_path):
     (['--data=nowhere.zip'], ['--data:']),
     (['--resume=nowhere.pt'], ['--resume: nowhere.pt: no such file']),
     (['--resume={empty}'], ['holds no search-state']),
-], ids=['mode', 'g_channels', 'up_ops', 'width_frac', 'search_d', 'autogan_preset', 'autogan_mode', 'autogan_backbone',
+], ids=['mode', 'g_channels', 'up_ops', 'width_frac', 'search_d', 'autogan_preset', 'single_level_grow', 'autogan_mode', 'autogan_backbone',
         'alphagan_backbone', 'is_offline', 'is_vgg16', 'no_detector', 'grow_order', 'grow_count', 'autogan_train_steps',
         'random_T', 'random_up_ops', 'alphagan_ctrl', 'alphagan_reward', 'random_g_channels', 'autogan_res36',
         'reward_samples', 'res36', 'res48', 'no_data', 'no_resume', 'empty_resume_dir'])

@@ -175,6 +175,25 @@ def test_dynamic_reset_reinitialises_the_shared_gan():
     assert alg.resetter.g_losses == []
     assert any(not torch.equal(a, b) for a, b in zip(ctrl_before, alg.controller.parameters())) # kept, trained
 
+def test_single_level_samples_every_cell_at_full_resolution():
+    # AutoGAN Sec. 4.3.4's ablation: one controller for the whole architecture, the full-size G and D from the start.
+    alg = make(grow_iters=(), single_level=True, num_iters=2)
+    sizes = [n for s in range(3) for n in primitives.autogan_token_sizes(s)]
+    assert alg.controller.token_sizes == sizes
+    samples = alg.sample_children(3)[0]
+    assert all([len(cell) for cell in sample] == [len(primitives.autogan_token_sizes(s)) for s in range(3)]
+               for sample in samples)
+    data = TinyData()
+    stats = alg.step(0, data)
+    assert stats['Search/stage'] == 2 and alg.G.sample is not None and len(alg.G.sample) == 3
+    assert alg.G(torch.randn(2, alg.G.z_dim)).shape[-1] == 16 # full resolution
+    alg.step(1, data)
+    genotype = alg.derive()
+    assert genotype.provenance['extra']['searched_cells'] == 3
+    assert set(alg.arch_weights()) == set(make().arch_weights()) # every token of every cell, as multi-level
+    with pytest.raises(AssertionError):
+        make(single_level=True) # cells added at grow_iters contradict a single level
+
 def test_dynamic_reset_off_never_resets():
     # AutoGAN Sec. 4.3.3's ablation: the same flat losses as above, and no reset.
     alg = make(reset_window=2, reset_threshold=1e9, shared_steps=50, n_critic=1, dynamic_reset=False)

@@ -121,6 +121,8 @@ class AutoGAN(SearchAlgorithm):
     def __init__(self, G, D, device,
         num_iters       = 90,           # Search iterations; the last one selects the result (paper Sec. 4).
         grow_iters      = (25, 55),     # Iterations at which the next cell is added (authors' config).
+        single_level    = False,        # One controller samples all cells at once, full resolution throughout
+                                        # (Sec. 4.3.4's single-level ablation; grow_iters must be empty).
         shared_epochs   = 15,           # Shared-GAN epochs over the train split per iteration (paper Sec. 4).
         shared_steps    = None,         # D steps per iteration, None = shared_epochs worth.
         n_critic        = 5,            # D steps per G step (authors' code).
@@ -150,6 +152,7 @@ class AutoGAN(SearchAlgorithm):
     ):
         super().__init__(G, D, device)
         assert all(0 < it < num_iters for it in grow_iters) and list(grow_iters) == sorted(grow_iters)
+        assert not (single_level and grow_iters)
         assert len(grow_iters) < len(primitives.AUTOGAN_CELLS)
         self.num_iters = num_iters
         self.grow_iters = tuple(grow_iters)
@@ -175,7 +178,8 @@ class AutoGAN(SearchAlgorithm):
         self.resetter = DynamicReset(reset_window, reset_threshold, reset_stat)
         self.generator = torch.Generator().manual_seed(seed)
 
-        self.stage = 0
+        self.single_level = single_level
+        self.stage = len(primitives.AUTOGAN_CELLS) - 1 if single_level else 0 # resolution and D depth
         self.beams = [dict(sample=[], h=None, c=None, reward=None)] # kept prefixes; one empty one at stage 0
         self.found = None           # final ranking [(sample, reward)], set by the last iteration
         self.baseline = None
@@ -188,8 +192,22 @@ class AutoGAN(SearchAlgorithm):
         self.opt_G = torch.optim.Adam(self.G.weight_parameters(), lr=self.lr, betas=self.betas)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=self.lr, betas=self.betas)
 
+    def _controller_cells(self):
+        """Cells the current controller samples: the current stage's, or every cell at once (single level)."""
+        return list(range(len(primitives.AUTOGAN_CELLS))) if self.single_level else [self.stage]
+
+    def _split(self, tokens):
+        """One controller sample (a list of tokens) as one token tuple per cell it covers."""
+        cells, start = [], 0
+        for s in self._controller_cells():
+            count = len(primitives.autogan_token_sizes(s))
+            cells.append(tuple(tokens[start:start + count]))
+            start += count
+        return cells
+
     def _new_controller(self):
-        self.controller = Controller(primitives.autogan_token_sizes(self.stage), self.hidden_size).to(self.device)
+        sizes = [n for s in self._controller_cells() for n in primitives.autogan_token_sizes(s)]
+        self.controller = Controller(sizes, self.hidden_size).to(self.device)
         self.opt_ctrl = torch.optim.Adam(self.controller.parameters(), lr=self.ctrl_lr, betas=self.ctrl_betas)
         self.baseline = None
 
@@ -198,12 +216,12 @@ class AutoGAN(SearchAlgorithm):
         """n children of the current stage: (samples, actions, log_probs, entropies, final (h, c))."""
         idx = torch.randint(len(self.beams), [n], generator=self.generator).tolist()
         initial = None
-        if self.stage > 0:
+        if self.beams[0]['h'] is not None: # continuing kept beams (multi-level, after the first cell)
             initial = (torch.stack([self.beams[i]['h'] for i in idx]).to(self.device),
                        torch.stack([self.beams[i]['c'] for i in idx]).to(self.device))
         actions, log_probs, entropies, state = self.controller.sample(n, initial, generator=self.generator,
                                                                       return_state=True)
-        samples = [self.beams[i]['sample'] + [tuple(a)] for i, a in zip(idx, actions.tolist())]
+        samples = [self.beams[i]['sample'] + self._split(a) for i, a in zip(idx, actions.tolist())]
         return samples, actions, log_probs, entropies, state
 
     # Reward of one child.
@@ -302,7 +320,7 @@ class AutoGAN(SearchAlgorithm):
             beam = self.beams[0]
             initial = None if beam['h'] is None else (beam['h'][None].to(self.device), beam['c'][None].to(self.device))
             actions, _probs = self.controller.greedy(initial)
-        return beam['sample'] + [tuple(actions[0].tolist())]
+        return beam['sample'] + self._split(actions[0].tolist())
 
     def derive(self, **provenance):
         """Genotype of current_best(); cells not searched yet take the first choice of every token, no skips.
@@ -323,14 +341,15 @@ class AutoGAN(SearchAlgorithm):
         beam = self.beams[0]
         initial = None if beam['h'] is None else (beam['h'][None].to(self.device), beam['c'][None].to(self.device))
         _actions, probs = self.controller.greedy(initial)
+        probs = [p.cpu().numpy() for p in probs]
         weights = dict()
         for s, cell in enumerate(primitives.AUTOGAN_CELLS):
             sizes = primitives.autogan_token_sizes(s)
-            if s < self.stage:
+            if s in self._controller_cells():
+                rows, probs = probs[:len(sizes)], probs[len(sizes):]
+            elif s < self.stage:
                 rows = [np.bincount([b['sample'][s][t] for b in self.beams], minlength=n) / len(self.beams)
                         for t, n in enumerate(sizes)]
-            elif s == self.stage:
-                rows = [p.cpu().numpy() for p in probs]
             else:
                 rows = [np.full(n, 1 / n) for n in sizes]
             for (name, choices), row in zip(primitives.AUTOGAN_TOKENS, rows):
@@ -375,24 +394,29 @@ def describe(algorithm, G, dataset, c):
     steps = algorithm.shared_steps or algorithm.shared_epochs * math.ceil(train_images / c.batch_size)
     ctrl = [sum(p.numel() for p in Controller(primitives.autogan_token_sizes(s), algorithm.hidden_size).parameters())
             for s in range(len(primitives.AUTOGAN_CELLS))]
-    return [f'Controller parameters:  {", ".join(str(n) for n in ctrl)} (one controller per cell)',
+    if algorithm.single_level:
+        ctrl = [sum(p.numel() for p in algorithm.controller.parameters())]
+    per = 'one controller for every cell (single level)' if algorithm.single_level else 'one controller per cell'
+    return [f'Controller parameters:  {", ".join(str(n) for n in ctrl)} ({per})',
             f'Schedule:               {c.num_iters} iterations of {steps} D steps and {algorithm.ctrl_steps} '
             f'controller steps; cells added after iterations {list(algorithm.grow_iters)}',
             f'G parameters:           {sum(p.numel() for p in G.parameters())} (shared G)']
 
 @methods.register('autogan', backbones=['autogan'], iters=90, n_critic=5, collapse_kwargs=dict(watch_ops=[]),
                   describe=describe, options=['shared_epochs', 'shared_steps', 'ctrl_steps', 'ctrl_batch', 'ctrl_lr',
-                  'entropy_weight', 'grow_iters', 'num_candidates', 'beam_size', 'dynamic_reset', 'reset_stat',
+                  'entropy_weight', 'grow_iters', 'single_level', 'num_candidates', 'beam_size', 'dynamic_reset', 'reset_stat',
                   'reset_threshold',
                   'reset_baseline', 'reward', 'reward_samples', 'reward_real', 'detector', 'g_batch'])
 def configure(opts, c):
-    grow_iters = grow_schedule(c.num_iters) if opts.grow_iters is None else opts.grow_iters
+    if opts.single_level and opts.grow_iters is not None:
+        raise dnnlib.util.UserError('--grow-iters: a --single-level search adds no cells')
+    grow_iters = [] if opts.single_level else grow_schedule(c.num_iters) if opts.grow_iters is None else opts.grow_iters
     if sorted(set(grow_iters)) != grow_iters or not all(0 < it < c.num_iters for it in grow_iters) \
             or len(grow_iters) > 2:
         raise dnnlib.util.UserError(f'--grow-iters: {",".join(map(str, grow_iters))}: at most two increasing '
                                     f'iterations in 1..{c.num_iters - 1} (three cells)')
     c.algorithm_kwargs = dnnlib.EasyDict(class_name='nas.search.autogan.AutoGAN', num_iters=c.num_iters,
-        grow_iters=grow_iters, shared_epochs=opts.shared_epochs, shared_steps=opts.shared_steps,
+        grow_iters=grow_iters, single_level=opts.single_level, shared_epochs=opts.shared_epochs, shared_steps=opts.shared_steps,
         n_critic=opts.n_critic, g_batch=opts.g_batch, lr=opts.lr, betas=[0.0, 0.9], ctrl_lr=opts.ctrl_lr,
         ctrl_betas=[0.0, 0.9], ctrl_steps=opts.ctrl_steps, ctrl_batch=opts.ctrl_batch,
         entropy_weight=opts.entropy_weight, num_candidates=opts.num_candidates, beam_size=opts.beam_size,
