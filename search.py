@@ -175,6 +175,7 @@ def describe_search(c, opts):
 @click.option('--grow-iters',  help='AutoGAN: iterations after which cell 2 and 3 are added  [default: 25,55 scaled to --iters]', metavar='LIST', type=dnnlib.util.INT_LIST)
 @click.option('--num-candidates', help='AutoGAN: children scored at the end of a stage', metavar='INT', type=click.IntRange(min=1), default=10, show_default=True)
 @click.option('--beam-size',   help='AutoGAN: best children kept for the next stage', metavar='INT', type=click.IntRange(min=1), default=5, show_default=True)
+@click.option('--weight-sharing', help='Random search: one shared G trained on random architectures scores every candidate (AutoGAN Sec. 4.3.5)', is_flag=True)
 @click.option('--single-level', help='AutoGAN: one controller samples all cells at full resolution (Sec. 4.3.4 ablation)', is_flag=True)
 @click.option('--dynamic-reset/--no-dynamic-reset', help='AutoGAN: reset the shared GAN when its losses flatten (Sec. 4.3.3 ablation: off)', default=True, show_default=True)
 @click.option('--reset-stat',  help='AutoGAN: dynamic-reset statistic of the loss window', type=click.Choice(list(RESET_STATS)), default='var', show_default=True)

@@ -108,6 +108,13 @@ def test_dry_run_autogan_has_the_papers_defaults(data, tmp_path, capsys):
     assert (c['algorithm_kwargs']['single_level'], c['algorithm_kwargs']['grow_iters']) == (True, [])
     assert 'one controller for every cell (single level)' in out
 
+def test_dry_run_random_weight_sharing(data, tmp_path, capsys):
+    # AutoGAN Sec. 4.3.5: random search with weight sharing beside the early-stopping one, on a backbone's shared G.
+    c, out = dry_run(capsys, f'--outdir={tmp_path}', f'--data={data["d32"]}', '--method=random', '--weight-sharing')
+    assert c['algorithm_kwargs']['class_name'] == 'nas.search.random_search.SharedRandomSearch'
+    assert c['G_kwargs']['class_name'] == 'nas.space.supernet_conventional.SupernetGenerator'
+    assert 'scored with weights shared by every architecture' in out and '-random-ws-batch' in out
+
 def test_dry_run_random_in_every_space(data, tmp_path, capsys):
     from nas.search.random_search import sample_genotype
     from nas.space.autogan_space import Generator

@@ -157,6 +157,18 @@ def test_one_hot_supernet_equals_derived_generator(mode, psi):
     assert torch.equal(img, ref)
     assert not torch.allclose(img, net(z, None, truncation_psi=psi, noise_mode='none'), atol=1e-5)
 
+@pytest.mark.parametrize('mode', MODES)
+def test_run_genotype_equals_derived_generator(mode):
+    # Random search with weight sharing runs one genotype at a time on the supernet: exactly one-hot weights.
+    G = tiny_supernet(mode)
+    genotype = random_genotype(mode, seed=3)
+    net = derived_from(G, genotype)
+    G.run_genotype(genotype)
+    z = torch.randn(3, 16)
+    assert torch.equal(G(z, None, noise_mode='const'), net(z, None, noise_mode='const'))
+    G.run_genotype(None)
+    assert not torch.equal(G(z, None, noise_mode='const'), net(z, None, noise_mode='const'))
+
 def test_dynamic_w_truncation_moves_each_slot_toward_its_layer_average():
     G = tiny_supernet('micro_dynw')
     genotype = random_genotype('micro_dynw', seed=4)

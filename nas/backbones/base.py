@@ -80,7 +80,9 @@ class Backbone:
         return dict(z_dim=G_kwargs['z_dim'], g_channels=opts.g_channels)
 
     def show_genotype(self, G, genotype):
-        """Make the searched generator G run `genotype` where it runs one architecture at a time (no-op here)."""
+        """Make the searched generator G run exactly `genotype` (a supernet: one-hot op weights)."""
+        if hasattr(G, 'run_genotype'):
+            G.run_genotype(genotype)
 
     def check_genotype(self, genotype, resolution):
         """Raise a UserError where a valid `genotype` cannot build a generator of this resolution (no-op here)."""

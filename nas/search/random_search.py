@@ -80,8 +80,15 @@ class RandomSearch(SearchAlgorithm):
         self.D.load_state_dict(self.D_init)
         opt_G = torch.optim.Adam(G.parameters(), lr=self.lr, betas=self.betas)
         opt_D = torch.optim.Adam(self.D.parameters(), lr=self.lr, betas=self.betas)
+        return self.train_gan(G, data, opt_G, opt_D)
+
+    def train_gan(self, G, data, opt_G, opt_D, next_arch=None):
+        """train_steps D steps (a G step every n_critic) with these optimisers; next_arch() switches G's architecture
+        before every G step's D steps (weight sharing). Returns the mean G and D losses."""
         g_losses, d_losses = [], []
         for i in range(self.train_steps):
+            if next_arch is not None and i % self.n_critic == 0:
+                next_arch()
             real, c = data.train()
             z = torch.randn([real.shape[0], G.z_dim], device=self.device)
             d_losses.append(d_step(G, self.D, opt_D, real, c, z))
@@ -137,23 +144,88 @@ class RandomSearch(SearchAlgorithm):
             self.best_G.load_state_dict(state['best_G'])
 
 #----------------------------------------------------------------------------
+# Random search with weight sharing (Li & Talwalkar 2019; AutoGAN Sec. 4.3.5): G is the backbone's searched network
+# (supernet or AutoGAN's shared G), trained as one: every G step and the D steps before it run a uniformly drawn
+# architecture. Iteration i trains train_steps D steps, then scores candidate i with the shared weights; the last
+# iteration scores every candidate again with the final weights and keeps the best (rewards of earlier weights are
+# not comparable). The training architectures come from their own seeded numpy Generator.
+
+class SharedRandomSearch(RandomSearch):
+    def __init__(self, G, D, device, **kwargs):
+        super().__init__(G, D, device, **kwargs)
+        self.backbone = backbones.get(self.space)
+        self.mode = kwargs.get('mode')
+        self.genotype_channels = kwargs.get('genotype_channels')
+        self.arch_rng = np.random.default_rng([self.seed, 1])
+        self.opt_G = torch.optim.Adam(G.weight_parameters(), lr=self.lr, betas=self.betas)
+        self.opt_D = torch.optim.Adam(D.parameters(), lr=self.lr, betas=self.betas)
+
+    def _next_arch(self):
+        genotype = sample_genotype(self.space, self.arch_rng, resolution=self.G.img_resolution,
+                                   channels=self.genotype_channels, mode=self.mode)
+        self.backbone.show_genotype(self.G, genotype)
+
+    def score(self, index):
+        """Reward of candidate `index` with the shared weights."""
+        self.backbone.show_genotype(self.G, self.genotypes[index])
+        return self.reward(self.G)
+
+    def step(self, iteration, data):
+        if iteration >= self.num_samples:
+            return {}
+        self.G.train().requires_grad_(True)
+        loss_G, loss_D = self.train_gan(self.G, data, self.opt_G, self.opt_D, next_arch=self._next_arch)
+        reward = self.score(iteration)
+        self.rewards.append(reward)
+        if iteration + 1 == self.num_samples:
+            self.rewards = [self.score(i) for i in range(self.num_samples)]
+        self.best = int(np.argmax(self.rewards)) # earliest of equals
+        self.backbone.show_genotype(self.G, self.genotypes[self.best]) # the fakes grids show the result so far
+        return {'Loss/G': loss_G, 'Loss/D': loss_D, 'Search/reward': reward,
+                'Search/best_reward': self.rewards[self.best], 'Search/candidate': iteration}
+
+    def preview_G(self):
+        return self.G
+
+    def state_dict(self):
+        return dict(rewards=list(self.rewards), best=self.best, G=self.G.state_dict(), D=self.D.state_dict(),
+                    opt_G=self.opt_G.state_dict(), opt_D=self.opt_D.state_dict(),
+                    arch_rng=self.arch_rng.bit_generator.state)
+
+    def load_state_dict(self, state):
+        self.rewards = list(state['rewards'])
+        self.best = state['best']
+        self.G.load_state_dict(state['G'])
+        self.D.load_state_dict(state['D'])
+        self.opt_G.load_state_dict(state['opt_G'])
+        self.opt_D.load_state_dict(state['opt_D'])
+        self.arch_rng.bit_generator.state = state['arch_rng']
+        if self.best is not None:
+            self.backbone.show_genotype(self.G, self.genotypes[self.best])
+
+#----------------------------------------------------------------------------
 # search.py --method=random: each candidate trains on all the data, at the search width.
 
 def describe(algorithm, G, dataset, c):
+    if isinstance(algorithm, SharedRandomSearch):
+        return [f'Candidates:             {algorithm.num_samples}, scored with weights shared by every architecture '
+                f'({algorithm.train_steps} D steps per iteration)',
+                f'G parameters:           {sum(p.numel() for p in G.weight_parameters())} (shared G)']
     counts = [sum(p.numel() for p in algorithm.build_child(i).parameters()) for i in range(algorithm.num_samples)]
     return [f'Candidates:             {algorithm.num_samples}, {algorithm.train_steps} D steps each '
             f'(budget {algorithm.num_samples * algorithm.train_steps} D steps)',
             f'G parameters:           {min(counts)} to {max(counts)} (candidates)']
 
 @methods.register('random', backbones=['conventional', 'autogan', 'stylegan2'], iters=10, n_critic=5,
-                  collapse_kwargs=dict(watch_ops=[]), describe=describe, options=['train_steps', 'reward',
+                  collapse_kwargs=dict(watch_ops=[]), describe=describe, options=['train_steps', 'weight_sharing', 'reward',
                   'reward_samples', 'reward_real', 'detector', 'g_batch'])
 def configure(opts, c):
     backbone = backbones.get(opts.backbone)
-    c.algorithm_kwargs = dnnlib.EasyDict(class_name='nas.search.random_search.RandomSearch', space=opts.backbone,
+    name = 'SharedRandomSearch' if opts.weight_sharing else 'RandomSearch'
+    c.algorithm_kwargs = dnnlib.EasyDict(class_name=f'nas.search.random_search.{name}', space=opts.backbone,
         num_samples=c.num_iters, mode=opts.mode if len(backbone.modes) > 1 else None,
         child_kwargs=backbone.child_kwargs(opts, c.G_kwargs), train_steps=opts.train_steps, n_critic=opts.n_critic,
         g_batch=opts.g_batch, lr=opts.lr, betas=[0.0, 0.9], **reward_config(opts, c), seed=opts.seed)
-    return ''
+    return 'ws-' if opts.weight_sharing else ''
 
 #----------------------------------------------------------------------------

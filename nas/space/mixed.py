@@ -33,6 +33,12 @@ def edge_weights(alpha, gumbel=False, tau=1.0, hard=True, generator=None):
     one_hot = torch.zeros_like(soft).scatter_(-1, soft.argmax(dim=-1, keepdim=True), 1.0)
     return one_hot + (soft - soft.detach()) # forward: exactly one-hot; backward: d soft
 
+def one_hot_rows(indices, num_ops, like):
+    """Op weights [len(indices), num_ops] choosing one op per row, of `like`'s dtype and device: a supernet running
+    one architecture (random search with weight sharing)."""
+    rows = torch.nn.functional.one_hot(torch.as_tensor(indices, dtype=torch.int64), num_ops)
+    return rows.to(dtype=like.dtype, device=like.device)
+
 #----------------------------------------------------------------------------
 # One Gumbel sample for several supernets: inside the block, every module draws its Gumbel noise from its own
 # generator seeded with `seed` (the supernets read `gumbel_generator`), so modules of one structure draw the same

@@ -59,6 +59,7 @@ class SearchCell(torch.nn.Module):
 @persistence.persistent_class
 class SupernetGenerator(cell_generator.CellGenerator):
     gumbel_generator = None         # Generator of the Gumbel noise, None = the global RNG (mixed.shared_gumbel_noise).
+    fixed_weights = None            # {alpha name: one-hot rows} of the one architecture run_genotype() runs, None = mix.
 
     def __init__(self,
         z_dim           = 128,      # Input latent (Z) dimensionality.
@@ -104,12 +105,26 @@ class SupernetGenerator(cell_generator.CellGenerator):
     def space_size(self):
         return primitives.space_size('conventional', normal_ops=self.normal_ops, up_ops=self.up_ops)
 
+    def run_genotype(self, genotype):
+        """Run exactly `genotype` (a Genotype of this space and op sets) from now on; None = the relaxed mixture."""
+        if genotype is None:
+            self.fixed_weights = None
+            return
+        fixed = dict()
+        for name, rows in self.layout.items():
+            chosen = [genotype.ops[cell]['skip'][edge[len('skip.'):]] if edge.startswith('skip.') else
+                      genotype.ops[cell][edge] for cell, edge, _kind in rows]
+            candidates = self.candidates[rows[0][2]]
+            fixed[name] = mixed.one_hot_rows([candidates.index(op) for op in chosen], len(candidates), self.alphas[name])
+        self.fixed_weights = fixed
+
     def edge_weights(self):
-        """{(cell, edge): op weights} for one forward pass: softmax of the alphas, or a Gumbel sample."""
+        """{(cell, edge): op weights} for one forward pass: softmax of the alphas, or a Gumbel sample (or the one-hot
+        rows of run_genotype())."""
         weights = dict()
         for name, alpha in self.alphas.items():
-            rows = mixed.edge_weights(alpha, gumbel=self.gumbel, tau=self.gumbel_tau, hard=self.gumbel_hard,
-                                      generator=self.gumbel_generator)
+            rows = self.fixed_weights[name] if self.fixed_weights is not None else mixed.edge_weights(alpha,
+                gumbel=self.gumbel, tau=self.gumbel_tau, hard=self.gumbel_hard, generator=self.gumbel_generator)
             for (cell, edge, _kind), row in zip(self.layout[name], rows.unbind(0)):
                 weights[(cell, edge)] = row
         return weights

@@ -20,6 +20,7 @@ from training.networks_stylegan2 import SynthesisNetwork
 @persistence.persistent_class
 class SupernetGenerator(torch.nn.Module):
     gumbel_generator = None                 # Generator of the Gumbel noise, None = the global RNG (mixed.shared_gumbel_noise).
+    fixed_weights = None                    # {'normal'/'up'/'w': one-hot rows} set by run_genotype(), None = mix.
 
     def __init__(self,
         z_dim               = 512,          # Input latent (Z) dimensionality.
@@ -93,18 +94,32 @@ class SupernetGenerator(torch.nn.Module):
     def space_size(self):
         return primitives.space_size('stylegan2', self.mode, self.img_resolution, self.num_mapping_layers)
 
-    def _relax(self, param):
+    def run_genotype(self, genotype):
+        """Run exactly `genotype` (a Genotype of this mode) from now on; None = the relaxed mixture."""
+        if genotype is None:
+            self.fixed_weights = None
+            return
+        fixed = {kind: mixed.one_hot_rows([self.candidates[kind].index(op) for op in genotype.ops[kind]],
+                                          len(self.candidates[kind]), alpha) for kind, alpha in self.alphas.items()}
+        if self.dynamic_w:
+            fixed['w'] = mixed.one_hot_rows([i - 1 for i in genotype.w_idx], self.num_mapping_layers, self.betas['w'])
+        self.fixed_weights = fixed
+
+    def _relax(self, name, param):
+        if self.fixed_weights is not None:
+            return self.fixed_weights[name]
         return mixed.edge_weights(param, gumbel=self.gumbel, tau=self.gumbel_tau, hard=self.gumbel_hard,
                                   generator=self.gumbel_generator)
 
     def op_weights(self):
-        """One op weight vector per conv layer in w order for one forward pass (softmax or a Gumbel sample)."""
-        weights = {kind: self._relax(alpha) for kind, alpha in self.alphas.items()}
+        """One op weight vector per conv layer in w order for one forward pass (softmax or a Gumbel sample, or the
+        one-hot rows of run_genotype())."""
+        weights = {kind: self._relax(kind, alpha) for kind, alpha in self.alphas.items()}
         return [weights[kind][row] for kind, row in self._rows()]
 
     def w_weights(self):
         """W weights [num_ws, L] for one forward pass, None without dynamic W."""
-        return self._relax(self.betas['w']) if self.dynamic_w else None
+        return self._relax('w', self.betas['w']) if self.dynamic_w else None
 
     def genotype_probs(self):
         """{edge: {choice: softmax probability}}: 'normal'/'up' (micro) or one per conv layer, e.g. 'b8.conv0'
