@@ -10,129 +10,11 @@ import torch
 import dnnlib
 from dnnlib.util import UserError, cli_main
 from nas import backbones
+from nas.search import config
 from nas.search import methods
 from nas.search.alphagan import PRESETS
 from nas.search.autogan import RESET_STATS
 from torch_utils import distributed
-
-#----------------------------------------------------------------------------
-# The command-line spelling of an option (an opts key), for error messages.
-
-def flag(name):
-    return f'--{name}' if name in 'TSR' else f'--{name.replace("_", "-")}'
-
-#----------------------------------------------------------------------------
-# Build the search config `c` (plain JSON) from the CLI options; every check names its option. `given` holds the
-# options set on the command line.
-
-def check_options(opts, given):
-    method = methods.get(opts.method)
-    for name in sorted(given):
-        readers = methods.option_methods(name)
-        if opts.method not in readers:
-            raise UserError(f'{flag(name)}: only for --method={" or ".join(readers)}, not --method={opts.method}')
-    with_modes = [name for name in backbones.names() if len(backbones.get(name).modes) > 1]
-    if opts.backbone is None:
-        mode_backbones = [name for name in method.backbones if name in with_modes]
-        opts.backbone = mode_backbones[0] if opts.mode is not None and mode_backbones else method.backbones[0]
-    if opts.backbone not in method.backbones:
-        raise UserError(f'--backbone={opts.backbone}: --method={opts.method} searches '
-                        f'--backbone={" or ".join(method.backbones)}')
-    backbone = backbones.get(opts.backbone)
-    if opts.mode is not None and opts.mode not in backbone.modes:
-        raise UserError(f'--mode: only for --backbone={" or ".join(with_modes)} '
-                        f'(the {opts.backbone} space has one mode)')
-    widths = {'width_frac': ['width_frac'], 'channels': ['g_channels', 'd_channels']}
-    for name in sorted(set(sum(widths.values(), [])) - set(widths[backbone.width_option])):
-        if opts[name] is not None:
-            owners = [b for b in backbones.names() if name in widths[backbones.get(b).width_option]]
-            other = '/'.join(flag(n) for n in widths[backbone.width_option])
-            raise UserError(f'{flag(name)}: only for --backbone={" or ".join(owners)}; use {other}')
-    if opts.up_ops != 'default' and 'up_ops' not in backbone.search_options:
-        owners = [b for b in backbones.names() if 'up_ops' in backbones.get(b).search_options]
-        raise UserError(f'--up-ops: only for --backbone={" or ".join(owners)} (its op-set ablation, alphaGAN '
-                        f'Tables 6-7)')
-    spec = backbone.search_defaults
-    opts.mode = opts.mode or spec['mode']
-    opts.g_channels = opts.g_channels or spec.get('g_channels')
-    opts.d_channels = opts.d_channels or spec.get('d_channels')
-    opts.width_frac = opts.width_frac or 1 / 8
-    opts.n_critic = opts.n_critic or method.n_critic
-
-def setup_search_config(opts, given=()):
-    c = dnnlib.EasyDict()
-    check_options(opts, given)
-    method = methods.get(opts.method)
-
-    # Dataset.
-    c.training_set_kwargs = dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset', path=opts.data,
-                                            use_labels=False, max_size=None, xflip=False)
-    try:
-        dataset = dnnlib.util.construct_class_by_name(**c.training_set_kwargs)
-    except UserError as err:
-        raise UserError(f'--data: {err}') from err
-    resolution = dataset.resolution
-    reason = backbones.get(opts.backbone).resolution_error(resolution)
-    if reason is not None:
-        raise UserError(f'--data: resolution {resolution} of {opts.data} {reason}')
-    c.training_set_kwargs.resolution = resolution
-    c.training_set_kwargs.max_size = len(dataset)
-    dataset_name = dataset.name
-    num_images = len(dataset)
-    if num_images < 2:
-        raise UserError(f'--data: {opts.data} has {num_images} image(s); '
-                        f'the search needs a train and a validation split')
-    del dataset # conserve memory
-
-    # Schedule and algorithm.
-    backbone_defaults = backbones.get(opts.backbone).search_defaults
-    c.batch_size = opts.batch or backbone_defaults['batch']
-    c.num_gpus = opts.gpus
-    if c.batch_size % opts.gpus != 0:
-        raise UserError(f'--batch: {c.batch_size} is not divisible by --gpus={opts.gpus}')
-    distributed.check_devices('--gpus', opts.gpus, opts.device)
-    c.num_iters = opts.iters or method.iters or backbone_defaults['iters']
-    c.G_kwargs, c.D_kwargs = backbones.get(opts.backbone).search_networks(opts, c.batch_size)
-    preset = method.configure(opts, c)
-    c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=opts.device == 'cuda', num_workers=opts.workers,
-                                           prefetch_factor=2 if opts.workers > 0 else None)
-    # A method that trains on all the data still has one image held out: the search loop always builds two splits.
-    c.val_fraction = method.val_fraction or 1 / num_images
-    c.random_seed = opts.seed
-    c.device = opts.device
-    c.image_snapshot_iters = opts.snap
-    c.state_snapshot_iters = opts.snap
-    c.keep_states = opts.keep
-    c.on_collapse = opts.on_collapse
-    if method.collapse_kwargs is not None:
-        c.collapse_kwargs = dnnlib.EasyDict(method.collapse_kwargs)
-    c.provenance = dict(method=opts.method, data=dataset_name)
-    c.resume = opts.resume
-
-    desc = f'{dataset_name}-{opts.backbone}' + backbones.get(opts.backbone).run_desc(opts.mode)
-    desc += f'-{opts.method}-{preset}batch{c.batch_size}'
-    return c, desc
-
-#----------------------------------------------------------------------------
-# --dry-run: build the networks (and the algorithm) in memory and describe them and the space; nothing touches the
-# disk and no reward is computed.
-
-def describe_search(c, opts):
-    dataset = dnnlib.util.construct_class_by_name(**c.training_set_kwargs)
-    common_kwargs = dict(c_dim=dataset.label_dim, img_resolution=dataset.resolution, img_channels=dataset.num_channels)
-    try:
-        G = dnnlib.util.construct_class_by_name(**c.G_kwargs, **common_kwargs)
-    except ImportError as err:
-        raise UserError(f'--backbone: the supernet {c.G_kwargs.class_name} is not available ({err})') from err
-    D = dnnlib.util.construct_class_by_name(**c.D_kwargs, **common_kwargs)
-    algorithm = dnnlib.util.construct_class_by_name(G=G, D=D, device=torch.device('cpu'), **c.algorithm_kwargs)
-    size = G.space_size()
-    print(f'Search space size:      {size} (~{float(size):.3g}) architectures')
-    describe = methods.get(opts.method).describe
-    for line in describe(algorithm, G, dataset, c) if describe is not None else []:
-        print(line)
-    num_d = sum(p.numel() for p in D.parameters())
-    print(f'D parameters:           {num_d}')
 
 #----------------------------------------------------------------------------
 
@@ -175,7 +57,6 @@ def describe_search(c, opts):
 @click.option('--grow-iters',  help='AutoGAN: iterations after which cell 2 and 3 are added  [default: 25,55 scaled to --iters]', metavar='LIST', type=dnnlib.util.INT_LIST)
 @click.option('--num-candidates', help='AutoGAN: children scored at the end of a stage', metavar='INT', type=click.IntRange(min=1), default=10, show_default=True)
 @click.option('--beam-size',   help='AutoGAN: best children kept for the next stage', metavar='INT', type=click.IntRange(min=1), default=5, show_default=True)
-@click.option('--weight-sharing', help='Random search: one shared G trained on random architectures scores every candidate (AutoGAN Sec. 4.3.5)', is_flag=True)
 @click.option('--single-level', help='AutoGAN: one controller samples all cells at full resolution (Sec. 4.3.4 ablation)', is_flag=True)
 @click.option('--dynamic-reset/--no-dynamic-reset', help='AutoGAN: reset the shared GAN when its losses flatten (Sec. 4.3.3 ablation: off)', default=True, show_default=True)
 @click.option('--reset-stat',  help='AutoGAN: dynamic-reset statistic of the loss window', type=click.Choice(list(RESET_STATS)), default='var', show_default=True)
@@ -183,6 +64,7 @@ def describe_search(c, opts):
 @click.option('--reset-baseline', help='AutoGAN: restart the reward baseline every iteration (authors\' code)', is_flag=True)
 # Random search.
 @click.option('--train-steps', help='Random: D steps per candidate', metavar='INT', type=click.IntRange(min=1), default=500, show_default=True)
+@click.option('--weight-sharing', help='Random search: one shared G trained on random architectures scores every candidate (AutoGAN Sec. 4.3.5)', is_flag=True)
 # Reward (AutoGAN and random search).
 @click.option('--reward',      help='AutoGAN/random: IS or 1/FID of a child  [default: is with a detector that has logits, else fid]', type=click.Choice(['is', 'fid']))
 @click.option('--reward-samples', help='AutoGAN/random: generated images per reward (IS: 10 splits)', metavar='INT', type=click.IntRange(min=10), default=5000, show_default=True)
@@ -222,7 +104,7 @@ def main(**kwargs):
         opts.resume = found
     if opts.resume not in [None, 'latest'] and not os.path.isfile(opts.resume):
         raise UserError(f'--resume: {opts.resume}: no such file')
-    c, desc = setup_search_config(opts, given)
+    c, desc = config.setup_search_config(opts, given)
     if opts.resume == 'latest': # --resume alone: the newest run directory of this configuration
         from torch_utils import checkpoint
         c.resume = checkpoint.find_latest_checkpoint(opts.outdir, desc, kind='search')
@@ -237,7 +119,7 @@ def main(**kwargs):
             print(json.dumps(c, indent=2))
             print()
             if opts.dry_run:
-                describe_search(c, opts)
+                config.describe_search(c, opts)
                 print('Dry run; exiting.')
             else:
                 dnnlib.util.create_run_dir(c.run_dir, 'search_options.json', c)

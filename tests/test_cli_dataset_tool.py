@@ -162,6 +162,9 @@ def test_width_height_and_box_filter_as_pil(tmp_path):
     assert_bad_input([f'--source={folder}', f'--dest={tmp_path}/x.zip', '--width=8', '--height=4'],
                      'image is 20x20, becomes 8x4, not square')
     assert_bad_input([f'--source={folder}', f'--dest={tmp_path}/x.zip', '--width=8', '--resolution=8'], '--resolution')
+    wide = make_image_folder(tmp_path / 'wide', pattern(1, 10, 20, 3), ['a.png'])
+    assert_bad_input([f'--source={wide}', f'--dest={tmp_path}/w.zip', '--width=8', '--height=8'],
+                     'a.png: image is 20x10, not square; pass --transform') # not stretched
 
 def test_center_crop_wide_width_height_letterbox(tmp_path):
     images = pattern(1, 30, 40, 3) # 40 wide, 30 high: the 4:3 band is the whole image

@@ -8,12 +8,14 @@ configurations of its exact tensor layout, and for the projector's 1000 steps a 
 Training commands run with --dry-run, or up to the training loop. Not covered, on purpose (docs/compatibility.md):
 legacy.py (TensorFlow pickles) and `dataset_tool.py extract_brecahad_crops` (a TensorFlow-era subcommand)."""
 
+import importlib
 import importlib.util
 import json
 import os
 import shlex
 import zipfile
 
+import click
 import numpy as np
 import PIL.Image
 import pytest
@@ -269,3 +271,36 @@ def test_readme_calc_metrics_commands(networks, capsys, monkeypatch):
         line = json.loads(f.read())
     assert line['results'] == {'pr50k3_full': 1.0} and line['detector'] == 'vgg16'
     assert line['snapshot_pkl'] == 'network-snapshot-000000.pkl'
+
+#----------------------------------------------------------------------------
+# Every option of StyleGAN2-ADA's tools (their --help texts), with its kind: BOOL options take a value there.
+
+STYLEGAN2_ADA_OPTIONS = {
+    'train.py': ['--outdir', '--gpus', '--snap', '--metrics', '--seed', '-n', '--dry-run', '--data', '--cond:BOOL',
+                 '--subset', '--mirror:BOOL', '--cfg', '--gamma', '--kimg', '--batch', '--aug', '--p', '--target',
+                 '--augpipe', '--resume', '--freezed', '--fp32:BOOL', '--nhwc:BOOL', '--nobench:BOOL',
+                 '--allow-tf32:BOOL', '--workers'],
+    'generate.py': ['--network', '--seeds', '--trunc', '--class', '--noise-mode', '--projected-w', '--outdir'],
+    'style_mixing.py': ['--network', '--rows', '--cols', '--styles', '--trunc', '--noise-mode', '--outdir'],
+    'projector.py': ['--network', '--target', '--num-steps', '--seed', '--save-video:BOOL', '--outdir'],
+    'calc_metrics.py': ['--network', '--metrics', '--data', '--mirror:BOOL', '--gpus', '--verbose:BOOL'],
+    'dataset_tool.py': ['--source', '--dest', '--max-images', '--resize-filter', '--transform', '--width', '--height',
+                        '--img-format'],
+}
+
+def options_of(script):
+    return {opt: param for param in importlib.import_module(script[:-3]).main.params for opt in param.opts}
+
+def test_every_stylegan2_ada_option_exists_with_its_kind():
+    for script, options in STYLEGAN2_ADA_OPTIONS.items():
+        ours = options_of(script)
+        for option in options:
+            name, _, kind = option.partition(':')
+            assert name in ours, f'{script} {name}'
+            if kind == 'BOOL':
+                assert ours[name].type is click.BOOL and ours[name].metavar == 'BOOL', f'{script} {name}'
+    choices = lambda script, name: options_of(script)[name].type.choices
+    assert set(choices('train.py', '--cfg')) >= {'auto', 'stylegan2', 'paper256', 'paper512', 'paper1024', 'cifar'}
+    assert set(choices('train.py', '--augpipe')) >= {'blit', 'geom', 'color', 'filter', 'noise', 'cutout', 'bg', 'bgc',
+                                                     'bgcf', 'bgcfn', 'bgcfnc'}
+    assert list(choices('dataset_tool.py', '--resize-filter')) == ['lanczos', 'box']

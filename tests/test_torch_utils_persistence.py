@@ -165,6 +165,16 @@ def test_safe_load_refuses_foreign_persistent(tmp_path, module_name, what):
                                f'pass --allow-pickle only if you trust it')
     assert not marker.exists()
 
+def test_tensorflow_network_pickle_is_named_in_one_line(tmp_path):
+    path = tmp_path / 'stylegan2-cat-config-f.pkl' # GLOBAL dnnlib.tflib.network Network, NEWOBJ, as its pickles begin
+    path.write_bytes(b'\x80\x02cdnnlib.tflib.network\nNetwork\n)\x81.')
+    with pytest.raises(dnnlib.util.UserError) as info:
+        persistence.load_pickle(path)
+    assert not isinstance(info.value, persistence.PickleRefused) # --allow-pickle would not help
+    assert str(info.value) == (f'{path}: a TensorFlow network pickle (dnnlib.tflib.network.Network, StyleGAN or '
+                               f"StyleGAN2), which ganas does not load; convert it to a PyTorch pickle first "
+                               f"(StyleGAN2-ADA's legacy.py)")
+
 def test_stylegan2_ada_style_meta_loads_when_trusted(tmp_path):
     marker = tmp_path / 'ran'
     src = (f'open({str(marker)!r}, "w").close()\n'

@@ -185,6 +185,23 @@ def test_discriminator_freeze_layers():
     assert 'weight' in dict(b16.fromrgb.named_buffers()) and 'weight' in dict(b16.conv0.named_buffers())
     assert 'weight' in dict(b16.conv1.named_parameters()) and 'weight' in dict(D.b8.conv0.named_parameters())
 
+# Layers counted from the image as StyleGAN2-ADA's freeze_layers counts them, per D architecture (Fig. 7).
+D_LAYERS = {
+    'resnet': ['b16.fromrgb', 'b16.conv0', 'b16.conv1', 'b16.skip', 'b8.conv0', 'b8.conv1', 'b8.skip'],
+    'orig':   ['b16.fromrgb', 'b16.conv0', 'b16.conv1', 'b8.conv0', 'b8.conv1'],
+    'skip':   ['b16.fromrgb', 'b16.conv0', 'b16.conv1', 'b8.fromrgb', 'b8.conv0', 'b8.conv1'],
+}
+
+@pytest.mark.parametrize('architecture', list(D_LAYERS))
+def test_discriminator_architectures_have_their_layers_and_freeze_from_the_image(architecture):
+    D = tiny_D(architecture=architecture, block_kwargs=dict(freeze_layers=4))
+    layers = [f'{block}.{name}' for block in ['b16', 'b8'] for name, _ in getattr(D, block).named_children()]
+    assert layers == D_LAYERS[architecture]
+    frozen = ['weight' in dict(D.get_submodule(name).named_buffers()) for name in layers]
+    assert frozen == [i < 4 for i in range(len(layers))]
+    assert D(torch.randn(4, 3, 16, 16), None).shape == (4, 1)
+    assert hasattr(D.b4, 'fromrgb') == (architecture == 'skip')
+
 def test_minibatch_std_matches_reference():
     layer = nets.MinibatchStdLayer(group_size=2, num_channels=1)
     x = torch.randn(4, 3, 2, 2)
@@ -198,15 +215,16 @@ def test_minibatch_std_matches_reference():
 
 #----------------------------------------------------------------------------
 
-def fp16_nets(device):
+def fp16_nets(device, D_architecture='resnet'):
     G = tiny_G(num_fp16_res=2, conv_clamp=256).to(device)
-    D = tiny_D(num_fp16_res=2, conv_clamp=256).to(device)
+    D = tiny_D(num_fp16_res=2, conv_clamp=256, architecture=D_architecture).to(device)
     assert G.synthesis.b16.use_fp16 and G.synthesis.b8.use_fp16 and not G.synthesis.b4.use_fp16
     assert D.b16.use_fp16 and D.b8.use_fp16
     return G, D
 
-def test_fp16_blocks_compute_in_fp32_on_cpu():
-    G, D = fp16_nets('cpu')
+@pytest.mark.parametrize('D_architecture', list(D_LAYERS))
+def test_fp16_blocks_compute_in_fp32_on_cpu(D_architecture):
+    G, D = fp16_nets('cpu', D_architecture)
     ws = G.mapping(torch.randn(2, 16), None)
     x, img = G.synthesis.b4(None, None, ws[:, :2], noise_mode='const')
     x, img = G.synthesis.b8(x, img, ws[:, 1:4], noise_mode='const')
@@ -216,8 +234,9 @@ def test_fp16_blocks_compute_in_fp32_on_cpu():
     assert torch.equal(D(img, None), D(img, None, force_fp32=True))
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
-def test_fp16_blocks_on_cuda():
-    G, D = fp16_nets('cuda')
+@pytest.mark.parametrize('D_architecture', list(D_LAYERS))
+def test_fp16_blocks_on_cuda(D_architecture):
+    G, D = fp16_nets('cuda', D_architecture)
     ws = G.mapping(torch.randn(2, 16, device='cuda'), None)
     x, img = G.synthesis.b4(None, None, ws[:, :2], noise_mode='const')
     x, img = G.synthesis.b8(x, img, ws[:, 1:4], noise_mode='const')

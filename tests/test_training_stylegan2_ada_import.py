@@ -412,6 +412,12 @@ def test_options_ganas_cannot_build_are_one_line(tmp_path):
     with pytest.raises(dnnlib.util.UserError, match=r"orig.pkl: G: synthesis_kwargs.architecture='orig' is not "
                                                     r"supported \(ganas builds StyleGAN2's 'skip' Generator\)"):
         stylegan2_ada_import.load_network(path)
+    path = write_stylegan2_ada_pickle(tmp_path / 'cascade.pkl', layout_snapshot('paper256-like'))
+    rewrite_record(path, 'D', lambda D: D.state['_init_kwargs'].update(architecture='cascade'))
+    with pytest.raises(dnnlib.util.UserError, match=r"cascade.pkl: D: cannot rebuild Discriminator from its options "
+                                                    r"\(AssertionError: architecture 'cascade': expected one of "
+                                                    r"\['orig', 'skip', 'resnet'\]\)"):
+        stylegan2_ada_import.load_network(path)
 
 def test_a_stylegan3_generator_is_one_line(tmp_path, capsys):
     """StyleGAN3's -t/-r Generator: a synthesis network with a SynthesisInput and alias-free layers (L0_36_512...)."""

@@ -317,6 +317,10 @@ def holds_records(data):
 # Restricted unpickler: whitelisted globals only; persistent objects are rebuilt from the installed class
 # of the same module and name inside _trusted_packages, never from their embedded source.
 
+# TensorFlow-era network pickles (StyleGAN, StyleGAN2 and StyleGAN2-ADA's TensorFlow code) name this package: they hold
+# TensorFlow graphs, not code ganas could run, so they are named for what they are.
+_TENSORFLOW_PACKAGE = 'dnnlib.tflib'
+
 class _SafeUnpickler(pickle.Unpickler):
     def __init__(self, file, file_name, foreign_records=False):
         super().__init__(file)
@@ -332,6 +336,10 @@ class _SafeUnpickler(pickle.Unpickler):
             return self._reconstruct
         if (module, name) == ('torch.storage', '_load_from_bytes'):
             return self._load_from_bytes
+        if module == _TENSORFLOW_PACKAGE or module.startswith(_TENSORFLOW_PACKAGE + '.'):
+            raise dnnlib.util.UserError(f'{self.file_name}: a TensorFlow network pickle ({module}.{name}, StyleGAN or '
+                                        f'StyleGAN2), which ganas does not load; convert it to a PyTorch pickle first '
+                                        f'(StyleGAN2-ADA\'s legacy.py)')
         obj = _safe_global(module, name)
         if obj is None:
             raise PickleRefused(self.file_name, f'{module}.{name}')

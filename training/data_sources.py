@@ -455,7 +455,7 @@ def convert_dataset(
     max_images  = None,     # Convert only the first this many images, None = all.
     width       = None,     # Output width (center-crop-wide: of the band), None = keep (transform_image()).
     height      = None,     # Output height (center-crop-wide: of the band), None = keep.
-    transform   = None,     # 'center-crop' | 'center-crop-wide', None = resize only; the result must be square.
+    transform   = None,     # 'center-crop' | 'center-crop-wide', None = resize only (square images, square output).
     resize_filter = 'lanczos', # 'lanczos' | 'box'.
     channels    = None,     # 1 | 3, None = keep the source's.
     overwrite   = False,    # Replace an existing dest.
@@ -468,12 +468,13 @@ def convert_dataset(
     with DatasetWriter(dest, overwrite=overwrite) as writer:
         images = itertools.islice(source, num_images)
         for idx, (img, label) in enumerate(tqdm.tqdm(images, total=num_images, unit='img', disable=not progress, file=sys.stdout)):
+            if transform is None and img.shape[0] != img.shape[1]: # never stretched silently
+                raise UserError(f'{source.where(idx)}: image is {img.shape[1]}x{img.shape[0]}, not square; '
+                                f'pass --transform=center-crop or --transform=center-crop-wide')
             out = transform_image(img, transform, width, height, resize_filter)
             if out.shape[0] != out.shape[1]:
-                becomes = f', becomes {out.shape[1]}x{out.shape[0]}' if out.shape != img.shape else ''
-                raise UserError(f'{source.where(idx)}: image is {img.shape[1]}x{img.shape[0]}{becomes}, not square; '
-                                f'pass --transform=center-crop or --transform=center-crop-wide, or a square --width '
-                                f'and --height')
+                raise UserError(f'{source.where(idx)}: image is {img.shape[1]}x{img.shape[0]}, becomes '
+                                f'{out.shape[1]}x{out.shape[0]}, not square; give a square --width and --height')
             img = convert_channels(out, channels)
             if first is None:
                 first = img

@@ -333,8 +333,6 @@ D_ARCHITECTURES = ['orig', 'skip', 'resnet']
 
 @persistence.persistent_class
 class DiscriminatorBlock(torch.nn.Module):
-    architecture = 'resnet' # What blocks pickled before 'orig' and 'skip' existed (no such attribute) were.
-
     def __init__(self,
         in_channels,                        # Number of input channels, 0 = first block (takes the image).
         tmp_channels,                       # Number of intermediate channels.
@@ -350,7 +348,7 @@ class DiscriminatorBlock(torch.nn.Module):
         fp16_channels_last  = False,        # Use channels-last memory format with FP16?
         freeze_layers       = 0,            # Freeze the first N layers (transfer learning).
     ):
-        assert architecture in D_ARCHITECTURES
+        assert architecture in D_ARCHITECTURES, f'architecture {architecture!r}: expected one of {D_ARCHITECTURES}'
         super().__init__()
         self.in_channels = in_channels
         self.resolution = resolution
@@ -450,8 +448,6 @@ class MinibatchStdLayer(torch.nn.Module):
 
 @persistence.persistent_class
 class DiscriminatorEpilogue(torch.nn.Module):
-    architecture = 'resnet' # What epilogues pickled before 'orig' and 'skip' existed (no such attribute) were.
-
     def __init__(self,
         in_channels,                    # Number of input channels.
         cmap_dim,                       # Dimensionality of the mapped conditioning label, 0 = no label.
@@ -463,7 +459,7 @@ class DiscriminatorEpilogue(torch.nn.Module):
         activation          = 'lrelu',  # Activation function: 'relu', 'lrelu', etc.
         conv_clamp          = None,     # Clamp the output of convolution layers to +-X, None = disable clamping.
     ):
-        assert architecture in D_ARCHITECTURES
+        assert architecture in D_ARCHITECTURES, f'architecture {architecture!r}: expected one of {D_ARCHITECTURES}'
         super().__init__()
         self.in_channels = in_channels
         self.cmap_dim = cmap_dim
