@@ -491,3 +491,38 @@ def convert_dataset(
     return len(labels)
 
 #----------------------------------------------------------------------------
+# BreCaHAD (Aksac et al. 2019; StyleGAN2-ADA's small-data benchmark): square crops of its 1360x1024 TIFF images on a
+# regular grid, as StyleGAN2-ADA's TensorFlow dataset_tool cut them: 256 px crops side by side, 512 px crops
+# overlapping by half; columns outer, rows inner, images in name order, numbered 0000.png, 0001.png, ... across them.
+
+BRECAHAD_CROP_OVERLAP = {256: 0.0, 512: 0.5}
+
+def extract_brecahad_crops(brecahad_dir, output_dir, cropsize=256, overwrite=False, progress=True):
+    """Write the crops of every *.tif in brecahad_dir to output_dir; returns their number."""
+    assert cropsize in BRECAHAD_CROP_OVERLAP
+    if not os.path.isdir(brecahad_dir):
+        raise UserError(f'{brecahad_dir}: no such directory')
+    names = sorted(name for name in os.listdir(brecahad_dir) if name.endswith('.tif'))
+    if not names:
+        raise UserError(f'{brecahad_dir}: no .tif images found')
+    step = int(cropsize * (1 - BRECAHAD_CROP_OVERLAP[cropsize]))
+    num_crops = 0
+    with DatasetWriter(output_dir, overwrite=overwrite) as writer:
+        for name in tqdm.tqdm(names, unit='img', disable=not progress, file=sys.stdout):
+            try:
+                with PIL.Image.open(os.path.join(brecahad_dir, name)) as img:
+                    img.load()
+            except (OSError, SyntaxError, ValueError) as err:
+                raise UserError(f'{brecahad_dir}: {name}: not a readable image ({one_line(err)})') from None
+            width, height = img.size
+            for x in range(0, width - cropsize + 1, step):
+                for y in range(0, height - cropsize + 1, step):
+                    buf = io.BytesIO()
+                    img.crop((x, y, x + cropsize, y + cropsize)).save(buf, format='png')
+                    writer.add(f'{num_crops:04d}.png', buf.getvalue())
+                    num_crops += 1
+        if num_crops == 0:
+            raise UserError(f'{brecahad_dir}: every image is smaller than --cropsize={cropsize}')
+    return num_crops
+
+#----------------------------------------------------------------------------
