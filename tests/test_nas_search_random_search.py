@@ -1,6 +1,7 @@
 """nas/search/random_search.py: seeded samples from every space, reproducible runs, the best candidate kept."""
 
 import collections
+import copy
 import io
 
 import numpy as np
@@ -91,14 +92,18 @@ def test_state_round_trip():
 # With weight sharing (Li & Talwalkar 2019, AutoGAN Sec. 4.3.5): one shared G, a random architecture per G step,
 # every candidate scored again with the final weights.
 
-@pytest.mark.parametrize('space', ['conventional', 'autogan'])
-def test_weight_sharing_trains_one_G_and_rescores_every_candidate(space, monkeypatch):
+def make_shared(space):
     torch.manual_seed(0)
     G = SupernetGenerator(img_resolution=16, g_channels=4) if space == 'conventional' else \
         SharedGenerator(g_channels=4, img_resolution=16, bottom_width=2)
     D = Discriminator(img_resolution=16, d_channels=4)
-    alg = SharedRandomSearch(G, D, 'cpu', space=space, num_samples=3, train_steps=2, n_critic=1, g_batch=2,
-                             reward=output_reward, seed=0)
+    return SharedRandomSearch(G, D, 'cpu', space=space, num_samples=3, train_steps=2, n_critic=1, g_batch=2,
+                              reward=output_reward, seed=0)
+
+@pytest.mark.parametrize('space', ['conventional', 'autogan'])
+def test_weight_sharing_trains_one_G_and_rescores_every_candidate(space, monkeypatch):
+    alg = make_shared(space)
+    G = alg.G
     shown = []
     show = type(alg.backbone).show_genotype
     monkeypatch.setattr(type(alg.backbone), 'show_genotype',
@@ -118,6 +123,22 @@ def test_weight_sharing_trains_one_G_and_rescores_every_candidate(space, monkeyp
     assert alg.rewards == final and alg.best == int(np.argmax(final))
     assert stats[-1]['Search/best_reward'] == max(final)
     assert alg.derive().ops == alg.genotypes[alg.best].ops
+
+def test_weight_sharing_state_round_trip_continues_exactly():
+    alg = make_shared('conventional')
+    data = TinyData()
+    alg.step(0, data)
+    alg.step(1, data)
+    buf = io.BytesIO()
+    torch.save(alg.state_dict(), buf)
+    resumed = make_shared('conventional')
+    resumed.load_state_dict(torch.load(io.BytesIO(buf.getvalue()), weights_only=True)) # as checkpoint.load_state
+    resumed_data = copy.deepcopy(data)
+    torch.manual_seed(9)
+    stats = alg.step(2, data)
+    torch.manual_seed(9)
+    assert resumed.step(2, resumed_data) == stats and resumed.rewards == alg.rewards
+    assert resumed.derive().ops == alg.derive().ops
 
 #----------------------------------------------------------------------------
 # Samples: valid genotypes, every candidate reachable.
