@@ -200,14 +200,15 @@ def test_dynamic_reset_off_never_resets():
     stats = alg.step(0, TinyData())
     assert stats['Search/reset'] == 0 and stats['Search/shared_steps'] == 50 and alg.num_resets == 0
 
-def test_resume_continues_exactly():
-    alg = make()
+@pytest.mark.parametrize('kwargs', [dict(), dict(single_level=True, grow_iters=())], ids=['multi_level', 'single_level'])
+def test_resume_continues_exactly(kwargs):
+    alg = make(**kwargs)
     data = TinyData()
     alg.step(0, data)
     alg.step(1, data)
     buf = io.BytesIO()
     torch.save(alg.state_dict(), buf)
-    alg2 = make(seed=1)
+    alg2 = make(seed=1, **kwargs)
     alg2.load_state_dict(torch.load(io.BytesIO(buf.getvalue()), weights_only=True))
     data2 = TinyData()
     data2.gen.set_state(data.gen.get_state())
