@@ -11,6 +11,7 @@ import dnnlib
 from dnnlib.util import UserError, cli_main
 from nas import backbones
 from nas.search import config
+from nas.search import methods
 from nas.search.alphagan import PRESETS
 from nas.search.autogan import RESET_STATS
 from torch_utils import distributed
@@ -22,7 +23,7 @@ from torch_utils import distributed
 @click.option('--outdir',      help='Where to save the results', metavar='DIR', required=True)
 @click.option('--data',        help='Training data (directory or zip)', metavar='PATH', required=True)
 # Space and method.
-@click.option('--method',      help='Search algorithm', type=click.Choice(config.METHODS), default='alphagan', show_default=True)
+@click.option('--method',      help='Search algorithm', metavar=f'[{"|".join(methods.names())}]', default='alphagan', show_default=True)
 @click.option('--backbone',    help='Search space  [default: autogan for --method=autogan; else stylegan2 with --mode, else conventional]', type=click.Choice(backbones.names()))
 @click.option('--mode',        help='StyleGAN2 search space  [default: micro_dynw]', type=click.Choice(backbones.get('stylegan2').modes))
 @click.option('--g-channels',  help='Conventional/AutoGAN G channels  [default: 256 conventional, 128 autogan]', metavar='INT', type=click.IntRange(min=1))

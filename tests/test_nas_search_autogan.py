@@ -213,9 +213,9 @@ def test_metric_reward_needs_logits():
         def __call__(self, G, num_gen=None):
             return type('R', (), dict(fid=4.0, is_mean=None))()
     alg = make(reward='fid')
-    alg._evaluator = NoLogits()
+    alg.reward.evaluator = NoLogits()
     assert alg.child_reward([(0, 0, 0, 0)]) == 0.25
-    alg.reward = 'is'
+    alg.reward.reward = 'is'
     with pytest.raises(Exception, match='--reward=is'):
         alg.child_reward([(0, 0, 0, 0)])
 

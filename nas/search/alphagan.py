@@ -4,9 +4,10 @@ import copy
 
 import torch
 
-from nas.search.base import SearchAlgorithm
-from torch_utils import distributed
-from training.loss import d_hinge, g_hinge
+import dnnlib
+from nas.search import methods
+from nas.search.base import SearchAlgorithm, d_step, g_step, optimizer_step
+from training.loss import d_hinge
 
 #----------------------------------------------------------------------------
 # Steps per iteration: T weight steps, S architecture steps, R steps of each of G_bar and D_bar.
@@ -34,12 +35,6 @@ def _weights(module):
 
 def _arch(module):
     return module.arch_parameters() if hasattr(module, 'arch_parameters') else []
-
-def _update(opt):
-    """opt.step() on gradients averaged over the processes (data-parallel search: every process runs every step on
-    its own share of the batch, so weights, alphas and the G_bar/D_bar copies stay identical everywhere)."""
-    distributed.average_gradients([p for group in opt.param_groups for p in group['params']])
-    opt.step()
 
 #----------------------------------------------------------------------------
 # The search algorithm (one implementation for every backbone). Per iteration: T weight steps on the train split
@@ -88,20 +83,10 @@ class AlphaGAN(SearchAlgorithm):
         return torch.randn([n, self.G.z_dim], device=self.device)
 
     def _d_step(self, G, D, opt, real_img, real_c):
-        with torch.no_grad():
-            fake = G(self._z(real_img.shape[0]), real_c)
-        loss = d_hinge(D(real_img, real_c), D(fake, real_c))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        _update(opt)
-        return loss.item()
+        return d_step(G, D, opt, real_img, real_c, self._z(real_img.shape[0]))
 
     def _g_step(self, G, D, opt, batch_size, c):
-        loss = g_hinge(D(G(self._z(batch_size), c), c))
-        opt.zero_grad(set_to_none=True)
-        loss.backward() # reaches D's parameters too; their gradients are cleared before any D step
-        _update(opt)
-        return loss.item()
+        return g_step(G, D, opt, self._z(batch_size), c)
 
     def weight_part(self, data):
         """Alg. 1 lines 3-7 on the train split."""
@@ -157,7 +142,7 @@ class AlphaGAN(SearchAlgorithm):
             for p, p_bar in zip(arch_G, arch_G_bar):
                 if p_bar.grad is not None:
                     p.grad = p_bar.grad.clone() if p.grad is None else p.grad + p_bar.grad
-            _update(self.arch_opt)
+            optimizer_step(self.arch_opt)
             gaps.append(gap.item())
         self.D.train(D_modes[0])
         D_bar.train(D_modes[1])
@@ -191,5 +176,31 @@ class AlphaGAN(SearchAlgorithm):
         self.D_opt.load_state_dict(state['D_opt'])
         self.arch_opt.load_state_dict(state['arch_opt'])
         self.num_weight_steps = int(state['num_weight_steps'])
+
+#----------------------------------------------------------------------------
+# search.py --method=alphagan: weights and alphas on half the data each (supp. A.1.1); deconv taking over is its
+# failure case (paper Sec. 5.4.2, Table 5), which the collapse monitor watches.
+
+def describe(algorithm, G, dataset, c):
+    num_arch = sum(p.numel() for p in G.arch_parameters())
+    num_weights = sum(p.numel() for p in G.weight_parameters())
+    return [f'Architecture params:    {num_arch} in {len(G.arch_parameters())} tensors',
+            f'G parameters:           {num_weights} weights (supernet)']
+
+@methods.register('alphagan', backbones=['conventional', 'stylegan2'], n_critic=1, val_fraction=0.5,
+                  describe=describe, options=['preset', 'T', 'S', 'R', 'arch_lr', 'arch_wd', 'bar_update', 'search_d',
+                                              'gumbel', 'gumbel_tau', 'warmup', 'up_ops',
+                                              'gpus']) # its updates average gradients over processes
+def configure(opts, c):
+    if opts.search_d:
+        raise dnnlib.util.UserError('--search-d: ganas has no searchable discriminator yet (the algorithm supports '
+                                    'one with arch_parameters())')
+    preset = PRESETS[opts.preset][opts.backbone]
+    c.algorithm_kwargs = dnnlib.EasyDict(class_name='nas.search.alphagan.AlphaGAN',
+        T=opts.T or preset['T'], S=opts.S if opts.S is not None else preset['S'], R=opts.R or preset['R'],
+        n_critic=opts.n_critic, lr=opts.lr, betas=[0.0, 0.999], arch_lr=opts.arch_lr, arch_betas=[0.5, 0.999],
+        arch_wd=opts.arch_wd, bar_update=opts.bar_update, search_D=False,
+        warmup_iters=c.num_iters // 2 if opts.warmup else 0)
+    return f'{opts.preset}-'
 
 #----------------------------------------------------------------------------
