@@ -111,8 +111,6 @@ def test_no_backbone_branch_outside_the_backbone_modules():
     assert not BRANCH.search("elif opts.method == 'autogan':") # a method, not a backbone
 
 #----------------------------------------------------------------------------
-
-#----------------------------------------------------------------------------
 # A pickle written by an older ganas embeds an older nas/backbones/<name>.py; trusted loading executes that source,
 # which registers its Backbone and its classes' former names once more.
 
