@@ -152,7 +152,7 @@ def test_training_report_cuts_large_grids(tmp_path):
     assert '<td>Loss/G/loss</td><td>3</td><td>-0.5</td>' in section(text, 'curves')
     assert '<td>kimg</td><td>2 of 2</td>' in section(text, 'summary')
     assert len(embedded_pngs(section(text, 'architecture'))) == 1 # drawn from G_kwargs.genotype
-    assert '<td>cell3</td><td>nearest</td><td>nearest</td><td>conv_3x3</td>' in section(text, 'architecture')
+    assert '<td>cell3</td><td>pre</td><td>batch</td><td>nearest</td><td>on</td><td>-</td>' in section(text, 'architecture')
     assert 'recorded in command.txt' in text and 'python train.py --outdir=x --data=toy.zip' in text
     assert 'No metrics computed' in section(text, 'metrics')
 
