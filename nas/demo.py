@@ -88,9 +88,9 @@ def plan(outdir, data, cfg, device, detector):
                 f'--S={cfg["dynw_S"]}', f'--R={cfg["dynw_R"]}', f'--iters={cfg["dynw_iters"]}',
                 f'--snap={cfg["dynw_snap"]}'] + common
 
-    def train(name, genotype):
+    def train(name, genotype): # one recipe for both: the baseline's AutoGAN-space default would be --cfg=autogan
         return lambda results: [
-            'train.py', f'--outdir={sub(name)}', f'--data={data}', f'--genotype={genotype(results)}',
+            'train.py', f'--outdir={sub(name)}', f'--data={data}', f'--genotype={genotype(results)}', '--cfg=conv_cifar',
             f'--g-channels={cfg["train_channels"]}', f'--d-channels={cfg["train_channels"]}',
             f'--batch={cfg["train_batch"]}', f'--kimg={cfg["train_kimg"]}', f'--tick={cfg["train_tick"]}',
             '--snap=1', '--metrics=none', '--grid-images=64'] + common
@@ -142,7 +142,7 @@ def compute_fids(stage_dir, networks, data, num, detector, device, log):
 
 #----------------------------------------------------------------------------
 # Running the stages: at most `jobs` subprocesses at a time, each with its own log; in-process stages run when no
-# subprocess does. The state file records every finished stage.
+# subprocess does. The state file records every finished stage. nas/benchmark.py runs its stages with this too.
 
 def _poll(job):
     """Exit code of a finished subprocess (None while it runs); its CPU seconds go into job['cpu']."""
@@ -161,11 +161,11 @@ def _run_dirs(path):
     return {name for name in os.listdir(path) if os.path.isdir(os.path.join(path, name))}
 
 class Runner:
-    def __init__(self, outdir, jobs, log):
+    def __init__(self, outdir, jobs, log, state_name='demo-state.json'):
         self.outdir = outdir
         self.jobs = jobs
         self.log = log
-        self.state_path = os.path.join(outdir, 'demo-state.json')
+        self.state_path = os.path.join(outdir, state_name)
         self.state = report.read_json(self.state_path) if os.path.isfile(self.state_path) else {}
         self.results = {}
         self.env = dict(os.environ)

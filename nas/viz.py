@@ -73,8 +73,11 @@ def _draw_curves(ax, series, ylabel, xlabel):
         ax.legend(fontsize=7, frameon=False)
 
 def plot_curve(xs, ys, path, ylabel, xlabel='iteration'):
-    fig, ax = plt.subplots(figsize=(5, 3))
-    _draw_curves(ax, {ylabel: (xs, ys)}, ylabel, xlabel)
+    plot_curves({ylabel: (xs, ys)}, path, ylabel, xlabel)
+
+def plot_curves(series, path, ylabel, xlabel='iteration', figsize=(5, 3)):
+    fig, ax = plt.subplots(figsize=figsize)
+    _draw_curves(ax, series, ylabel, xlabel)
     fig.tight_layout()
     _save(fig, path)
 
