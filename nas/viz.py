@@ -18,8 +18,10 @@ def _save(fig, path):
     plt.close(fig)
 
 #----------------------------------------------------------------------------
-# alphas.png: one panel per edge/layer, one line per op: its softmax weight after each iteration (y auto-scaled,
-# so early, small moves show).
+# alphas.png: one panel per edge/layer, one line per op: its softmax weight after each iteration. Edges of one kind
+# (the same op set) share their y range, so their panels compare at a glance; the dashed line is the uniform weight
+# 1 / (ops of the kind), the chosen op (largest last weight) is dotted at the end and named in the panel's title.
+# One colour per op name in every panel, one legend for the figure.
 # `history` is a list of arch_weights() dicts {edge: {op: prob}}, one per iteration.
 
 def plot_alphas(history, path, max_cols=6):
@@ -30,16 +32,32 @@ def plot_alphas(history, path, max_cols=6):
     rows = max(math.ceil(len(edges) / cols), 1)
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.0 * rows), squeeze=False, sharex=True)
     iters = list(range(1, len(history) + 1))
+    op_names = list(dict.fromkeys(op for edge in edges for op in history[-1][edge]))
+    palette = plt.get_cmap('tab20' if len(op_names) > 10 else 'tab10')
+    colors = {op: palette(i % palette.N) for i, op in enumerate(op_names)}
+    kind_top = dict() # op set -> largest weight of any of its edges, the top of their shared y range
+    for edge in edges:
+        kind = tuple(history[-1][edge])
+        kind_top[kind] = max(kind_top.get(kind, 0), max(h[edge][op] for h in history for op in kind))
+    handles = dict()
     for ax, edge in zip(axes.flat, edges):
-        for op in history[-1][edge]:
-            ax.plot(iters, [h[edge][op] for h in history], label=op, linewidth=1)
-        ax.set_title(edge, fontsize=8)
+        kind = tuple(history[-1][edge])
+        chosen = max(kind, key=lambda op: history[-1][edge][op])
+        for op in kind:
+            handles[op], = ax.plot(iters, [h[edge][op] for h in history], color=colors[op], linewidth=1)
+        ax.plot([iters[-1]], [history[-1][edge][chosen]], 'o', color=colors[chosen], markersize=4)
+        ax.axhline(1 / len(kind), color='0.5', linestyle='--', linewidth=0.8)
+        ax.set_ylim(0, min(1.0, kind_top[kind] * 1.1))
+        ax.set_title(f'{edge}: {chosen}', fontsize=7)
         ax.tick_params(labelsize=6)
-        ax.legend(fontsize=5, loc='upper left', frameon=False)
     for ax in list(axes.flat)[len(edges):]:
         ax.axis('off')
-    fig.suptitle('op weights (softmax of alpha) per iteration', fontsize=9)
-    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.06, top=0.9, wspace=0.3, hspace=0.45) # tight_layout is slow
+    handles['uniform'] = plt.Line2D([], [], color='0.5', linestyle='--', linewidth=0.8)
+    fig.legend(list(handles.values()), list(handles), loc='upper center', ncol=min(len(handles), 8), fontsize=6,
+               frameon=False, bbox_to_anchor=(0.5, 0.995))
+    fig.suptitle('op weights (softmax of alpha) per iteration; dot: chosen op', fontsize=8, y=0.93)
+    top = 0.82 if rows > 1 else 0.7
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.08, top=top, wspace=0.3, hspace=0.5) # tight_layout is slow
     _save(fig, path)
 
 #----------------------------------------------------------------------------
