@@ -6,6 +6,7 @@ import math
 import matplotlib
 matplotlib.use('Agg') # files only, no display
 import matplotlib.pyplot as plt
+import numpy as np
 
 from dnnlib.util import atomic_write
 
@@ -66,7 +67,12 @@ def plot_alphas(history, path, max_cols=6):
 
 def plot_architecture(genotype, path):
     from nas import backbones # imports torch; only needed here
-    panels = backbones.get(genotype.backbone).architecture_panels(genotype)
+    backbone = backbones.get(genotype.backbone)
+    graph = backbone.cell_graph(genotype)
+    if graph is not None:
+        _plot_graph(*graph, f'{genotype.backbone} / {genotype.mode} / {genotype.resolution}px', path)
+        return
+    panels = backbone.architecture_panels(genotype)
     height = max(len(lines) for _, lines in panels) * 0.28 + 0.9
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), height), squeeze=False)
     for ax, (title, lines) in zip(axes.flat, panels):
@@ -75,6 +81,41 @@ def plot_architecture(genotype, path):
         ax.text(0.02, 0.98, '\n'.join(lines), va='top', ha='left', family='monospace', fontsize=8,
                 transform=ax.transAxes, bbox=dict(boxstyle='round', facecolor='#eef3fb', edgecolor='#5577aa'))
     fig.suptitle(f'{genotype.backbone} / {genotype.mode} / {genotype.resolution}px', fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+
+# A cell graph (Backbone.cell_graph): nodes as circles, edges as arrows named by their op. An edge that passes over
+# other nodes (a skip edge, more than 2 apart in x) is a dashed quadratic curve above them, its op at its top.
+
+def _plot_graph(nodes, edges, title, path):
+    xs = [x for _label, x, _y in nodes.values()]
+    ys = [y for _label, _x, y in nodes.values()]
+    top = max(ys)
+    fig, ax = plt.subplots(figsize=(1.6 * (max(xs) - min(xs) + 1), 3.6))
+    for source, target, op in edges:
+        (_, x0, y0), (_, x1, y1) = nodes[source], nodes[target]
+        if x1 - x0 > 2:
+            cx, cy = (x0 + x1) / 2, max(y0, y1) + 0.3 + 0.15 * (x1 - x0) # control point of the curve
+            ts = np.linspace(0, 1, 50)[:, None]
+            curve = (1 - ts) ** 2 * [x0, y0] + 2 * ts * (1 - ts) * [cx, cy] + ts ** 2 * [x1, y1]
+            ax.plot(curve[:-3, 0], curve[:-3, 1], color='#7788bb', linestyle='--', linewidth=1)
+            ax.annotate('', xy=(x1, y1), xytext=tuple(curve[-8]), arrowprops=dict(arrowstyle='->', color='#7788bb',
+                        shrinkA=0, shrinkB=11, linewidth=1))
+            mx, my = curve[25]
+            top = max(top, my)
+        else:
+            ax.annotate('', xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle='->', color='#335',
+                        shrinkA=11, shrinkB=11, linewidth=1))
+            mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+        ax.text(mx, my, op, fontsize=7, ha='center', va='center', color='#224',
+                bbox=dict(boxstyle='round,pad=0.15', facecolor='white', edgecolor='none', alpha=0.9))
+    for label, x, y in nodes.values():
+        ax.text(x, y, label, fontsize=7, ha='center', va='center',
+                bbox=dict(boxstyle='circle,pad=0.3', facecolor='#eef3fb', edgecolor='#5577aa'))
+    ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
+    ax.set_ylim(min(ys) - 0.4, top + 0.3)
+    ax.axis('off')
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     _save(fig, path)
 
