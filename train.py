@@ -210,7 +210,7 @@ def setup_conventional_config(opts, c, backbone, genotype, resolution):
     channels = genotype.channels
     c.G_kwargs = dnnlib.EasyDict(class_name=backbone.generator_class, genotype=genotype.to_dict(),
                                  z_dim=128, g_channels=opts.g_channels or channels['g_channels'])
-    c.D_kwargs = dnnlib.EasyDict(class_name='training.networks_conventional.Discriminator',
+    c.D_kwargs = dnnlib.EasyDict(class_name=backbone.discriminator_class,
                                  d_channels=opts.d_channels or channels.get('d_channels', 128))
     c.G_opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=spec.lrate, betas=spec.betas, eps=1e-8)
     c.D_opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=spec.lrate, betas=spec.betas, eps=1e-8)

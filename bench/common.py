@@ -12,9 +12,9 @@ import dnnlib
 
 #----------------------------------------------------------------------------
 
-def make_zip(path, resolution, count):
+def make_zip(path, resolution, count, seed=0):
     """`count` random RGB PNGs at `resolution`: the speed of a step does not depend on the content."""
-    rnd = np.random.RandomState(0)
+    rnd = np.random.RandomState(seed)
     with zipfile.ZipFile(path, 'w') as zf:
         for i in range(count):
             img = PIL.Image.fromarray(rnd.randint(0, 256, [resolution, resolution, 3], dtype=np.uint8))

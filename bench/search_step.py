@@ -1,5 +1,5 @@
 """Search speed: seconds per search iteration (alphaGAN: T weight steps + S architecture steps + R steps of each
-of G_bar and D_bar), measured by search.py's own configuration and search loop on a synthetic dataset.
+of G_bar and D_bar), measured by search.py's own configuration (nas.search.config) and search loop on a synthetic dataset.
 
 Examples:
   python bench/search_step.py --resolution=32                                     # conventional, paper CIFAR-10 setting
@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import search                  # noqa: E402
 from bench.common import cli_options, device_name, make_zip  # noqa: E402
-from nas.search import search_loop  # noqa: E402
+from nas.search import config, search_loop  # noqa: E402
 
 #----------------------------------------------------------------------------
 
@@ -34,7 +34,7 @@ def main(resolution, iters, search_args):
         data = make_zip(os.path.join(tmp, f'bench{resolution}.zip'), resolution, count=512)
         args = [f'--outdir={tmp}', f'--data={data}', f'--iters={iters}', f'--device={device}', '--workers=2',
                 f'--snap={iters}', *search_args]
-        c, desc = search.setup_search_config(cli_options(search.main, args))
+        c, desc = config.setup_search_config(cli_options(search.main, args))
         c.run_dir = os.path.join(tmp, 'run')
         c.image_snapshot_iters = None
         os.makedirs(c.run_dir)

@@ -1,12 +1,20 @@
 """Training speed of the StyleGAN2-ADA loop: seconds per G+D step and per kimg, measured by train.py's own loop.
 
+With --peer=DIR (a stylegan2-ada-pytorch checkout), it times instead one G+D step (bench/gan_step.py) of ours and of the
+peer side by side, each code base in its own processes, interleaved, median of --reps, with the regularisers off and
+on, at --resolution, --cbase (default: --cmax channels everywhere), --cmax, batch --batch (default 16), --map mapping
+layers, FP16 on the top 4 resolutions on CUDA unless --fp32.
+
 Examples:
   python bench/train_step.py --resolution=32 --cbase=4096 --cmax=128 --batch=16 --kimg=0.32   # CPU figure of issue 5
   python bench/train_step.py --resolution=256 --cfg=paper256 --kimg=4                         # GPU, s/kimg at 256x256
+  python bench/train_step.py --resolution=32 --cmax=128 --peer=/path/to/stylegan2-ada-pytorch  # step beside the peer
 """
 
 import json
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
 
@@ -30,7 +38,15 @@ from training import training_loop  # noqa: E402
 @click.option('--kimg', type=float, default=0.32, show_default=True, help='Images to train on, in thousands')
 @click.option('--aug', type=click.Choice(['ada', 'noaug']), default='ada', show_default=True)
 @click.option('--fp32', is_flag=True)
-def main(resolution, cfg, cbase, cmax, batch, kimg, aug, fp32):
+@click.option('--peer', metavar='DIR', help='stylegan2-ada-pytorch checkout: time one step of each, side by side')
+@click.option('--map', 'map_layers', type=int, default=2, show_default=True, help='Mapping layers (--peer only)')
+@click.option('--steps', type=int, default=3, show_default=True, help='Timed steps per process (--peer only)')
+@click.option('--reps', type=int, default=3, show_default=True, help='Processes per side and setting (--peer only)')
+def main(resolution, cfg, cbase, cmax, batch, kimg, aug, fp32, peer, map_layers, steps, reps):
+    if peer is not None:
+        fp16_res = 0 if fp32 or not torch.cuda.is_available() else 4
+        compare_with_peer(peer, resolution, cmax, cbase, batch or 16, map_layers, fp16_res, steps, reps)
+        return
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     with tempfile.TemporaryDirectory() as tmp:
         data = make_zip(os.path.join(tmp, f'bench{resolution}.zip'), resolution, count=256)
@@ -48,6 +64,35 @@ def main(resolution, cfg, cbase, cmax, batch, kimg, aug, fp32):
     print(f'device {device_name(device)}; resolution {resolution}; cfg {cfg}; batch {c.batch_size}; channel_base '
           f'{c.G_kwargs.synthesis_kwargs.channel_base}; channel_max {cmax}; aug {aug}; fp16 res {c.G_kwargs.synthesis_kwargs.num_fp16_res}')
     print(f'sec/kimg {sec_per_kimg:.2f}   sec/step {sec_per_kimg * c.batch_size / 1000:.3f}   (ticks after the first: {len(ticks) - 1})')
+
+#----------------------------------------------------------------------------
+
+def compare_with_peer(peer, resolution, channels, cbase, batch, map_layers, fp16_res, steps, reps):
+    if not os.path.isfile(os.path.join(peer, 'training', 'loss.py')):
+        raise click.ClickException(f'--peer={peer}: not a stylegan2-ada-pytorch checkout (no training/loss.py)')
+    here = os.path.dirname(os.path.abspath(__file__))
+    roots = dict(ours=os.path.dirname(here), peer=os.path.abspath(peer))
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    cbase = cbase or channels * resolution
+    print(f'device {device_name(device)}; torch {torch.__version__}; resolution {resolution}; channel_base {cbase}; '
+          f'channel_max {channels}; batch {batch}; mapping layers {map_layers}; fp16 res {fp16_res}; {steps} steps x '
+          f'{reps} processes per side, interleaved')
+    for reg in [False, True]:
+        times = dict(ours=[], peer=[])
+        for _rep in range(reps):
+            for side, root in roots.items():
+                cmd = [sys.executable, os.path.join(here, 'gan_step.py'), f'--root={root}', f'--resolution={resolution}',
+                       f'--channels={channels}', f'--cbase={cbase}', f'--fp16-res={fp16_res}', f'--batch={batch}',
+                       f'--map={map_layers}', f'--steps={steps}',
+                       f'--device={device}'] + ['--reg'] * reg
+                proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+                if proc.returncode != 0:
+                    raise click.ClickException(f'{side} step failed:\n{proc.stderr[-2000:]}')
+                times[side].append(json.loads(proc.stdout.strip().splitlines()[-1])['seconds'])
+        ours, theirs = statistics.median(times['ours']), statistics.median(times['peer'])
+        print(f'regularisers {"on " if reg else "off"}: ours {ours:.3f} s/step, stylegan2-ada-pytorch {theirs:.3f} s/step, '
+              f'ratio {ours / theirs:.2f}x  (ours {[round(t, 3) for t in times["ours"]]}, peer '
+              f'{[round(t, 3) for t in times["peer"]]})', flush=True)
 
 #----------------------------------------------------------------------------
 

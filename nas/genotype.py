@@ -82,8 +82,9 @@ def register_backbone(name):
 
 def _validate_three_cells(g, check, cells):
     """Shared by the conventional and AutoGAN backbones: resolution, channels and the cell names."""
-    if g.resolution % 8 != 0:
-        check.fail('resolution', f'{g.resolution} is not a multiple of 8 (three x2 cells on a square bottom map)')
+    reason = primitives.resolution_error(g.backbone, g.resolution)
+    if reason is not None:
+        check.fail('resolution', f'{g.resolution} {reason}')
     check.keys('channels', g.channels, required=['g_channels'], optional=['d_channels'])
     for key, value in g.channels.items():
         check.integer(f'channels.{key}', value, minimum=1)
@@ -230,8 +231,9 @@ STYLEGAN2_CHANNEL_FIELDS = ('channel_base', 'channel_max', 'num_mapping_layers')
 
 @register_backbone('stylegan2')
 def _validate_stylegan2(g, check):
-    if g.resolution < 4 or g.resolution & (g.resolution - 1):
-        check.fail('resolution', f'{g.resolution} is not a power of two >= 4')
+    reason = primitives.resolution_error(g.backbone, g.resolution)
+    if reason is not None:
+        check.fail('resolution', f'{g.resolution} {reason}')
     check.keys('channels', g.channels, required=STYLEGAN2_CHANNEL_FIELDS)
     for key in STYLEGAN2_CHANNEL_FIELDS:
         check.integer(f'channels.{key}', g.channels[key], minimum=1)

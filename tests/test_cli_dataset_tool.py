@@ -162,6 +162,9 @@ def test_width_height_and_box_filter_as_pil(tmp_path):
     assert_bad_input([f'--source={folder}', f'--dest={tmp_path}/x.zip', '--width=8', '--height=4'],
                      'image is 20x20, becomes 8x4, not square')
     assert_bad_input([f'--source={folder}', f'--dest={tmp_path}/x.zip', '--width=8', '--resolution=8'], '--resolution')
+    wide = make_image_folder(tmp_path / 'wide', pattern(1, 10, 20, 3), ['a.png'])
+    assert_bad_input([f'--source={wide}', f'--dest={tmp_path}/w.zip', '--width=8', '--height=8'],
+                     'a.png: image is 20x10, not square; pass --transform') # not stretched
 
 def test_center_crop_wide_width_height_letterbox(tmp_path):
     images = pattern(1, 30, 40, 3) # 40 wide, 30 high: the 4:3 band is the whole image
@@ -204,3 +207,49 @@ def test_lsun_lmdb_without_the_package_says_so(tmp_path):
                          capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
     assert res.returncode == 2 and res.stderr.splitlines() == [
         f'Error: {source}: an LSUN lmdb source needs the lmdb package: pip install lmdb']
+
+#----------------------------------------------------------------------------
+# extract_brecahad_crops: StyleGAN2-ADA's grid of square crops (256 side by side, 512 overlapping by half).
+
+def test_extract_brecahad_crops_cuts_the_grid_of_each_image(tmp_path):
+    src = tmp_path / 'images'
+    src.mkdir()
+    images = [np.random.RandomState(seed).randint(0, 256, size=[h, w, 3], dtype=np.uint8)
+              for seed, (h, w) in enumerate([(512, 768), (300, 600)])]
+    for name, img in zip(['b.tif', 'a.tif'], images): # name order, not the order written
+        PIL.Image.fromarray(img).save(src / name)
+    (src / 'notes.txt').write_text('not an image')
+    a, b = images[1], images[0]
+    expected = {
+        '256': [a[0:256, 0:256], a[0:256, 256:512], # a.tif: 600x300 -> 2 columns x 1 row
+                b[0:256, 0:256], b[256:512, 0:256], b[0:256, 256:512], b[256:512, 256:512], # columns outer
+                b[0:256, 512:768], b[256:512, 512:768]],
+        '512': [b[0:512, 0:512], b[0:512, 256:768]], # a.tif is lower than 512; b.tif: a step of 256
+    }
+    for cropsize, crops in expected.items():
+        out = tmp_path / f'crops{cropsize}'
+        rc, stdout, err = run_tool('extract_brecahad_crops', f'--cropsize={cropsize}', f'--output_dir={out}',
+                                   f'--brecahad_dir={src}')
+        assert rc == 0, err
+        assert f'Extracted {len(crops)} image crops' in stdout
+        assert sorted(os.listdir(out)) == [f'{i:04d}.png' for i in range(len(crops))]
+        for i, crop in enumerate(crops):
+            assert np.array_equal(np.asarray(PIL.Image.open(out / f'{i:04d}.png')), crop), (cropsize, i)
+    convert(f'--source={tmp_path}/crops512', f'--dest={tmp_path}/brecahad.zip')
+    assert len(load(str(tmp_path / 'brecahad.zip'))[0]) == 2
+
+def test_extract_brecahad_crops_bad_input(tmp_path):
+    src = tmp_path / 'images'
+    src.mkdir()
+    crops = ['extract_brecahad_crops', f'--output_dir={tmp_path}/out']
+    assert_bad_input(crops + [f'--brecahad_dir={src}'], 'images: no .tif images found')
+    assert_bad_input(crops + [f'--brecahad_dir={tmp_path}/nope'], 'nope: no such directory')
+    assert_bad_input(crops + [f'--brecahad_dir={src}', '--cropsize=128'], "'128' is not one of '256', '512'")
+    PIL.Image.fromarray(np.zeros([8, 8, 3], dtype=np.uint8)).save(src / 'small.tif')
+    assert_bad_input(crops + [f'--brecahad_dir={src}'], 'every image is smaller than --cropsize=256')
+    (src / 'cut.tif').write_bytes(b'II*\x00')
+    assert_bad_input(crops + [f'--brecahad_dir={src}'], 'images: cut.tif: not a readable image')
+    assert not os.path.exists(tmp_path / 'out') # a failed run leaves nothing behind
+    assert_bad_input(['--source=x', 'extract_brecahad_crops', f'--brecahad_dir={src}', f'--output_dir={tmp_path}/o'],
+                     'extract_brecahad_crops: takes no --source or --dest')
+    assert_bad_input([f'--dest={tmp_path}/o.zip'], "Missing option '--source'")

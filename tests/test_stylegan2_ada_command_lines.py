@@ -4,16 +4,19 @@ The commands below are copied verbatim from stylegan2-ada-pytorch's README.md an
 its train.py, generate.py, style_mixing.py, projector.py, calc_metrics.py and dataset_tool.py. Only the paths are
 moved: `~` and `/tmp` become a temporary home holding tiny data made here, and every URL is served from the download
 cache (GANAS_CACHE), where small pickles in StyleGAN2-ADA's snapshot format stand in for NVIDIA's networks (the two
-configurations of its exact tensor layout, and for the projector's 1000 steps a 16x16 one), so nothing downloads.
-Training commands run with --dry-run, or up to the training loop. Not covered, on purpose (docs/compatibility.md):
-legacy.py (TensorFlow pickles) and `dataset_tool.py extract_brecahad_crops` (a TensorFlow-era subcommand)."""
+configurations of its exact tensor layout, and for the projector's 1000 steps a 16x16 one; for legacy.py a pickle
+in the format of StyleGAN2's TensorFlow code), so nothing downloads. Training commands run with --dry-run, or up to the
+training loop."""
 
+import importlib
 import importlib.util
 import json
 import os
 import shlex
+import shutil
 import zipfile
 
+import click
 import numpy as np
 import PIL.Image
 import pytest
@@ -24,6 +27,8 @@ from cli_helpers import run_inprocess
 from metrics import detectors, metric_main
 from test_cli_dataset_tool import make_lmdb
 from test_training_stylegan2_ada_import import layout_snapshot, randomize, write_stylegan2_ada_pickle
+from test_training_stylegan2_ada_import_tensorflow import tensorflow_pickle
+from torch_utils import persistence
 from training import augment, networks_stylegan2
 from test_training_data_sources import make_cifar_tarball, pattern
 
@@ -44,6 +49,12 @@ python generate.py --outdir=out --projected_w=out/projected_w.npz \\
     --network={PRETRAINED}/ffhq.pkl
 '''
 
+LEGACY = '''
+python legacy.py \\
+    --source=https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/stylegan2-cat-config-f.pkl \\
+    --dest=stylegan2-cat-config-f.pkl
+'''
+
 DATASET_TOOL = '''
 python dataset_tool.py --source=/tmp/ffhq-unpacked --dest=~/datasets/ffhq.zip
 python dataset_tool.py --source=/tmp/ffhq-unpacked --dest=~/datasets/ffhq256x256.zip \\
@@ -53,6 +64,8 @@ python dataset_tool.py --source=~/downloads/afhq/train/cat --dest=~/datasets/afh
 python dataset_tool.py --source=~/downloads/afhq/train/dog --dest=~/datasets/afhqdog.zip
 python dataset_tool.py --source=~/downloads/afhq/train/wild --dest=~/datasets/afhqwild.zip
 python dataset_tool.py --source=~/downloads/cifar-10-python.tar.gz --dest=~/datasets/cifar10.zip
+python dataset_tool.py extract_brecahad_crops --cropsize=512 \\
+    --output_dir=/tmp/brecahad-crops --brecahad_dir=~/downloads/brecahad/images
 python dataset_tool.py --source=/tmp/brecahad-crops --dest=~/datasets/brecahad.zip
 '''
 
@@ -164,6 +177,18 @@ def test_readme_sampling_commands(networks, capsys):
         assert data['w'].shape == (1, 6, 8)
     assert np.array_equal(np.asarray(PIL.Image.open(out / 'proj00.png')), np.asarray(PIL.Image.open(out / 'proj.png')))
 
+def test_readme_legacy_command(home, capsys, monkeypatch):
+    tf_path, _theirs, _torch_path = tensorflow_pickle(home, monkeypatch, 'paper256-like', name='tf-cat.pkl')
+    url = 'https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/stylegan2-cat-config-f.pkl'
+    os.makedirs(os.path.dirname(dnnlib.util.cached_download_path(url)), exist_ok=True)
+    shutil.copyfile(tf_path, dnnlib.util.cached_download_path(url))
+    [(script, args)] = commands(LEGACY, home)
+    run_command(capsys, script, args)
+    converted = persistence.load_pickle(home / 'stylegan2-cat-config-f.pkl') # ganas's own: no foreign code
+    assert sorted(converted) == ['D', 'G', 'G_ema'] and (home / 'stylegan2-cat-config-f.safetensors').is_file()
+    run_command(capsys, 'generate.py', ['--outdir=out', '--seeds=1', '--network=stylegan2-cat-config-f.pkl'])
+    assert np.asarray(PIL.Image.open(home / 'out' / 'seed0001.png')).shape == (32, 32, 3)
+
 def dataset_shape(path):
     with zipfile.ZipFile(path) as z:
         names = sorted(n for n in z.namelist() if n.endswith('.png'))
@@ -178,7 +203,8 @@ def test_readme_dataset_tool_commands(home, capsys):
     for i, animal in enumerate(['cat', 'dog', 'wild']):
         image_folder(home / 'downloads' / 'afhq' / 'train' / animal, 2, 16, 16, seed=i)
     make_cifar_tarball(home / 'downloads' / 'cifar-10-python.tar.gz')
-    image_folder(home / 'tmp' / 'brecahad-crops', 2, 8, 8)
+    os.makedirs(home / 'downloads' / 'brecahad' / 'images')
+    PIL.Image.fromarray(pattern(1, 512, 768, 3)[0]).save(home / 'downloads' / 'brecahad' / 'images' / 'Case_1-01.tif')
     for script, args in commands(DATASET_TOOL, home):
         run_command(capsys, script, args)
     datasets = home / 'datasets'
@@ -187,7 +213,7 @@ def test_readme_dataset_tool_commands(home, capsys):
     assert dataset_shape(datasets / 'metfaces.zip') == (3, (32, 32), False)
     assert dataset_shape(datasets / 'afhqwild.zip') == (2, (16, 16), False)
     assert dataset_shape(datasets / 'cifar10.zip') == (15, (32, 32), True)
-    assert dataset_shape(datasets / 'brecahad.zip') == (2, (8, 8), False)
+    assert dataset_shape(datasets / 'brecahad.zip') == (2, (512, 512), False) # 512 px crops, 256 apart
 
 def test_readme_dataset_tool_lsun_commands(home, capsys):
     pytest.importorskip('lmdb')
@@ -269,3 +295,40 @@ def test_readme_calc_metrics_commands(networks, capsys, monkeypatch):
         line = json.loads(f.read())
     assert line['results'] == {'pr50k3_full': 1.0} and line['detector'] == 'vgg16'
     assert line['snapshot_pkl'] == 'network-snapshot-000000.pkl'
+
+#----------------------------------------------------------------------------
+# Every option of StyleGAN2-ADA's tools (their --help texts), with its kind: BOOL options take a value there.
+
+STYLEGAN2_ADA_OPTIONS = {
+    'train.py': ['--outdir', '--gpus', '--snap', '--metrics', '--seed', '-n', '--dry-run', '--data', '--cond:BOOL',
+                 '--subset', '--mirror:BOOL', '--cfg', '--gamma', '--kimg', '--batch', '--aug', '--p', '--target',
+                 '--augpipe', '--resume', '--freezed', '--fp32:BOOL', '--nhwc:BOOL', '--nobench:BOOL',
+                 '--allow-tf32:BOOL', '--workers'],
+    'generate.py': ['--network', '--seeds', '--trunc', '--class', '--noise-mode', '--projected-w', '--outdir'],
+    'style_mixing.py': ['--network', '--rows', '--cols', '--styles', '--trunc', '--noise-mode', '--outdir'],
+    'projector.py': ['--network', '--target', '--num-steps', '--seed', '--save-video:BOOL', '--outdir'],
+    'calc_metrics.py': ['--network', '--metrics', '--data', '--mirror:BOOL', '--gpus', '--verbose:BOOL'],
+    'dataset_tool.py': ['--source', '--dest', '--max-images', '--resize-filter', '--transform', '--width', '--height',
+                        '--img-format'],
+    'dataset_tool.py extract_brecahad_crops': ['--cropsize', '--output_dir', '--brecahad_dir'],
+    'legacy.py': ['--source', '--dest', '--force-fp16:BOOL'],
+}
+
+def options_of(script):
+    script, _, subcommand = script.partition(' ')
+    command = importlib.import_module(script[:-3]).main
+    return {opt: param for param in (command.commands[subcommand] if subcommand else command).params for opt in param.opts}
+
+def test_every_stylegan2_ada_option_exists_with_its_kind():
+    for script, options in STYLEGAN2_ADA_OPTIONS.items():
+        ours = options_of(script)
+        for option in options:
+            name, _, kind = option.partition(':')
+            assert name in ours, f'{script} {name}'
+            if kind == 'BOOL':
+                assert ours[name].type is click.BOOL and ours[name].metavar == 'BOOL', f'{script} {name}'
+    choices = lambda script, name: options_of(script)[name].type.choices
+    assert set(choices('train.py', '--cfg')) >= {'auto', 'stylegan2', 'paper256', 'paper512', 'paper1024', 'cifar'}
+    assert set(choices('train.py', '--augpipe')) >= {'blit', 'geom', 'color', 'filter', 'noise', 'cutout', 'bg', 'bgc',
+                                                     'bgcf', 'bgcfn', 'bgcfnc'}
+    assert list(choices('dataset_tool.py', '--resize-filter')) == ['lanczos', 'box']

@@ -172,8 +172,8 @@ def test_tensorflow_network_pickle_is_named_in_one_line(tmp_path):
         persistence.load_pickle(path)
     assert not isinstance(info.value, persistence.PickleRefused) # --allow-pickle would not help
     assert str(info.value) == (f'{path}: a TensorFlow network pickle (dnnlib.tflib.network.Network, StyleGAN or '
-                               f"StyleGAN2), which ganas does not load; convert it to a PyTorch pickle first "
-                               f"(StyleGAN2-ADA's legacy.py)")
+                               f'StyleGAN2); convert it with legacy.py first')
+    assert isinstance(persistence.load_pickle(path, foreign_records=True), persistence.TensorFlowNetwork) # as data
 
 def test_stylegan2_ada_style_meta_loads_when_trusted(tmp_path):
     marker = tmp_path / 'ran'

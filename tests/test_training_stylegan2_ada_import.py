@@ -447,14 +447,21 @@ def test_generate_takes_a_stylegan2_ada_snapshot(tmp_path, capsys, config, extra
     snapshot = layout_snapshot(config)
     path = write_stylegan2_ada_pickle(tmp_path / 'network-snapshot-000100.pkl', snapshot)
     checkpoint.save_safe(str(tmp_path / 'ours.safetensors'), dict(G_ema=snapshot['G_ema']))
-    for network, out in [(path, 'theirs'), (str(tmp_path / 'ours.safetensors'), 'ours')]:
+    assert_generate_gives_the_same_images(capsys, tmp_path, dict(theirs=path, ours=str(tmp_path / 'ours.safetensors')),
+                                          *extra)
+
+def assert_generate_gives_the_same_images(capsys, tmp_path, networks, *extra):
+    """generate.py --seeds=0-1 --trunc=0.7 writes equal 32x32 images from each network ({outdir name: network})."""
+    for out, network in networks.items():
         res = run_inprocess(capsys, 'generate.py', f'--network={network}', '--seeds=0-1', '--trunc=0.7', *extra,
                             f'--outdir={tmp_path / out}', '--device=cpu')
         assert res.returncode == 0, res.stderr
+    first, *others = networks
     for seed in range(2):
-        theirs = np.asarray(PIL.Image.open(tmp_path / 'theirs' / f'seed{seed:04d}.png'))
-        assert theirs.shape == (32, 32, 3)
-        assert np.array_equal(theirs, np.asarray(PIL.Image.open(tmp_path / 'ours' / f'seed{seed:04d}.png')))
+        image = np.asarray(PIL.Image.open(tmp_path / first / f'seed{seed:04d}.png'))
+        assert image.shape == (32, 32, 3)
+        for other in others:
+            assert np.array_equal(image, np.asarray(PIL.Image.open(tmp_path / other / f'seed{seed:04d}.png')))
 
 def test_projector_takes_a_stylegan2_ada_snapshot(tmp_path, capsys):
     path = write_stylegan2_ada_pickle(tmp_path / 'ffhq.pkl', layout_snapshot('paper256-like'))

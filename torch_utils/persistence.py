@@ -310,8 +310,27 @@ class PersistentRecord:
         self.state = state              # The object's __dict__: _parameters, _buffers, _modules, _init_kwargs, ...
 
 def holds_records(data):
-    """Whether an unpickled snapshot dict holds foreign persistent objects (PersistentRecord)."""
-    return isinstance(data, dict) and any(isinstance(value, PersistentRecord) for value in data.values())
+    """Whether an unpickled pickle holds another code base's networks read as data: a snapshot dict with
+    PersistentRecords, or a TensorFlow pickle's networks (one TensorFlowNetwork or a tuple of them)."""
+    if isinstance(data, dict):
+        return any(isinstance(value, PersistentRecord) for value in data.values())
+    networks = data if isinstance(data, tuple) else (data,)
+    return len(networks) > 0 and all(isinstance(net, TensorFlowNetwork) for net in networks)
+
+#----------------------------------------------------------------------------
+# A network of a TensorFlow-era pickle (StyleGAN2 and StyleGAN2-ADA's TensorFlow code: dnnlib.tflib.network.Network)
+# as the state it pickled: version, name, static_kwargs, components (name -> network), build_module_src,
+# build_func_name, variables ((name, numpy array) pairs). Kept as data when load_pickle(foreign_records=True) asks for
+# it; the graph-building source it carries is never run.
+
+_TENSORFLOW_NETWORK = ('dnnlib.tflib.network', 'Network')
+
+class TensorFlowNetwork:
+    state = None # Until the pickle sets it.
+
+    def __setstate__(self, state):
+        _check(isinstance(state, dict), 'TensorFlow network')
+        self.state = state # The pickled state, a plain dict.
 
 #----------------------------------------------------------------------------
 # Restricted unpickler: whitelisted globals only; persistent objects are rebuilt from the installed class
@@ -336,10 +355,14 @@ class _SafeUnpickler(pickle.Unpickler):
             return self._reconstruct
         if (module, name) == ('torch.storage', '_load_from_bytes'):
             return self._load_from_bytes
+        if (module, name) == _TENSORFLOW_NETWORK and self.foreign_records:
+            return TensorFlowNetwork
         if module == _TENSORFLOW_PACKAGE or module.startswith(_TENSORFLOW_PACKAGE + '.'):
-            raise dnnlib.util.UserError(f'{self.file_name}: a TensorFlow network pickle ({module}.{name}, StyleGAN or '
-                                        f'StyleGAN2), which ganas does not load; convert it to a PyTorch pickle first '
-                                        f'(StyleGAN2-ADA\'s legacy.py)')
+            raise dnnlib.util.UserError(f'{self.file_name}: a TensorFlow pickle ({module}.{name}) with more than '
+                                        f'StyleGAN2\'s networks in it, which ganas does not load'
+                                        if self.foreign_records else
+                                        f'{self.file_name}: a TensorFlow network pickle ({module}.{name}, StyleGAN or '
+                                        f'StyleGAN2); convert it with legacy.py first')
         obj = _safe_global(module, name)
         if obj is None:
             raise PickleRefused(self.file_name, f'{module}.{name}')

@@ -455,7 +455,7 @@ def convert_dataset(
     max_images  = None,     # Convert only the first this many images, None = all.
     width       = None,     # Output width (center-crop-wide: of the band), None = keep (transform_image()).
     height      = None,     # Output height (center-crop-wide: of the band), None = keep.
-    transform   = None,     # 'center-crop' | 'center-crop-wide', None = resize only; the result must be square.
+    transform   = None,     # 'center-crop' | 'center-crop-wide', None = resize only (square images, square output).
     resize_filter = 'lanczos', # 'lanczos' | 'box'.
     channels    = None,     # 1 | 3, None = keep the source's.
     overwrite   = False,    # Replace an existing dest.
@@ -468,12 +468,13 @@ def convert_dataset(
     with DatasetWriter(dest, overwrite=overwrite) as writer:
         images = itertools.islice(source, num_images)
         for idx, (img, label) in enumerate(tqdm.tqdm(images, total=num_images, unit='img', disable=not progress, file=sys.stdout)):
+            if transform is None and img.shape[0] != img.shape[1]: # never stretched silently
+                raise UserError(f'{source.where(idx)}: image is {img.shape[1]}x{img.shape[0]}, not square; '
+                                f'pass --transform=center-crop or --transform=center-crop-wide')
             out = transform_image(img, transform, width, height, resize_filter)
             if out.shape[0] != out.shape[1]:
-                becomes = f', becomes {out.shape[1]}x{out.shape[0]}' if out.shape != img.shape else ''
-                raise UserError(f'{source.where(idx)}: image is {img.shape[1]}x{img.shape[0]}{becomes}, not square; '
-                                f'pass --transform=center-crop or --transform=center-crop-wide, or a square --width '
-                                f'and --height')
+                raise UserError(f'{source.where(idx)}: image is {img.shape[1]}x{img.shape[0]}, becomes '
+                                f'{out.shape[1]}x{out.shape[0]}, not square; give a square --width and --height')
             img = convert_channels(out, channels)
             if first is None:
                 first = img
@@ -488,5 +489,40 @@ def convert_dataset(
         has_labels = all(label is not None for _name, label in labels)
         writer.add('dataset.json', json.dumps({'labels': labels if has_labels else None}).encode('utf-8'))
     return len(labels)
+
+#----------------------------------------------------------------------------
+# BreCaHAD (Aksac et al. 2019; StyleGAN2-ADA's small-data benchmark): square crops of its 1360x1024 TIFF images on a
+# regular grid, as StyleGAN2-ADA's TensorFlow dataset_tool cut them: 256 px crops side by side, 512 px crops
+# overlapping by half; columns outer, rows inner, images in name order, numbered 0000.png, 0001.png, ... across them.
+
+BRECAHAD_CROP_OVERLAP = {256: 0.0, 512: 0.5}
+
+def extract_brecahad_crops(brecahad_dir, output_dir, cropsize=256, overwrite=False, progress=True):
+    """Write the crops of every *.tif in brecahad_dir to output_dir; returns their number."""
+    assert cropsize in BRECAHAD_CROP_OVERLAP
+    if not os.path.isdir(brecahad_dir):
+        raise UserError(f'{brecahad_dir}: no such directory')
+    names = sorted(name for name in os.listdir(brecahad_dir) if name.endswith('.tif'))
+    if not names:
+        raise UserError(f'{brecahad_dir}: no .tif images found')
+    step = int(cropsize * (1 - BRECAHAD_CROP_OVERLAP[cropsize]))
+    num_crops = 0
+    with DatasetWriter(output_dir, overwrite=overwrite) as writer:
+        for name in tqdm.tqdm(names, unit='img', disable=not progress, file=sys.stdout):
+            try:
+                with PIL.Image.open(os.path.join(brecahad_dir, name)) as img:
+                    img.load()
+            except (OSError, SyntaxError, ValueError) as err:
+                raise UserError(f'{brecahad_dir}: {name}: not a readable image ({one_line(err)})') from None
+            width, height = img.size
+            for x in range(0, width - cropsize + 1, step):
+                for y in range(0, height - cropsize + 1, step):
+                    buf = io.BytesIO()
+                    img.crop((x, y, x + cropsize, y + cropsize)).save(buf, format='png')
+                    writer.add(f'{num_crops:04d}.png', buf.getvalue())
+                    num_crops += 1
+        if num_crops == 0:
+            raise UserError(f'{brecahad_dir}: every image is smaller than --cropsize={cropsize}')
+    return num_crops
 
 #----------------------------------------------------------------------------

@@ -4,7 +4,6 @@ drawing); the shared and derived generators live in nas/space/autogan_space.py."
 import dnnlib
 from nas.backbones import base
 from nas.backbones.conventional import RETRAIN_SPECS
-from nas.backbones.conventional import discriminator_kwargs
 from nas.space import autogan_space
 from nas.space import primitives
 
@@ -16,6 +15,7 @@ class AutoGANBackbone(base.Backbone):
     name            = 'autogan'
     search_class    = 'nas.space.autogan_space.SharedGenerator'
     generator_class = 'nas.space.autogan_space.Generator'
+    discriminator_class = 'training.networks_conventional.Discriminator' # AutoGAN's spectral-norm D
     search_defaults = dict(iters=90, batch=64, mode='cell', g_channels=128, d_channels=64)
     retrain_specs   = RETRAIN_SPECS
 
@@ -32,7 +32,7 @@ class AutoGANBackbone(base.Backbone):
 
     def search_networks(self, opts, batch_size):
         G_kwargs = dnnlib.EasyDict(class_name=self.search_class, z_dim=128, g_channels=opts.g_channels)
-        return G_kwargs, discriminator_kwargs(opts)
+        return G_kwargs, dnnlib.EasyDict(class_name=self.discriminator_class, d_channels=opts.d_channels)
 
     def show_genotype(self, G, genotype):
         if hasattr(G, 'set_arch'):

@@ -38,6 +38,7 @@ class Backbone:
     name            = None      # Key in primitives.MODES and genotype 'backbone'.
     search_class    = None      # Class name of the generator searched over (supernet or shared G).
     generator_class = None      # Class name of the generator built from a genotype (genotype=<dict>).
+    discriminator_class = None  # Class name of the D it searches and re-trains against (its default D).
     search_defaults = dict()    # search.py defaults: iters, batch, mode and the widths options.
     width_option    = 'channels' # Width options of search.py: 'channels' (--g/d-channels) or 'width_frac'.
     search_options  = ()        # Other search.py options only this backbone reads (e.g. 'up_ops').
@@ -57,9 +58,7 @@ class Backbone:
 
     def resolution_error(self, resolution):
         """Why images of this resolution cannot be searched or re-trained here ('is not ...'), or None."""
-        if resolution % 8 != 0:
-            return f'is not 8 * bottom width (the {self.name} generator has three x2 cells)'
-        return None
+        return primitives.resolution_error(self.name, resolution)
 
     def space_size(self, mode=None, resolution=None):
         """Exact number of architectures of the space at this mode and resolution."""

@@ -104,6 +104,7 @@ class ConventionalBackbone(base.Backbone):
     name            = 'conventional'
     search_class    = 'nas.space.supernet_conventional.SupernetGenerator'
     generator_class = 'nas.backbones.conventional.Generator'
+    discriminator_class = 'training.networks_conventional.Discriminator'
     search_defaults = dict(iters=100, batch=64, mode='cell', g_channels=256, d_channels=128)
     search_options  = ('up_ops',)
     retrain_specs   = RETRAIN_SPECS
@@ -131,7 +132,7 @@ class ConventionalBackbone(base.Backbone):
     def search_networks(self, opts, batch_size):
         G_kwargs = dnnlib.EasyDict(class_name=self.search_class, z_dim=128, g_channels=opts.g_channels,
                                    up_ops=opts.up_ops, gumbel=opts.gumbel, gumbel_tau=opts.gumbel_tau)
-        return G_kwargs, discriminator_kwargs(opts)
+        return G_kwargs, dnnlib.EasyDict(class_name=self.discriminator_class, d_channels=opts.d_channels)
 
     def architecture_panels(self, genotype):
         panels = []
@@ -165,10 +166,6 @@ class ConventionalBackbone(base.Backbone):
             skips = ', '.join(f'{src}: {op}' for src, op in ops.get('skip', {}).items()) or '-'
             rows.append([cell, *[ops.get(edge, '-') for edge in edges], skips])
         return ['cell', *edges, 'skips'], rows
-
-def discriminator_kwargs(opts):
-    """AutoGAN's spectral-norm D at search.py's --d-channels, the D of both cell spaces."""
-    return dnnlib.EasyDict(class_name='training.networks_conventional.Discriminator', d_channels=opts.d_channels)
 
 BACKBONE = base.register(ConventionalBackbone())
 

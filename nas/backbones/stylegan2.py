@@ -60,13 +60,9 @@ class StyleGAN2Backbone(base.Backbone):
     name            = 'stylegan2'
     search_class    = 'nas.space.supernet_stylegan2.SupernetGenerator'
     generator_class = 'nas.backbones.stylegan2.Generator'
+    discriminator_class = 'training.networks_stylegan2.Discriminator'
     search_defaults = dict(iters=500, batch=2, mode='micro_dynw')
     width_option    = 'width_frac'
-
-    def resolution_error(self, resolution):
-        if resolution < 4 or resolution & (resolution - 1) != 0:
-            return 'is not a power of two (>= 4)'
-        return None
 
     def space_size(self, mode=None, resolution=None, **kwargs):
         return primitives.stylegan2_space_size(mode, resolution, **kwargs)
@@ -93,7 +89,7 @@ class StyleGAN2Backbone(base.Backbone):
                                    mode=opts.mode, mapping_kwargs=dnnlib.EasyDict(num_layers=8),
                                    synthesis_kwargs=dnnlib.EasyDict(**widths, num_fp16_res=0, conv_clamp=None),
                                    gumbel=opts.gumbel, gumbel_tau=opts.gumbel_tau)
-        D_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Discriminator', **widths, num_fp16_res=0,
+        D_kwargs = dnnlib.EasyDict(class_name=self.discriminator_class, **widths, num_fp16_res=0,
                                    conv_clamp=None,
                                    epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=min(4, batch_size)))
         return G_kwargs, D_kwargs

@@ -98,6 +98,18 @@ def known_ops(backbone, kind):
         names += [name for name in ops if name not in names]
     return tuple(names)
 
+def resolution_error(backbone, resolution):
+    """Why a generator of this backbone cannot have this output resolution ('is not ...'), or None."""
+    if backbone not in _RESOLUTION_RULES:
+        raise ValueError(f'unknown backbone {backbone!r}')
+    return _RESOLUTION_RULES[backbone](resolution)
+
+def _three_cells_error(resolution):
+    return None if resolution % 8 == 0 else 'is not a multiple of 8 (three x2 cells on a square bottom map)'
+
+def _power_of_two_error(resolution):
+    return None if resolution >= 4 and resolution & (resolution - 1) == 0 else 'is not a power of two >= 4'
+
 def space_size(backbone, *args, **kwargs):
     """Exact number of architectures. space_size('conventional', normal_ops='default', up_ops='default');
     space_size('stylegan2', mode, resolution, num_mapping_layers=8), see stylegan2_space_size();
@@ -128,7 +140,7 @@ STYLEGAN2_UP_OP_SETS = {'default': STYLEGAN2_UP_OPS}
 # (num_ws = 2 log2 R - 2); the other toRGBs reuse the slot of the next conv0 (paper Fig. 2 / Table 9).
 
 def _check_resolution(resolution):
-    if not isinstance(resolution, int) or resolution < 4 or resolution & (resolution - 1):
+    if not isinstance(resolution, int) or _power_of_two_error(resolution) is not None:
         raise ValueError(f'resolution must be a power of two >= 4, got {resolution!r}')
 
 def stylegan2_layers(resolution):
@@ -179,11 +191,17 @@ def autogan_space_size(num_cells=3):
     return math.prod(math.prod(autogan_token_sizes(s)) for s in range(num_cells))
 
 #----------------------------------------------------------------------------
-# Per-backbone tables of the lookups above: the named op sets of each edge kind, and the space-size formula.
+# Per-backbone tables of the lookups above: the named op sets of each edge kind, the resolution rule and the
+# space-size formula.
 
 _OP_SETS = {
     'conventional': {'normal': CONVENTIONAL_NORMAL_OP_SETS, 'up': CONVENTIONAL_UP_OP_SETS},
     'stylegan2':    {'normal': STYLEGAN2_NORMAL_OP_SETS, 'up': STYLEGAN2_UP_OP_SETS},
+}
+_RESOLUTION_RULES = {
+    'conventional': _three_cells_error,
+    'stylegan2':    _power_of_two_error,
+    'autogan':      _three_cells_error,
 }
 _SPACE_SIZES = {
     'conventional': conventional_space_size,

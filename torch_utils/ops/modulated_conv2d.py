@@ -36,15 +36,17 @@ def modulated_conv2d(
         weight = weight * (1 / (in_channels * kh * kw) ** 0.5 / weight.norm(float('inf'), dim=[1, 2, 3], keepdim=True))
         styles = styles / styles.norm(float('inf'), dim=1, keepdim=True)
 
-    # Per-sample weights and demodulation coefficients.
+    # Demodulation coefficients without the per-sample weights: sum_ik (s_i w_oik)^2 = sum_i s_i^2 sum_k w_oik^2,
+    # one [N, I] x [I, O] product instead of an [N, O, I, k, k] tensor, its square, sum and their backward (about a
+    # tenth of a CPU training step at 32x32, 128 channels). Per-sample weights only where the fused conv needs them.
     w = None
     dcoefs = None
-    if demodulate or fused_modconv:
-        w = weight.unsqueeze(0) * styles.reshape(batch_size, 1, -1, 1, 1) # [NOIkk]
     if demodulate:
-        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt() # [NO]
-    if demodulate and fused_modconv:
-        w = w * dcoefs.reshape(batch_size, -1, 1, 1, 1)
+        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt() # [NO]
+    if fused_modconv:
+        w = weight.unsqueeze(0) * styles.reshape(batch_size, 1, -1, 1, 1) # [NOIkk]
+        if demodulate:
+            w = w * dcoefs.reshape(batch_size, -1, 1, 1, 1)
 
     # Non-fused: scale activations, shared conv, scale outputs.
     if not fused_modconv:

@@ -140,15 +140,12 @@ def _upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain):
     f = f.to(device=x.device, dtype=x.dtype) * (gain ** (f.ndim / 2))
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
+    # Downsample by keeping every down-th pixel: the strides of the filter's conv, which then computes only those.
     f = f[None, None].repeat([num_channels, 1] + [1] * f.ndim)
     if f.ndim == 4:
-        x = F.conv2d(x, f, groups=num_channels)
-    else:
-        x = F.conv2d(x, f.unsqueeze(2), groups=num_channels)
-        x = F.conv2d(x, f.unsqueeze(3), groups=num_channels)
-
-    # Downsample by keeping every down-th pixel.
-    return x[:, :, ::downy, ::downx]
+        return F.conv2d(x, f, groups=num_channels, stride=[downy, downx])
+    x = F.conv2d(x, f.unsqueeze(2), groups=num_channels, stride=[1, downx])
+    return F.conv2d(x, f.unsqueeze(3), groups=num_channels, stride=[downy, 1])
 
 #----------------------------------------------------------------------------
 # The kernel's contract in torch: zero-insert, pad, correlate with the 2-D float32 taps `k` as
