@@ -4,7 +4,6 @@ by FID and KID against the held-out test split, and write a table with a signifi
 
 import functools
 import json
-import math
 import os
 import time
 
@@ -14,7 +13,6 @@ import scipy.stats
 
 import dnnlib
 from dnnlib.util import UserError, atomic_write, cli_main, format_time
-from metrics import detectors
 from metrics import frechet_inception_distance
 from metrics import kernel_inception_distance
 from metrics import metric_utils
@@ -22,7 +20,6 @@ import nas.backbones # every backbone's networks, also under the names older sna
 from nas import demo
 from nas import report
 from nas import viz
-from nas.genotype import Genotype
 from training import stylegan2_ada_import
 
 GENOTYPES = os.path.join(demo.ROOT, 'nas', 'genotypes')
@@ -272,15 +269,7 @@ def write_benchmark_report(outdir, size, cfg, seeds, rows, results, scores, num,
 
 def run_benchmark(outdir, data, test_data, size='quick', seeds=None, scale=1.0, jobs=2, detector=None, device=None,
                   log=functools.partial(print, flush=True)):
-    for option, path in [('--data', data), ('--test-data', test_data)]:
-        if not os.path.isfile(path):
-            raise UserError(f'{option}: {path}: no such file; run "make data" first')
-    try:
-        resolved = detectors.resolve_detector(detector)
-    except UserError as err:
-        raise UserError(f'--detector: {err}') from None
-    if not dnnlib.util.is_url(resolved) and not os.path.isfile(resolved):
-        raise UserError(f'--detector: {resolved}: no such file')
+    resolved = demo.check_inputs(detector, **{'--data': data, '--test-data': test_data})
     cfg = dict(SIZES[size])
     for key in SCALED:
         cfg[key] = cfg[key] * scale if key in ('train_kimg', 'train_tick') else max(round(cfg[key] * scale), 1)

@@ -364,16 +364,22 @@ def write_demo_report(outdir, results, cfg, size, total_seconds):
 #----------------------------------------------------------------------------
 # The whole demo.
 
-def run_demo(outdir, data, size='full', jobs=2, detector=None, device=None,
-             log=functools.partial(print, flush=True)):
-    if not os.path.isfile(data):
-        raise UserError(f'--data: {data}: no such file; run "make data" first')
+def check_inputs(detector, **paths):
+    """The resolved detector spec, after checking that every data file {option: path} and the detector exist."""
+    for option, path in paths.items():
+        if not os.path.isfile(path):
+            raise UserError(f'{option}: {path}: no such file; run "make data" first')
     try:
         resolved = detectors.resolve_detector(detector)
     except UserError as err:
         raise UserError(f'--detector: {err}') from None
     if not dnnlib.util.is_url(resolved) and not os.path.isfile(resolved):
         raise UserError(f'--detector: {resolved}: no such file')
+    return resolved
+
+def run_demo(outdir, data, size='full', jobs=2, detector=None, device=None,
+             log=functools.partial(print, flush=True)):
+    check_inputs(detector, **{'--data': data})
     cfg = SIZES[size]
     start = time.time()
     os.makedirs(outdir, exist_ok=True)

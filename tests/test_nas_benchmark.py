@@ -7,13 +7,12 @@ import json
 import os
 import re
 import shutil
-import zipfile
 
 import numpy as np
 import PIL.Image
 import pytest
-import torch
 
+from cli_helpers import make_zip, pipeline_env
 from dnnlib.util import UserError, cli_main
 from nas import benchmark
 
@@ -24,38 +23,16 @@ SEEDS = [0, 1]
 ARMS = ['alphaGAN_(s) found', 'AutoGAN found', 'random found', 'SN-GAN baseline', 'alphaGAN_(s) published',
         'alphaGAN_(l) published', 'AutoGAN published', 'StyleGAN2 default', 'micro_dynw found']
 
-class PoolDetector(torch.nn.Module): # stand-in for Inception: 4x4 average-pooled pixels, 48 features
-    def forward(self, x):
-        return torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
-
-def make_zip(path, count, seed):
-    rnd = np.random.RandomState(seed)
-    with zipfile.ZipFile(path, 'w') as z:
-        for i in range(count):
-            buf = io.BytesIO()
-            PIL.Image.fromarray(rnd.randint(0, 256, [32, 32, 3], dtype=np.uint8)).save(buf, format='png')
-            z.writestr(f'img{i:08d}.png', buf.getvalue())
-    return str(path)
-
 @pytest.fixture(scope='module')
 def toy(tmp_path_factory):
     root = tmp_path_factory.mktemp('benchmark')
-    detector = str(root / 'pool.pt')
-    torch.jit.script(PoolDetector()).save(detector)
-    saved = os.environ.get('GANAS_CACHE')
-    os.environ['GANAS_CACHE'] = str(root / 'cache') # the subprocesses inherit it
-    try:
-        kwargs = dict(outdir=str(root / 'out'), data=make_zip(root / 'train.zip', 16, 0),
-                      test_data=make_zip(root / 'test.zip', 8, 1), size='toy', seeds=SEEDS, jobs=2,
+    with pipeline_env(root) as detector:
+        kwargs = dict(outdir=str(root / 'out'), data=make_zip(root / 'train.zip', 16, 32),
+                      test_data=make_zip(root / 'test.zip', 8, 32, seed=1), size='toy', seeds=SEEDS, jobs=2,
                       detector=detector, device='cpu')
         lines = []
         rows = benchmark.run_benchmark(**kwargs, log=lines.append)
         yield dict(kwargs=kwargs, rows=rows, lines=lines, root=root, table=read(root / 'out' / 'table.json'))
-    finally:
-        if saved is None:
-            del os.environ['GANAS_CACHE']
-        else:
-            os.environ['GANAS_CACHE'] = saved
 
 def read(path):
     with open(path) as f:
