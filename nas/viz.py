@@ -145,15 +145,17 @@ def plot_curves(series, path, ylabel, xlabel='iteration', figsize=(5, 3)):
 # reward so far (random search), and one of the controller's entropy when there is one. `curves` maps a stats.jsonl
 # name to [(iteration, value)]; the search loop records the names in CURVE_STATS.
 
+REWARD_NAMES = {'is': 'Inception Score', 'fid': '1 / FID'}
 REWARD_PANELS = (               # (y label, {stat: legend label})
-    ('reward (IS or 1/FID)', {'Search/reward': 'reward', 'Search/baseline': 'baseline',
+    ('reward', {'Search/reward': 'reward', 'Search/baseline': 'baseline',
                               'Search/best_reward': 'best so far'}),
     ('controller entropy (nats per cell)', {'Search/entropy': 'entropy'}),
 )
 CURVE_STATS = tuple(name for _ylabel, stats in REWARD_PANELS for name in stats)
 
-def plot_reward_curves(curves, path):
-    """Write reward.png when `curves` holds a reward; returns whether it did."""
+def plot_reward_curves(curves, path, reward=None, stages=()):
+    """Write reward.png when `curves` holds a reward; returns whether it did. reward: 'is', 'fid' or a function's
+    name (the y label says which); stages: iterations after which the search grew by a cell (dotted lines)."""
     if not curves.get('Search/reward'):
         return False
     panels = [(ylabel, {label: ([x for x, _ in curves[name]], [y for _, y in curves[name]])
@@ -162,7 +164,12 @@ def plot_reward_curves(curves, path):
     panels = [(ylabel, series) for ylabel, series in panels if series]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3), squeeze=False)
     for ax, (ylabel, series) in zip(axes.flat, panels):
+        if ylabel == 'reward':
+            ylabel = f'reward: {REWARD_NAMES.get(reward, reward)}' if reward else 'reward (IS or 1/FID)'
         _draw_curves(ax, series, ylabel, 'iteration')
+        for i, it in enumerate(stages):
+            ax.axvline(it + 0.5, color='0.4', linestyle=':', linewidth=1)
+            ax.text(it + 0.5, 1, f' cell {i + 2} added', transform=ax.get_xaxis_transform(), fontsize=6, va='top')
     fig.tight_layout()
     _save(fig, path)
     return True

@@ -61,7 +61,9 @@ def test_plot_reward_curves(tmp_path):
     assert viz.plot_reward_curves(random, tmp_path / 'random.png')
     assert PIL.Image.open(tmp_path / 'random.png').size == (400, 240) # no controller, no entropy panel
     assert not viz.plot_reward_curves({'Search/entropy': [(1, 4.0)]}, tmp_path / 'none.png') # alphaGAN: no reward
-    assert sorted(os.listdir(tmp_path)) == ['autogan.png', 'random.png']
+    assert viz.plot_reward_curves(autogan, tmp_path / 'named.png', reward='fid', stages=(1,)) # y label 1 / FID
+    assert PIL.Image.open(tmp_path / 'named.png').size == (800, 240)
+    assert sorted(os.listdir(tmp_path)) == ['autogan.png', 'named.png', 'random.png']
     assert set(viz.CURVE_STATS) == {'Search/reward', 'Search/baseline', 'Search/best_reward', 'Search/entropy'}
 
 def test_plot_curve(tmp_path):

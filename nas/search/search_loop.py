@@ -75,15 +75,18 @@ def preview_generator(algorithm, G):
 
 #----------------------------------------------------------------------------
 # Plots of the run so far: alphas.png, architecture.png, duality_gap.png and reward.png (when the algorithm
-# reports a gap or a reward).
+# reports a gap or a reward; it names the algorithm's reward and marks where its search grew by a cell).
 
-def write_plots(run_dir, history, gaps, genotype, curves={}):
+def write_plots(run_dir, history, gaps, genotype, curves={}, algorithm=None):
     viz.plot_alphas(history, os.path.join(run_dir, 'alphas.png'))
     viz.plot_architecture(genotype, os.path.join(run_dir, 'architecture.png'))
     if gaps:
         viz.plot_curve([it for it, _ in gaps], [v for _, v in gaps], os.path.join(run_dir, 'duality_gap.png'),
                        ylabel='duality gap (validation)')
-    viz.plot_reward_curves(curves, os.path.join(run_dir, 'reward.png'))
+    reward = getattr(algorithm, 'reward', None)
+    viz.plot_reward_curves(curves, os.path.join(run_dir, 'reward.png'),
+                           reward=reward if isinstance(reward, str) else getattr(reward, '__name__', None),
+                           stages=getattr(algorithm, 'grow_iters', ()))
 
 #----------------------------------------------------------------------------
 
@@ -262,7 +265,7 @@ def search_loop(
         rng_states = checkpoint.gather_ranks('rng', checkpoint.capture_rng_state()) if saving else None
         if writer and saving:
             if not last: # the last plots are drawn once, after the loop
-                write_plots(run_dir, history, gaps, genotype, curves)
+                write_plots(run_dir, history, gaps, genotype, curves, algorithm)
             search_state = dict(
                 iteration=done_iters, algorithm=algorithm.state_dict(), data=data.state_dict(),
                 history=history, gaps=[list(g) for g in gaps], options=_plain(options),
@@ -280,7 +283,7 @@ def search_loop(
     if not writer:
         return genotype
     genotype.to_json(os.path.join(run_dir, 'found.json'))
-    write_plots(run_dir, history, gaps, genotype, curves)
+    write_plots(run_dir, history, gaps, genotype, curves, algorithm)
     stats_jsonl.close()
     if stats_tfevents is not None:
         stats_tfevents.close()
