@@ -34,15 +34,15 @@ GENOTYPES = os.path.join(demo.ROOT, 'nas', 'genotypes')
 
 SIZES = {
     'full':  dict(seeds=3, search_channels=16, search_batch=8, search_steps=10, search_iters=16, autogan_iters=6,
-                  autogan_steps=20, random_iters=4, random_steps=40, reward_samples=100,
+                  autogan_steps=20, random_iters=4, random_steps=40, reward_samples=100, reward_real=1000,
                   dynw_width=1 / 32, dynw_batch=4, dynw_steps=5, dynw_iters=20,
                   train_channels=32, train_batch=16, train_kimg=24, train_tick=4, ema_kimg=1, num=1000),
     'quick': dict(seeds=2, search_channels=8, search_batch=8, search_steps=4, search_iters=6, autogan_iters=3,
-                  autogan_steps=10, random_iters=2, random_steps=20, reward_samples=50,
+                  autogan_steps=10, random_iters=2, random_steps=20, reward_samples=50, reward_real=500,
                   dynw_width=1 / 64, dynw_batch=4, dynw_steps=2, dynw_iters=6,
                   train_channels=16, train_batch=16, train_kimg=4, train_tick=1, ema_kimg=0.5, num=500),
     'toy':   dict(seeds=2, search_channels=4, search_batch=2, search_steps=1, search_iters=2, autogan_iters=2,
-                  autogan_steps=1, random_iters=2, random_steps=1, reward_samples=10,
+                  autogan_steps=1, random_iters=2, random_steps=1, reward_samples=10, reward_real=10,
                   dynw_width=1 / 256, dynw_batch=2, dynw_steps=1, dynw_iters=2,
                   train_channels=4, train_batch=4, train_kimg=0.016, train_tick=0.008, ema_kimg=0.01, num=8),
 }
@@ -83,7 +83,8 @@ def plan(outdir, data, cfg, seeds, device, detector):
     common = ['--workers=0'] + device_args
     widths = [f'--g-channels={cfg["search_channels"]}', f'--d-channels={cfg["search_channels"]}']
     controller = [f'--batch={cfg["search_batch"]}', f'--g-batch={cfg["search_batch"]}', '--reward=fid',
-                  f'--reward-samples={cfg["reward_samples"]}', f'--detector={detector}']
+                  f'--reward-samples={cfg["reward_samples"]}', f'--reward-real={cfg["reward_real"]}',
+                  f'--detector={detector}'] # the reward's real statistics from a subset: Inception on CPU is slow
 
     def alphagan(seed):
         steps = cfg['search_steps']

@@ -93,7 +93,7 @@ def test_report_page(toy):
     assert len(grids) == len(ARMS) and all(image.size[0] == 256 for image in grids) # 8 tiles of 32 px a row
     assert len(embedded_pngs(section(text, 'curves'))) == 1
     assert all(f'<td>{arm}</td>' in section(text, 'table') for arm in ARMS)
-    assert "Welch's t-test" in section(text, 'table')
+    assert 'Welch&#x27;s t-test (unequal variances)' in section(text, 'table')
     assert '--seeds=0,1' in section(text, 'reproduce')
 
 def test_second_run_reuses_every_stage(toy):
