@@ -105,11 +105,12 @@ def test_second_run_reuses_every_stage(toy):
     assert rows == toy['rows']
 
 def test_interrupted_run_reruns_lost_stages_with_the_same_numbers(toy):
-    # The run loses the AutoGAN search, its re-trainings and the metrics, as if killed while they ran.
+    # The run loses a search, a re-training of its genotype, the baseline's and the metrics, as if killed while they
+    # ran. (Not the AutoGAN search: two runs of it with one seed can find different genotypes, see docs/results.md.)
     out = toy['kwargs']['outdir']
     state_path = os.path.join(out, 'benchmark-state.json')
     state = read(state_path)
-    lost = ['search-autogan', 'train-autogan-found-0', 'train-autogan-found-1', 'metrics']
+    lost = ['search-alphagan-1', 'train-alphagan-s-found-1', 'train-sn-gan-baseline-0', 'metrics']
     for name in lost:
         shutil.rmtree(os.path.join(out, name))
         del state[name]
