@@ -10,6 +10,7 @@ import time
 import click
 import numpy as np
 import scipy.stats
+import torch
 
 import dnnlib
 from dnnlib.util import UserError, atomic_write, cli_main, format_time
@@ -136,7 +137,7 @@ def plan(outdir, data, cfg, seeds, device, detector):
 
 #----------------------------------------------------------------------------
 # FID and KID of every snapshot of every re-training against the first `num` test images: real features once,
-# `num` generated images per snapshot from latent seed 0. FID from the mean and covariance, KID (unbiased MMD^2,
+# `num` generated images per snapshot from latent seed 0 (and torch's global seed 0, for StyleGAN2's noise). FID from the mean and covariance, KID (unbiased MMD^2,
 # polynomial kernel) from 100 subsets of min(num, 1000) as StyleGAN2-ADA computes it.
 
 def score_networks(test_data, trainings, num, detector, device, log):
@@ -155,6 +156,7 @@ def score_networks(test_data, trainings, num, detector, device, log):
         for kimg, path in report.numbered(run_dir, 'network-snapshot-', 'pkl'):
             G = stylegan2_ada_import.load_network(path, device=opts.device)['G_ema']
             opts.G, opts.seed = G, 0
+            torch.manual_seed(0) # StyleGAN2's noise inputs come from the global generator: same draws every run
             gen = metric_utils.compute_feature_stats_for_generator(opts, det, num_gen=num, capture_all=True,
                                                                    capture_mean_cov=True)
             mu_gen, sigma_gen = gen.get_mean_cov()
