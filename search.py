@@ -11,6 +11,7 @@ import dnnlib
 from dnnlib.util import UserError, cli_main
 from nas import backbones
 from nas.search import config
+from nas.search import methods
 from nas.search.alphagan import PRESETS
 from nas.search.autogan import RESET_STATS
 from torch_utils import distributed
@@ -22,7 +23,7 @@ from torch_utils import distributed
 @click.option('--outdir',      help='Where to save the results', metavar='DIR', required=True)
 @click.option('--data',        help='Training data (directory or zip)', metavar='PATH', required=True)
 # Space and method.
-@click.option('--method',      help='Search algorithm', type=click.Choice(config.METHODS), default='alphagan', show_default=True)
+@click.option('--method',      help='Search algorithm', metavar=f'[{"|".join(methods.names())}]', default='alphagan', show_default=True)
 @click.option('--backbone',    help='Search space  [default: autogan for --method=autogan; else stylegan2 with --mode, else conventional]', type=click.Choice(backbones.names()))
 @click.option('--mode',        help='StyleGAN2 search space  [default: micro_dynw]', type=click.Choice(backbones.get('stylegan2').modes))
 @click.option('--g-channels',  help='Conventional/AutoGAN G channels  [default: 256 conventional, 128 autogan]', metavar='INT', type=click.IntRange(min=1))
@@ -56,11 +57,14 @@ from torch_utils import distributed
 @click.option('--grow-iters',  help='AutoGAN: iterations after which cell 2 and 3 are added  [default: 25,55 scaled to --iters]', metavar='LIST', type=dnnlib.util.INT_LIST)
 @click.option('--num-candidates', help='AutoGAN: children scored at the end of a stage', metavar='INT', type=click.IntRange(min=1), default=10, show_default=True)
 @click.option('--beam-size',   help='AutoGAN: best children kept for the next stage', metavar='INT', type=click.IntRange(min=1), default=5, show_default=True)
+@click.option('--single-level', help='AutoGAN: one controller samples all cells at full resolution (Sec. 4.3.4 ablation)', is_flag=True)
+@click.option('--dynamic-reset/--no-dynamic-reset', help='AutoGAN: reset the shared GAN when its losses flatten (Sec. 4.3.3 ablation: off)', default=True, show_default=True)
 @click.option('--reset-stat',  help='AutoGAN: dynamic-reset statistic of the loss window', type=click.Choice(list(RESET_STATS)), default='var', show_default=True)
 @click.option('--reset-threshold', help='AutoGAN: dynamic reset below this', metavar='FLOAT', type=click.FloatRange(min=0), default=1e-3, show_default=True)
 @click.option('--reset-baseline', help='AutoGAN: restart the reward baseline every iteration (authors\' code)', is_flag=True)
 # Random search.
 @click.option('--train-steps', help='Random: D steps per candidate', metavar='INT', type=click.IntRange(min=1), default=500, show_default=True)
+@click.option('--weight-sharing', help='Random search: one shared G trained on random architectures scores every candidate (AutoGAN Sec. 4.3.5)', is_flag=True)
 # Reward (AutoGAN and random search).
 @click.option('--reward',      help='AutoGAN/random: IS or 1/FID of a child  [default: is with a detector that has logits, else fid]', type=click.Choice(['is', 'fid']))
 @click.option('--reward-samples', help='AutoGAN/random: generated images per reward (IS: 10 splits)', metavar='INT', type=click.IntRange(min=10), default=5000, show_default=True)

@@ -170,8 +170,14 @@ def setup_training_config(opts):
     c.G_opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=spec.lrate, betas=[0, 0.99], eps=1e-8)
     c.D_opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=spec.lrate, betas=[0, 0.99], eps=1e-8)
     c.loss_kwargs = dnnlib.EasyDict(class_name='training.loss.StyleGAN2Loss', r1_gamma=gamma)
+    pl_weight = opts.pl_weight
+    if pl_weight is None and genotype is not None:
+        pl_weight = backbone.retrain_pl_weight
+    if pl_weight is None and opts.cfg == 'cifar':
+        pl_weight = 0 # disable path length regularization
+    if pl_weight is not None:
+        c.loss_kwargs.pl_weight = pl_weight
     if opts.cfg == 'cifar':
-        c.loss_kwargs.pl_weight = 0 # disable path length regularization
         c.loss_kwargs.style_mixing_prob = 0 # disable style mixing
         c.D_kwargs.architecture = 'orig' # no residual connections in D
 
@@ -190,7 +196,7 @@ def setup_conventional_config(opts, c, backbone, genotype, resolution):
     cfg = opts.cfg or backbone.default_retrain_cfg(resolution)
     if cfg not in backbone.retrain_specs:
         raise UserError(f'--cfg={cfg}: {genotype.backbone} genotypes take {" or ".join(backbone.retrain_specs)}')
-    for name in ['cbase', 'map', 'gamma', 'batch_gpu', 'freezed']:
+    for name in ['cbase', 'map', 'gamma', 'pl_weight', 'batch_gpu', 'freezed']:
         if opts[name] is not None:
             raise UserError(f'--{name.replace("_", "-")}: not used by a conventional genotype')
     spec = dnnlib.EasyDict(backbone.retrain_specs[cfg])
@@ -425,6 +431,7 @@ def find_resume(resume, outdir, c):
 @click.option('--lr-decay',   help='Learning-rate schedule  [default: linear for a conventional genotype, else none]', type=click.Choice(['linear', 'none']))
 @click.option('--ema-kimg',   help='Override the G_ema half-life in kimg (0 = off)', metavar='KIMG', type=click.FloatRange(min=0))
 @click.option('--gamma',      help='Override R1 gamma', metavar='FLOAT', type=click.FloatRange(min=0))
+@click.option('--pl-weight',  help='Override the path-length regularisation weight, 0 = off  [default: 2; 0 for --cfg=cifar and a searched StyleGAN2 genotype]', metavar='FLOAT', type=click.FloatRange(min=0))
 @click.option('--kimg',       help='Override training duration', metavar='KIMG', type=click.FloatRange(min=0, min_open=True))
 @click.option('--batch',      help='Override total batch size', metavar='INT', type=click.IntRange(min=1))
 @click.option('--batch-gpu',  help='Samples per GPU at a time (gradient accumulation above it)  [default: the preset\'s batch / its GPUs, or --batch / --gpus]', metavar='INT', type=click.IntRange(min=1))

@@ -46,27 +46,32 @@ class FastEvaluator:
         self.max_real = max_real
         self.num_splits = num_splits
         self.detector = self.opts.get_detector()
-        self._real = load_reference_stats(real_stats) if real_stats is not None else None # (mu, sigma)
+        self._file_stats = load_reference_stats(real_stats) if real_stats is not None else None # (mu, sigma)
+        self._real = dict() # {resolution: (mu, sigma)} computed from the dataset
         self._label_dataset = None
 
-    def real_stats(self):
-        """(mu, sigma) of the real features, computed on first use."""
-        if self._real is None:
+    def real_stats(self, resolution=None):
+        """(mu, sigma) of the real features, computed on first use: of the images as stored, or average-pooled to
+        `resolution` for a generator of smaller output (AutoGAN's stage-0/1 children). Statistics given as a file
+        serve every resolution."""
+        if self._file_stats is not None:
+            return self._file_stats
+        if resolution not in self._real:
             stats = metric_utils.compute_feature_stats_for_dataset(self.opts, self.detector, max_items=self.max_real,
-                                                                   capture_mean_cov=True)
-            self._real = stats.get_mean_cov()
-        return self._real
+                                                                   resolution=resolution, capture_mean_cov=True)
+            self._real[resolution] = stats.get_mean_cov()
+        return self._real[resolution]
 
     @torch.no_grad()
     def __call__(self, G, num_gen=None, G_kwargs={}, seed=0):
-        """FID (and IS when the detector has logits) of num_gen images of G(z, c, **G_kwargs).
+        """FID (and IS when the detector has logits) of num_gen images of G(z, c, **G_kwargs), against real images at
+        the side of G's output.
 
         G needs z_dim (and c_dim if conditional) and must live on the evaluator's device. A torch module
         is put in eval mode for the duration of the call and restored afterwards; it is not copied.
         """
         start_time = time.time()
         num_gen = num_gen if num_gen is not None else self.num_gen
-        mu_real, sigma_real = self.real_stats()
         if getattr(G, 'c_dim', 0) > 0 and self._label_dataset is None:
             self._label_dataset = dnnlib.util.construct_class_by_name(**self.opts.dataset_kwargs)
         self.opts.G_kwargs = dnnlib.EasyDict(G_kwargs)
@@ -79,7 +84,9 @@ class FastEvaluator:
             features = metric_utils.FeatureStats(max_items=num_gen, capture_mean_cov=True)
             probs = metric_utils.FeatureStats(max_items=num_gen, capture_all=True)
             num_steps = -(-num_gen // self.opts.batch_size)
+            resolution = None
             for images in metric_utils.iterate_generator_images(self.opts, G, num_steps, self._label_dataset):
+                resolution = images.shape[-1]
                 f, p = self.detector.features_and_probs(images)
                 features.append_torch(f)
                 if p is not None:
@@ -88,6 +95,7 @@ class FastEvaluator:
             if was_training:
                 G.train()
 
+        mu_real, sigma_real = self.real_stats(resolution)
         mu_gen, sigma_gen = features.get_mean_cov()
         fid = frechet_inception_distance.frechet_distance(mu_real, sigma_real, mu_gen, sigma_gen)
         result = dnnlib.EasyDict(fid=fid, is_mean=None, is_std=None, num_gen=num_gen)

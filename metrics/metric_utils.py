@@ -236,19 +236,34 @@ def progress_bar(opts, total, desc, unit='img'):
 # Features of a dataset (the first max_items items), cached on disk by dataset fingerprint,
 # dataset kwargs, detector file and options. Rank r measures items r, r + num_gpus, ...
 
+def downsample_images(images, resolution):
+    """uint8 [N, C, H, W] images average-pooled to resolution x resolution (H a multiple of it), rounded to uint8: real
+    images at the side of a smaller generator's output, as the search's shared D sees them (AutoGAN's stages)."""
+    factor = images.shape[-1] // resolution
+    assert images.shape[-1] == factor * resolution and images.shape[-2] == images.shape[-1]
+    return torch.nn.functional.avg_pool2d(images.float(), factor).round().clamp(0, 255).to(torch.uint8)
+
 def compute_feature_stats_for_dataset(opts, detector, mode='features', max_items=None, dataset_kwargs=None,
-                                      **stats_kwargs):
+                                      resolution=None, **stats_kwargs):
+    """Statistics of the dataset's images, or of them average-pooled to `resolution` (None = as stored)."""
     assert mode in ['features', 'probs']
     dataset_kwargs = dnnlib.EasyDict(dataset_kwargs if dataset_kwargs is not None else opts.dataset_kwargs)
     dataset = dnnlib.util.construct_class_by_name(**dataset_kwargs)
     num_items = len(dataset) if max_items is None else min(len(dataset), max_items)
     if num_items == 0:
         raise dnnlib.UserError(f'dataset {dataset_kwargs.get("path", "")} has no images')
+    if resolution == dataset.resolution:
+        resolution = None
+    if resolution is not None and dataset.resolution % resolution != 0:
+        raise dnnlib.UserError(f'dataset {dataset_kwargs.get("path", "")}: {dataset.resolution} px images cannot be '
+                               f'average-pooled to {resolution} px')
 
     # Look up the cache; rank 0 decides for everyone.
     cache_file = None
     if opts.cache:
         stats_kwargs_key = dict(stats_kwargs, max_items=num_items)
+        if resolution is not None:
+            stats_kwargs_key['resolution'] = resolution
         cache_file = stats_cache_file(opts, dataset, dataset_kwargs, detector, mode, stats_kwargs_key)
         stats = load_stats(cache_file) if opts.rank == 0 else None
         if broadcast_flag(stats is not None, opts):
@@ -261,6 +276,8 @@ def compute_feature_stats_for_dataset(opts, detector, mode='features', max_items
                                          num_workers=opts.num_workers, pin_memory=(opts.device.type == 'cuda'))
     with progress_bar(opts, num_items, f'{getattr(dataset, "name", "dataset")} features') as bar:
         for images, _labels in loader:
+            if resolution is not None:
+                images = downsample_images(images, resolution)
             stats.append_torch(_detect(detector, images, mode), num_gpus=opts.num_gpus)
             bar.update(stats.num_items - bar.n)
 

@@ -93,6 +93,7 @@ def plan(outdir, data, cfg, device, detector):
             'train.py', f'--outdir={sub(name)}', f'--data={data}', f'--genotype={genotype(results)}', '--cfg=conv_cifar',
             f'--g-channels={cfg["train_channels"]}', f'--d-channels={cfg["train_channels"]}',
             f'--batch={cfg["train_batch"]}', f'--kimg={cfg["train_kimg"]}', f'--tick={cfg["train_tick"]}',
+            '--ema-kimg=0', # 750 G steps: an EMA of 0.999 per G step would still be half the initial weights
             '--snap=1', '--metrics=none', '--grid-images=64'] + common
 
     def grid(name, model):

@@ -264,6 +264,9 @@ def _summary(run_dir, kind, options, records):
     last = records[-1] if records else {}
     if kind == 'search':
         rows.append(['iterations', f'{esc(last.get("iteration", 0))} of {esc(options.get("num_iters", "?"))}'])
+        note = options.get('algorithm_kwargs', {}).get('reward_note') # AutoGAN and random search
+        if note is not None:
+            rows.append(['reward', esc(note.removeprefix('Reward: '))])
         result = os.path.join(run_dir, 'found.json')
     else:
         rows.append(['kimg', f'{_scalar(last.get("Progress/kimg")) or 0:g} of {esc(options.get("total_kimg", "?"))}'])

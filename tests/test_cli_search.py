@@ -50,6 +50,9 @@ def test_dry_run_conventional(data, tmp_path, capsys):
     alg = c['algorithm_kwargs']
     assert (alg['T'], alg['S'], alg['R'], alg['warmup_iters'], alg['bar_update']) == (7, 20, 390, 5, 'both')
     assert c['G_kwargs']['gumbel'] is True and c['G_kwargs']['gumbel_tau'] == 0.5
+    c, out = dry_run(capsys, f'--outdir={tmp_path}', f'--data={data["d32"]}', '--search-d') # Table 3 "Search D"
+    assert c['D_kwargs'] == dict(class_name='nas.space.supernet_discriminator.SupernetDiscriminator', d_channels=128)
+    assert c['algorithm_kwargs']['search_D'] is True
 
 def test_dry_run_stylegan2(data, tmp_path, capsys):
     if not os.path.isfile(os.path.join(ROOT, 'nas', 'space', 'supernet_stylegan2.py')):
@@ -79,6 +82,7 @@ def test_dry_run_autogan_has_the_papers_defaults(data, tmp_path, capsys):
     assert (alg['g_batch'], c['batch_size'], alg['n_critic']) == (128, 64, 5)
     assert (alg['lr'], alg['betas'], alg['ctrl_lr'], alg['ctrl_betas']) == (2e-4, [0.0, 0.9], 3.5e-4, [0.0, 0.9])
     assert (alg['entropy_weight'], alg['reset_threshold'], alg['reset_stat']) == (1e-4, 1e-3, 'var')
+    assert alg['dynamic_reset'] is True
     assert (alg['num_candidates'], alg['beam_size']) == (10, 5) # authors' code: top 5 of 10 at each stage's end
     assert (alg['reward'], alg['reward_samples'], alg['evaluator_kwargs']['detector']) == ('fid', 5000, None)
     assert c['G_kwargs'] == dict(class_name='nas.space.autogan_space.SharedGenerator', z_dim=128, g_channels=128)
@@ -88,16 +92,28 @@ def test_dry_run_autogan_has_the_papers_defaults(data, tmp_path, capsys):
     c, out = dry_run(capsys, f'--outdir={tmp_path}', f'--data={data["d32"]}', '--method=autogan', '--iters=9',
                      '--shared-steps=7', '--ctrl-steps=3', '--g-batch=32', '--batch=16', '--lr=1e-4', '--ctrl-lr=1e-3',
                      '--entropy-weight=1e-3', '--n-critic=2', '--reset-stat=std', '--reward-samples=20',
-                     '--detector=inception', '--g-channels=16', '--d-channels=8', '--num-candidates=4', '--beam-size=2')
+                     '--detector=inception', '--g-channels=16', '--d-channels=8', '--num-candidates=4', '--beam-size=2',
+                     '--no-dynamic-reset')
     alg = c['algorithm_kwargs']
     assert alg['grow_iters'] == [2, 6] # 25 and 55 of 90, scaled to 9
     assert (alg['shared_steps'], alg['ctrl_steps'], alg['g_batch'], c['batch_size'], alg['lr'], alg['ctrl_lr']) == \
         (7, 3, 32, 16, 1e-4, 1e-3)
     assert (alg['entropy_weight'], alg['n_critic'], alg['reset_stat'], alg['reward'], alg['reward_samples']) == \
         (1e-3, 2, 'std', 'is', 20)
+    assert alg['dynamic_reset'] is False
     assert (alg['num_candidates'], alg['beam_size'], alg['evaluator_kwargs']['batch_size']) == (4, 2, 20)
     assert c['G_kwargs']['g_channels'] == 16 and c['D_kwargs']['d_channels'] == 8
     assert '9 iterations of 7 D steps and 3 controller steps' in out
+    c, out = dry_run(capsys, f'--outdir={tmp_path}', f'--data={data["d32"]}', '--method=autogan', '--single-level')
+    assert (c['algorithm_kwargs']['single_level'], c['algorithm_kwargs']['grow_iters']) == (True, [])
+    assert 'one controller for every cell (single level)' in out
+
+def test_dry_run_random_weight_sharing(data, tmp_path, capsys):
+    # AutoGAN Sec. 4.3.5: random search with weight sharing beside the early-stopping one, on a backbone's shared G.
+    c, out = dry_run(capsys, f'--outdir={tmp_path}', f'--data={data["d32"]}', '--method=random', '--weight-sharing')
+    assert c['algorithm_kwargs']['class_name'] == 'nas.search.random_search.SharedRandomSearch'
+    assert c['G_kwargs']['class_name'] == 'nas.space.supernet_conventional.SupernetGenerator'
+    assert 'scored with weights shared by every architecture' in out and '-random-ws-batch' in out
 
 def test_dry_run_random_in_every_space(data, tmp_path, capsys):
     from nas.search.random_search import sample_genotype
@@ -164,8 +180,9 @@ def test_search_then_retrain_then_generate(data, tmp_path):
     (['--backbone=stylegan2', '--g-channels=8', '--data={d16}'], ['--g-channels: only for --backbone=conventional']),
     (['--backbone=stylegan2', '--up-ops=no_deconv', '--data={d16}'], ['--up-ops: only for --backbone=conventional']),
     (['--width-frac=0.5'], ['--width-frac: only for --backbone=stylegan2']),
-    (['--search-d'], ['--search-d: ganas has no searchable discriminator']),
+    (['--backbone=stylegan2', '--search-d', '--data={d16}'], ['--search-d: the stylegan2 backbone has no searchable discriminator', '--backbone=conventional']),
     (['--method=autogan', '--preset=alphaGAN_l'], ['--preset: only for --method=alphagan, not --method=autogan']),
+    (['--method=autogan', '--single-level', '--grow-iters=1'], ['--grow-iters: a --single-level search adds no cells']),
     (['--method=autogan', '--mode=micro'], ['--mode: only for --backbone=stylegan2', 'autogan space']),
     (['--method=autogan', '--backbone=conventional'], ['--backbone=conventional: --method=autogan searches --backbone=autogan']),
     (['--backbone=autogan'], ['--backbone=autogan: --method=alphagan searches --backbone=conventional or stylegan2']),
@@ -187,7 +204,7 @@ def test_search_then_retrain_then_generate(data, tmp_path):
     (['--data=nowhere.zip'], ['--data:']),
     (['--resume=nowhere.pt'], ['--resume: nowhere.pt: no such file']),
     (['--resume={empty}'], ['holds no search-state']),
-], ids=['mode', 'g_channels', 'up_ops', 'width_frac', 'search_d', 'autogan_preset', 'autogan_mode', 'autogan_backbone',
+], ids=['mode', 'g_channels', 'up_ops', 'width_frac', 'search_d', 'autogan_preset', 'single_level_grow', 'autogan_mode', 'autogan_backbone',
         'alphagan_backbone', 'is_offline', 'is_vgg16', 'no_detector', 'grow_order', 'grow_count', 'autogan_train_steps',
         'random_T', 'random_up_ops', 'alphagan_ctrl', 'alphagan_reward', 'random_g_channels', 'autogan_res36',
         'reward_samples', 'res36', 'res48', 'no_data', 'no_resume', 'empty_resume_dir'])

@@ -45,14 +45,15 @@ def test_conventional_defaults_are_the_papers(data, tmp_path, capsys):
     assert (c['batch_size'], c['G_batch_size'], c['n_critic']) == (64, 128, 5)
     assert c['total_kimg'] * 1000 == 50000 * 5 * 64
     assert c['G_opt_kwargs']['lr'] == c['D_opt_kwargs']['lr'] == 2e-4 and c['G_opt_kwargs']['betas'] == [0.0, 0.9]
-    assert c['lr_schedule'] == 'linear' and c['augment_kwargs'] is None and c['ema_kimg'] == 0
+    assert c['lr_schedule'] == 'linear' and c['augment_kwargs'] is None
+    assert (0.5 ** (64 / (c['ema_kimg'] * 1000))) ** 5 == pytest.approx(0.999, abs=1e-5) # the official code's G EMA
     assert c['G_reg_interval'] is None and c['D_reg_interval'] is None
     assert not os.listdir(tmp_path) # a dry run writes nothing
     # STL-10 at 48x48 (supp. A.1.2): beta1 0.5, 80k G iterations.
     c = dry_run_options(run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d48"]}', f'--genotype={genotype}', '--dry-run',
-                            '--ema-kimg=222', '--lr-decay=none', '--aug=ada'))
+                            '--ema-kimg=0', '--lr-decay=none', '--aug=ada'))
     assert c['G_opt_kwargs']['betas'] == [0.5, 0.9] and c['total_kimg'] * 1000 == 80000 * 5 * 64
-    assert c['ema_kimg'] == 222 and c['lr_schedule'] is None and c['ada_target'] == 0.6
+    assert c['ema_kimg'] == 0 and c['lr_schedule'] is None and c['ada_target'] == 0.6
 
 def test_autogan_defaults_are_the_papers(data, tmp_path, capsys):
     genotype = os.path.join(GENOTYPES, 'autogan_cifar10.json')
@@ -76,7 +77,7 @@ def test_autogan_defaults_are_the_papers(data, tmp_path, capsys):
     c = dry_run_options(run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d32"]}', f'--genotype={genotype}',
                             '--dry-run', '--cfg=conv_cifar')) # alphaGAN's recipe for an AutoGAN generator
     assert c['G_kwargs']['class_name'] == 'nas.space.autogan_space.Generator'
-    assert c['lr_schedule'] == 'linear' and c['ema_kimg'] == 0
+    assert c['lr_schedule'] == 'linear' and c['ema_kimg'] == 222
 
 def test_conventional_retrain_then_generate(data, tmp_path):
     genotype = os.path.join(GENOTYPES, 'alphagan_l_cifar10.json')
@@ -108,6 +109,14 @@ def test_stylegan2_genotype_goes_into_the_stylegan2_config(data, tmp_path, capsy
     assert c['G_kwargs']['class_name'] == 'nas.backbones.stylegan2.Generator'
     assert c['G_kwargs']['genotype'] == read_json(genotype)
     assert c['loss_kwargs']['class_name'] == 'training.loss.StyleGAN2Loss'
+    # alphaGAN supp. A.1.2: a searched genotype re-trains without path-length regularisation; --pl-weight sets one.
+    assert c['loss_kwargs']['pl_weight'] == 0
+    c = dry_run_options(run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d16"]}', f'--genotype={genotype}',
+                            '--cfg=stylegan2', '--dry-run', '--pl-weight=2'))
+    assert c['loss_kwargs']['pl_weight'] == 2
+    c = dry_run_options(run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d16"]}',
+                            '--cfg=stylegan2', '--dry-run')) # StyleGAN2 itself keeps its regulariser (weight 2)
+    assert 'pl_weight' not in c['loss_kwargs']
 
 @pytest.mark.parametrize('args, fragments', [
     (['--genotype=missing.json'], ['--genotype: missing.json: no such file']),
@@ -117,10 +126,11 @@ def test_stylegan2_genotype_goes_into_the_stylegan2_config(data, tmp_path, capsy
     (['--genotype={autogan}', '--map=2'], ['--map: not used by a conventional genotype']),
     (['--genotype={autogan}', '--data={d36}'], ['--data: resolution 36', 'as the autogan genotype']),
     (['--genotype={conv}', '--gamma=1'], ['--gamma: not used by a conventional genotype']),
+    (['--genotype={conv}', '--pl-weight=2'], ['--pl-weight: not used by a conventional genotype']),
     (['--cfg=autogan'], ['--cfg=autogan: only for a conventional or autogan --genotype']),
     (['--g-channels=8'], ['--g-channels: only for a conventional or autogan --genotype']),
     (['--genotype={conv}', '--data={d36}'], ['--data: resolution 36', 'not a multiple of 8']),
-], ids=['missing', 'bad_op', 'cfg_stylegan2', 'autogan_cfg_auto', 'autogan_map', 'autogan_resolution', 'gamma',
+], ids=['missing', 'bad_op', 'cfg_stylegan2', 'autogan_cfg_auto', 'autogan_map', 'autogan_resolution', 'gamma', 'pl_weight',
         'autogan_cfg_alone', 'g_channels_alone', 'resolution'])
 def test_bad_inputs(data, tmp_path, capsys, args, fragments):
     bad = read_json(os.path.join(GENOTYPES, 'alphagan_s_cifar10.json'))

@@ -252,6 +252,22 @@ def test_fast_evaluator_fid_and_is_reuse_real_stats(env, monkeypatch):
     assert (r1.is_mean, r1.is_std) == pytest.approx(expected_is, rel=1e-4)
     assert r2.num_gen == 20 and r2.fid != r1.fid
 
+def test_fast_evaluator_compares_a_smaller_generator_at_its_resolution(env):
+    # AutoGAN's stage-0/1 children: 2 px output against the 8 px real images average-pooled to 2 px.
+    evaluator = evaluator_for(env, dataset_kwargs=dataset_kwargs(env.data), num_gen=30)
+    G = TinyG(img_resolution=2)
+    fid = evaluator(G).fid
+    pooled = torch.nn.functional.avg_pool2d(torch.from_numpy(env.images).permute(0, 3, 1, 2).double(), 4)
+    pooled = pooled.round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    gen = reference_generated(G, 32)[:30]
+    gen_stats = mean_cov(reference_features(gen, return_features=True))
+    assert fid == pytest.approx(frechet_distance(*mean_cov(reference_features(pooled, return_features=True)), *gen_stats),
+                                rel=1e-4)
+    assert fid != pytest.approx(frechet_distance(*mean_cov(reference_features(env.images, return_features=True)),
+                                                 *gen_stats), rel=1e-2)
+    full = evaluator(TinyG()).fid # the full-resolution statistics stay apart
+    assert full == pytest.approx(evaluator_for(env, dataset_kwargs=dataset_kwargs(env.data), num_gen=30)(TinyG()).fid)
+
 def test_fast_evaluator_without_logits_gives_fid_only(env):
     evaluator = evaluator_for(env, dataset_kwargs=dataset_kwargs(env.data), num_gen=20, detector=env.plain)
     r = evaluator(TinyG())

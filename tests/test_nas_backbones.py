@@ -111,3 +111,24 @@ def test_no_backbone_branch_outside_the_backbone_modules():
     assert not BRANCH.search("elif opts.method == 'autogan':") # a method, not a backbone
 
 #----------------------------------------------------------------------------
+# A pickle written by an older ganas embeds an older nas/backbones/<name>.py; trusted loading executes that source,
+# which registers its Backbone and its classes' former names once more.
+
+def test_trusted_load_of_an_older_backbone_source_keeps_the_installed_registry(monkeypatch):
+    import pickle
+    from nas.backbones import conventional
+    from torch_utils import persistence
+    g = conventional.BACKBONE.sample_genotype(np.random.default_rng(0), resolution=32, channels=None, mode='cell')
+    G = conventional.Generator(genotype=g.to_dict(), z_dim=8, g_channels=8, img_resolution=32, img_channels=3).eval()
+    monkeypatch.setattr(conventional.Generator, '_persistent_src',
+                        conventional.Generator._persistent_src + '\n# an older revision\n')
+    data = pickle.dumps(G)
+    monkeypatch.undo()
+    loaded = pickle.loads(data)
+    assert type(loaded).__module__.startswith('_ganas_embedded_') # the older source ran
+    z = torch.randn([2, 8])
+    assert torch.equal(loaded(z, None), G(z, None))
+    assert backbones.get('conventional') is conventional.BACKBONE
+    assert persistence.former_name_class('training.networks_conventional.Generator', {}) is conventional.Generator
+    # The installed source embedded as it is rebuilds the installed class, executing nothing.
+    assert type(pickle.loads(pickle.dumps(G))) is conventional.Generator

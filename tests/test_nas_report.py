@@ -62,7 +62,8 @@ def search_run(tmp_path):
     run = tmp_path / '00003-toy-stylegan2-micro_dynw-random'
     run.mkdir()
     write_json(run / 'search_options.json', dict(training_set_kwargs=dict(path='a<b&c.zip', resolution=8), num_iters=15,
-                                                 algorithm_kwargs=dict(class_name='nas.search.random_search.Random')))
+                                                 algorithm_kwargs=dict(class_name='nas.search.random_search.Random',
+                                                                       reward_note='Reward: 1/FID (the default: the detector offline has no logits, so no Inception Score)')))
     write_json(run / 'found.json', DYNW_GENOTYPE)
     with open(run / 'stats.jsonl', 'w') as f:
         for it in range(1, 16):
@@ -106,6 +107,8 @@ def test_search_report_has_every_section(search_run):
     assert '<td>Reward/mean</td><td>15</td><td>3.75</td>' in curves
     assert 'Timing/' not in curves
     assert '<td>wall time</td><td>150 s</td>' in section(text, 'summary')
+    assert ('<td>reward</td><td>1/FID (the default: the detector offline has no logits, so no Inception Score)</td>'
+            in section(text, 'summary'))
 
     # Escaped user text, metrics, and no command without command.txt (the saved options are the config).
     assert 'a&lt;b&amp;c.zip' in text and 'a<b&c.zip' not in text

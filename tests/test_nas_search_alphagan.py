@@ -73,9 +73,10 @@ def test_one_iteration_moves_alpha_and_weights():
     assert arch_ids == {id(p) for group in alg.arch_opt.param_groups for p in group['params']}
     assert AlphaGAN(G, D, 'cpu').arch_opt.defaults['weight_decay'] == 1e-3 and alg.arch_opt.defaults['betas'] == (0.5, 0.999)
 
-def test_alpha_gradient_is_the_first_order_gap_gradient():
+@pytest.mark.parametrize('bar_update', ['weights', 'arch', 'both'])
+def test_alpha_gradient_is_the_first_order_gap_gradient(bar_update):
     G, D = make_nets()
-    alg = AlphaGAN(G, D, 'cpu', T=1, S=1, R=1, arch_lr=1e-30, arch_wd=0) # negligible step: read the gradients
+    alg = AlphaGAN(G, D, 'cpu', T=1, S=1, R=1, arch_lr=1e-30, arch_wd=0, bar_update=bar_update) # read the gradients
     data = FakeData()
     alg.weight_part(data)
     G_bar, D_bar = alg.solve_bars(data)
@@ -86,7 +87,8 @@ def test_alpha_gradient_is_the_first_order_gap_gradient():
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
     assert all(p.grad is None for p in G.weight_parameters()) # weight gradients of the gap are dropped
 
-    # Reference: d/d alpha of M(G, D_bar) through G, plus d/d alpha_bar of -M(G_bar, D) (G_bar's alphas = G's).
+    # Reference: d/d alpha of M(G, D_bar) through G, plus ('weights': G_bar runs G's architecture) d/d alpha_bar of
+    # -M(G_bar, D); 'arch' and 'both' hold G_bar's own alphas fixed, like its weights.
     torch.manual_seed(7)
     real_img, real_c = ref_data.val()
     z = torch.randn([real_img.shape[0], G.z_dim])
@@ -97,8 +99,8 @@ def test_alpha_gradient_is_the_first_order_gap_gradient():
     g1 = torch.autograd.grad(term1, G.arch_parameters())
     g2 = torch.autograd.grad(term2, G_bar.arch_parameters())
     for got, a, b in zip(grads, g1, g2):
-        assert torch.allclose(got, a + b, rtol=1e-5, atol=1e-9)
-    assert any(b.abs().sum() > 0 for b in g2) # the second term contributes
+        assert torch.allclose(got, a + b if bar_update == 'weights' else a, rtol=1e-5, atol=1e-9)
+    assert any(b.abs().sum() > 0 for b in g2) # the second term would contribute
 
 def test_bars_leave_real_networks_unchanged():
     G, D = make_nets()
@@ -171,30 +173,62 @@ class SearchableD(torch.nn.Module):
         logits = self.base(img, c)
         return w[0] * logits + w[1] * logits.tanh()
 
-@pytest.mark.parametrize('G_kwargs, alg_kwargs', [
-    (dict(), dict(bar_update='arch')),
-    (dict(), dict(bar_update='both')),
-    (dict(gumbel=True, gumbel_tau=0.5), dict()),
-    (dict(up_ops='no_deconv'), dict()),
-    (dict(up_ops='learnable_interp'), dict()),
-    (dict(), dict(n_critic=2)),
-    (dict(), dict(search_D=True)),
-], ids=['bar_arch', 'bar_both', 'gumbel', 'no_deconv', 'learnable_interp', 'n_critic', 'search_D'])
-def test_ablation_moves_alpha(G_kwargs, alg_kwargs):
-    G, D = make_nets(**G_kwargs)
-    if alg_kwargs.get('search_D'):
-        D = SearchableD()
-    alg = AlphaGAN(G, D, 'cpu', T=2, S=1, R=1, arch_wd=0, **alg_kwargs) # no decay: alpha moves by the gap alone
-    a0 = alphas(G)
-    d0 = alphas(D) if alg_kwargs.get('search_D') else []
-    stats = alg.step(0, FakeData())
-    assert changed(a0, alphas(G))
-    assert 'Search/duality_gap' in stats
-    if alg_kwargs.get('search_D'):
-        assert changed(d0, alphas(D))
-    if alg_kwargs.get('n_critic') == 2:
-        steps = [alg.G_opt.state[p]['step'].item() for p in G.weight_parameters() if p in alg.G_opt.state]
-        assert steps and all(s == 1 for s in steps) # T=2 D steps, one G step
+@pytest.mark.parametrize('bar_update, moved', [('weights', (True, False)), ('arch', (False, True)), ('both', (True, True))])
+def test_bar_update_trains_what_it_names(bar_update, moved):
+    G, D = make_nets()
+    alg = AlphaGAN(G, D, 'cpu', T=1, S=1, R=2, bar_update=bar_update)
+    data = FakeData()
+    alg.weight_part(data)
+    G_bar, _D_bar = alg.solve_bars(data)
+    weights_moved = changed([p.detach() for p in G.weight_parameters()], [p.detach() for p in G_bar.weight_parameters()])
+    assert (weights_moved, changed(alphas(G), alphas(G_bar))) == moved
+
+def test_gumbel_step_runs_one_one_hot_sample_in_both_terms(monkeypatch):
+    G, D = make_nets(gumbel=True, gumbel_tau=0.5)
+    drawn = []
+    edge_weights = SupernetGenerator.edge_weights
+    monkeypatch.setattr(SupernetGenerator, 'edge_weights', lambda self: drawn.append(edge_weights(self)) or drawn[-1])
+    alg = AlphaGAN(G, D, 'cpu', T=1, S=2, R=1)
+    data = FakeData()
+    alg.weight_part(data)
+    G_bar, D_bar = alg.solve_bars(data)
+    drawn.clear()
+    alg.arch_part(data, G_bar, D_bar)
+    assert len(drawn) == 2 * 2 # per step: G in M(G, D_bar), G_bar in M(G_bar, D)
+    for of_G, of_G_bar in [drawn[0:2], drawn[2:4]]:
+        assert of_G.keys() == of_G_bar.keys()
+        assert all(torch.equal(of_G[edge], of_G_bar[edge]) for edge in of_G)
+        assert all(sorted(row.tolist())[-1] == 1 and row.sum().item() == 1 for row in of_G.values())
+    assert any(not torch.equal(drawn[0][edge], drawn[2][edge]) for edge in drawn[0]) # a fresh sample per step
+
+@pytest.mark.parametrize('up_ops, searched', [('no_deconv', ('nearest', 'bilinear')),
+                                              ('learnable_interp', ('deconv', 'nearest_conv_1x1', 'bilinear_conv_1x1'))])
+def test_up_ops_are_the_searched_candidates(up_ops, searched):
+    # Tables 6 and 7: every up-sampling edge (cell inputs and skips) chooses among this set alone.
+    G, D = make_nets(up_ops=up_ops)
+    alg = AlphaGAN(G, D, 'cpu', T=1, S=1, R=1)
+    alg.step(0, FakeData())
+    up_rows = [row for edge, row in alg.arch_weights().items() if edge.split('.')[1] in ('up0', 'up1', 'skip')]
+    assert len(up_rows) == 2 * 3 + 3 and all(tuple(row) == searched for row in up_rows)
+    genotype = alg.derive(method='alphagan')
+    chosen = [op for ops in genotype.ops.values() for op in [ops['up0'], ops['up1'], *ops['skip'].values()]]
+    assert len(chosen) == 2 * 3 + 3 and set(chosen) <= set(searched)
+
+def test_n_critic_steps_G_every_nth_D_step():
+    G, D = make_nets()
+    alg = AlphaGAN(G, D, 'cpu', T=2, S=1, R=1, n_critic=2)
+    alg.step(0, FakeData())
+    steps = [alg.G_opt.state[p]['step'].item() for p in G.weight_parameters() if p in alg.G_opt.state]
+    assert steps and all(s == 1 for s in steps) # T=2 D steps, one G step
+    assert all(alg.D_opt.state[p]['step'].item() == 2 for p in D.parameters() if p in alg.D_opt.state)
+
+def test_search_D_moves_D_alphas():
+    G, _D = make_nets()
+    D = SearchableD()
+    alg = AlphaGAN(G, D, 'cpu', T=2, S=1, R=1, arch_wd=0, search_D=True) # no decay: alpha moves by the gap alone
+    a0, d0 = alphas(G), alphas(D)
+    alg.step(0, FakeData())
+    assert changed(a0, alphas(G)) and changed(d0, alphas(D))
 
 def test_warmup_freezes_alpha():
     G, D = make_nets()
@@ -214,18 +248,24 @@ def test_bad_switches_are_refused():
     with pytest.raises(ValueError, match='arch_parameters'):
         AlphaGAN(G, D, 'cpu', search_D=True)
 
-def test_stylegan2_supernet_iteration():
-    supernet = pytest.importorskip('nas.space.supernet_stylegan2')
+def make_stylegan2_nets(mode='macro_dynw'):
+    from nas.space.supernet_stylegan2 import SupernetGenerator as SG2Supernet
     from training.networks_stylegan2 import Discriminator as SG2Discriminator
     torch.manual_seed(0)
-    G = supernet.SupernetGenerator(z_dim=16, w_dim=16, img_resolution=8, img_channels=3, mode='macro_dynw',
+    G = SG2Supernet(z_dim=16, w_dim=16, img_resolution=8, img_channels=3, mode=mode,
         mapping_kwargs=dict(num_layers=2), synthesis_kwargs=dict(channel_base=64, channel_max=8, num_fp16_res=0))
     D = SG2Discriminator(c_dim=0, img_resolution=8, img_channels=3, channel_base=64, channel_max=8, num_fp16_res=0,
         epilogue_kwargs=dict(mbstd_group_size=2))
-    class Data:
-        def train(self):
-            return torch.rand([2, 3, 8, 8]) * 2 - 1, torch.zeros([2, 0])
-        val = train
+    return G, D
+
+class StyleGAN2Data:
+    def train(self):
+        return torch.rand([2, 3, 8, 8]) * 2 - 1, torch.zeros([2, 0])
+    val = train
+
+def test_stylegan2_supernet_iteration():
+    G, D = make_stylegan2_nets()
+    Data = StyleGAN2Data
     alg = AlphaGAN(G, D, 'cpu', T=1, S=1, R=1, arch_wd=0)
     a0, d0 = alphas(G), snapshot(D)
     stats = alg.step(0, Data())
@@ -233,6 +273,23 @@ def test_stylegan2_supernet_iteration():
     genotype = alg.derive(method='alphagan')
     assert genotype.backbone == 'stylegan2' and genotype.mode == 'macro_dynw' and genotype.w_idx is not None
     assert any(not torch.equal(v, D.state_dict()[k]) for k, v in d0.items())
+
+def test_stylegan2_search_draws_random_noise_in_every_step():
+    # Re-training draws fresh per-sample noise; the search must see the same regime in its weight, G_bar/D_bar and
+    # architecture steps, while the preview grids keep constant noise.
+    from nas.search import search_loop
+    G, D = make_stylegan2_nets(mode='micro')
+    modes = []
+    G.synthesis.register_forward_pre_hook(lambda module, args, kwargs: modes.append(kwargs['noise_mode']),
+                                          with_kwargs=True)
+    alg = AlphaGAN(G, D, 'cpu', T=1, S=1, R=1)
+    alg.step(0, StyleGAN2Data())
+    assert len(modes) == 2 + 2 + 2 and set(modes) == {'random'} # T: D and G step; R: D_bar and G_bar; S: two terms
+    z = torch.randn([2, G.z_dim])
+    c = torch.zeros([2, 0])
+    assert not torch.equal(G(z, c), G(z, c)) # the search's G is not deterministic in z
+    assert torch.equal(torch.as_tensor(search_loop.generate_images(G, z, c, 2)),
+                       torch.as_tensor(search_loop.generate_images(G, z, c, 2)))
 
 #----------------------------------------------------------------------------
 

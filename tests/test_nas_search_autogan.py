@@ -11,8 +11,10 @@ import PIL.Image
 import pytest
 import torch
 
+import dnnlib
 from nas.genotype import Genotype
 from nas.search import autogan
+from nas.search import reward as reward_module
 from nas.search import search_loop as sl
 from nas.search.autogan import AutoGAN, DynamicReset
 from nas.search.controller import Controller
@@ -173,14 +175,40 @@ def test_dynamic_reset_reinitialises_the_shared_gan():
     assert alg.resetter.g_losses == []
     assert any(not torch.equal(a, b) for a, b in zip(ctrl_before, alg.controller.parameters())) # kept, trained
 
-def test_resume_continues_exactly():
-    alg = make()
+def test_single_level_samples_every_cell_at_full_resolution():
+    # AutoGAN Sec. 4.3.4's ablation: one controller for the whole architecture, the full-size G and D from the start.
+    alg = make(grow_iters=(), single_level=True, num_iters=2)
+    sizes = [n for s in range(3) for n in primitives.autogan_token_sizes(s)]
+    assert alg.controller.token_sizes == sizes
+    samples = alg.sample_children(3)[0]
+    assert all([len(cell) for cell in sample] == [len(primitives.autogan_token_sizes(s)) for s in range(3)]
+               for sample in samples)
+    data = TinyData()
+    stats = alg.step(0, data)
+    assert stats['Search/stage'] == 2 and alg.G.sample is not None and len(alg.G.sample) == 3
+    assert alg.G(torch.randn(2, alg.G.z_dim)).shape[-1] == 16 # full resolution
+    alg.step(1, data)
+    genotype = alg.derive()
+    assert genotype.provenance['extra']['searched_cells'] == 3
+    assert set(alg.arch_weights()) == set(make().arch_weights()) # every token of every cell, as multi-level
+    with pytest.raises(AssertionError):
+        make(single_level=True) # cells added at grow_iters contradict a single level
+
+def test_dynamic_reset_off_never_resets():
+    # AutoGAN Sec. 4.3.3's ablation: the same flat losses as above, and no reset.
+    alg = make(reset_window=2, reset_threshold=1e9, shared_steps=50, n_critic=1, dynamic_reset=False)
+    stats = alg.step(0, TinyData())
+    assert stats['Search/reset'] == 0 and stats['Search/shared_steps'] == 50 and alg.num_resets == 0
+
+@pytest.mark.parametrize('kwargs', [dict(), dict(single_level=True, grow_iters=())], ids=['multi_level', 'single_level'])
+def test_resume_continues_exactly(kwargs):
+    alg = make(**kwargs)
     data = TinyData()
     alg.step(0, data)
     alg.step(1, data)
     buf = io.BytesIO()
     torch.save(alg.state_dict(), buf)
-    alg2 = make(seed=1)
+    alg2 = make(seed=1, **kwargs)
     alg2.load_state_dict(torch.load(io.BytesIO(buf.getvalue()), weights_only=True))
     data2 = TinyData()
     data2.gen.set_state(data.gen.get_state())
@@ -213,11 +241,24 @@ def test_metric_reward_needs_logits():
         def __call__(self, G, num_gen=None):
             return type('R', (), dict(fid=4.0, is_mean=None))()
     alg = make(reward='fid')
-    alg._evaluator = NoLogits()
+    alg.reward.evaluator = NoLogits()
     assert alg.child_reward([(0, 0, 0, 0)]) == 0.25
-    alg.reward = 'is'
+    alg.reward.reward = 'is'
     with pytest.raises(Exception, match='--reward=is'):
         alg.child_reward([(0, 0, 0, 0)])
+
+@pytest.mark.parametrize('given, note', [
+    (None, 'Reward: 1/FID (the default: the detector offline has no logits, so no Inception Score)'),
+    ('fid', 'Reward: 1/FID'),
+])
+def test_reward_is_said_in_one_line(given, note, monkeypatch, capsys):
+    monkeypatch.setattr(reward_module, 'detector_has_logits', lambda spec: False) # the offline detector
+    opts = dnnlib.EasyDict(reward=given, detector=None, reward_real=None, reward_samples=10)
+    kwargs = reward_module.reward_config(opts, dnnlib.EasyDict(training_set_kwargs=dict()))
+    assert kwargs['reward'] == 'fid' and kwargs['reward_note'] == note
+    capsys.readouterr()
+    make(reward='fid', reward_note=kwargs['reward_note'])
+    assert capsys.readouterr().out.splitlines()[-1] == note # the run's log
 
 #----------------------------------------------------------------------------
 # Through the search loop (run directory, genotype files, exact resume), reward named by its dotted path.

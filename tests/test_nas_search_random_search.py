@@ -1,6 +1,7 @@
 """nas/search/random_search.py: seeded samples from every space, reproducible runs, the best candidate kept."""
 
 import collections
+import copy
 import io
 
 import numpy as np
@@ -8,9 +9,11 @@ import pytest
 import torch
 
 from nas.genotype import Genotype
-from nas.search.random_search import RandomSearch, sample_genotype
+from nas.backbones import base as backbone_base
+from nas.search.random_search import RandomSearch, SharedRandomSearch, sample_genotype
 from nas.space import primitives
 from nas.space.autogan_space import SharedGenerator
+from nas.space.supernet_conventional import SupernetGenerator
 from training.networks_conventional import Discriminator
 
 class TinyData:
@@ -84,6 +87,58 @@ def test_state_round_trip():
     assert alg2.rewards == alg.rewards and alg2.best == alg.best
     z = torch.randn([2, 128])
     torch.testing.assert_close(alg2.best_G.eval()(z), alg.best_G.eval()(z))
+
+#----------------------------------------------------------------------------
+# With weight sharing (Li & Talwalkar 2019, AutoGAN Sec. 4.3.5): one shared G, a random architecture per G step,
+# every candidate scored again with the final weights.
+
+def make_shared(space):
+    torch.manual_seed(0)
+    G = SupernetGenerator(img_resolution=16, g_channels=4) if space == 'conventional' else \
+        SharedGenerator(g_channels=4, img_resolution=16, bottom_width=2)
+    D = Discriminator(img_resolution=16, d_channels=4)
+    return SharedRandomSearch(G, D, 'cpu', space=space, num_samples=3, train_steps=2, n_critic=1, g_batch=2,
+                              reward=output_reward, seed=0)
+
+@pytest.mark.parametrize('space', ['conventional', 'autogan'])
+def test_weight_sharing_trains_one_G_and_rescores_every_candidate(space, monkeypatch):
+    alg = make_shared(space)
+    G = alg.G
+    shown = []
+    show = type(alg.backbone).show_genotype
+    monkeypatch.setattr(type(alg.backbone), 'show_genotype',
+                        lambda self, G, genotype: shown.append(genotype.to_dict()) or show(self, G, genotype))
+    weights = [p.detach().clone() for p in G.weight_parameters()]
+    stats = run(alg, TinyData())
+    assert any(not torch.equal(a, b) for a, b in zip(weights, G.weight_parameters())) # the one G trained
+    candidates = [g.to_dict() for g in alg.genotypes]
+    trained_on = [g for g in shown if g not in candidates]
+    assert len(trained_on) == 3 * 2 and len({str(g['ops']) for g in trained_on}) > 1 # one draw per G step
+    final = []
+    G.eval() # as the reward evaluator runs it
+    for genotype in alg.genotypes:
+        show(alg.backbone, G, genotype)
+        with torch.no_grad():
+            final.append(output_reward(G))
+    assert alg.rewards == final and alg.best == int(np.argmax(final))
+    assert stats[-1]['Search/best_reward'] == max(final)
+    assert alg.derive().ops == alg.genotypes[alg.best].ops
+
+def test_weight_sharing_state_round_trip_continues_exactly():
+    alg = make_shared('conventional')
+    data = TinyData()
+    alg.step(0, data)
+    alg.step(1, data)
+    buf = io.BytesIO()
+    torch.save(alg.state_dict(), buf)
+    resumed = make_shared('conventional')
+    resumed.load_state_dict(torch.load(io.BytesIO(buf.getvalue()), weights_only=True)) # as checkpoint.load_state
+    resumed_data = copy.deepcopy(data)
+    torch.manual_seed(9)
+    stats = alg.step(2, data)
+    torch.manual_seed(9)
+    assert resumed.step(2, resumed_data) == stats and resumed.rewards == alg.rewards
+    assert resumed.derive().ops == alg.derive().ops
 
 #----------------------------------------------------------------------------
 # Samples: valid genotypes, every candidate reachable.

@@ -157,6 +157,18 @@ def test_one_hot_supernet_equals_derived_generator(mode, psi):
     assert torch.equal(img, ref)
     assert not torch.allclose(img, net(z, None, truncation_psi=psi, noise_mode='none'), atol=1e-5)
 
+@pytest.mark.parametrize('mode', MODES)
+def test_run_genotype_equals_derived_generator(mode):
+    # Random search with weight sharing runs one genotype at a time on the supernet: exactly one-hot weights.
+    G = tiny_supernet(mode)
+    genotype = random_genotype(mode, seed=3)
+    net = derived_from(G, genotype)
+    G.run_genotype(genotype)
+    z = torch.randn(3, 16)
+    assert torch.equal(G(z, None, noise_mode='const'), net(z, None, noise_mode='const'))
+    G.run_genotype(None)
+    assert not torch.equal(G(z, None, noise_mode='const'), net(z, None, noise_mode='const'))
+
 def test_dynamic_w_truncation_moves_each_slot_toward_its_layer_average():
     G = tiny_supernet('micro_dynw')
     genotype = random_genotype('micro_dynw', seed=4)
@@ -180,7 +192,7 @@ def test_supernet_pickles_safely():
     G = tiny_supernet('macro_dynw')
     G2 = persistence.load_pickle(io.BytesIO(pickle.dumps(G)))
     z = torch.randn(2, 16)
-    assert torch.equal(G2(z, None), G(z, None))
+    assert torch.equal(G2(z, None, noise_mode='const'), G(z, None, noise_mode='const'))
     assert [p.shape for p in G2.arch_parameters()] == [p.shape for p in G.arch_parameters()]
 
 #----------------------------------------------------------------------------
@@ -192,8 +204,8 @@ def test_fp16_supernet_on_cuda(mode):
     kwargs = dict(TINY, synthesis_kwargs=dict(TINY['synthesis_kwargs'], num_fp16_res=2))
     G = SupernetGenerator(img_resolution=16, mode=mode, **kwargs).eval().to('cuda')
     z = torch.randn(2, 16, device='cuda')
-    img16 = G(z, None)
-    img32 = G(z, None, force_fp32=True)
+    img16 = G(z, None, noise_mode='const')
+    img32 = G(z, None, noise_mode='const', force_fp32=True)
     assert img16.dtype == torch.float32 and torch.isfinite(img16).all()
     assert (img16 - img32).abs().max() < 0.05 * img32.abs().max()
     G.train()(z, None, noise_mode='random').square().mean().backward()

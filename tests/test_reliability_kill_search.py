@@ -9,6 +9,7 @@ import random
 import torch
 
 from cli_helpers import make_images, run, run_and_kill, run_dir, start
+from recorded import tensors_of
 from torch_utils import checkpoint
 
 ITERS = 6
@@ -30,16 +31,6 @@ def states_written(k):
         first = newest if first is None else first
         return newest - first + 1 >= k
     return ready
-
-def tensors_of(value, prefix=''):
-    """{path: tensor} of every tensor in a nested state dict."""
-    if isinstance(value, torch.Tensor):
-        return {prefix: value}
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else []
-    found = dict()
-    for key, item in items:
-        found.update(tensors_of(item, f'{prefix}.{key}'))
-    return found
 
 #----------------------------------------------------------------------------
 

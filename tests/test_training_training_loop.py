@@ -1,5 +1,7 @@
-"""training.training_loop options, observed through the saved training state: n_critic, G batch, linear LR decay."""
+"""training.training_loop options, observed through the saved training state: n_critic, G batch, linear LR decay;
+and a run with every phase on, recorded before the loop was split into phases (issue 20)."""
 
+import json
 import os
 
 import numpy as np
@@ -8,8 +10,10 @@ import pytest
 import torch
 
 import dnnlib
+from recorded import assert_close, load, tensor_digest
 from torch_utils import checkpoint
 from torch_utils import health
+from torch_utils import training_stats
 from training import training_loop
 from training.loss import StyleGAN2Loss
 
@@ -87,5 +91,30 @@ def test_nan_stops_the_run_and_keeps_the_last_good_snapshot(tmp_path):
     kept = checkpoint.load_network(os.path.join(c.run_dir, 'network-snapshot-000000.pkl'))
     assert all(torch.isfinite(p).all() for p in kept['G'].parameters())
     assert checkpoint.load_state(os.path.join(c.run_dir, 'training-state-000000.pt'))['cur_nimg'] == 12
+
+#----------------------------------------------------------------------------
+# Lazy regularisation of both networks with path-length regularisation, ADA, n_critic 2 and a linear LR decay over
+# three ticks: the statistics of every tick and every tensor of the final snapshot and state, as recorded.
+
+RECORDED = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'training-recorded.json')
+
+def recorded_run(tmp_path):
+    c = tiny_config(tmp_path, kimg_per_tick=0.008, G_reg_interval=4, D_reg_interval=4, n_critic=2,
+                    lr_schedule='linear', augment_p=0.2, ada_target=0.6, ada_interval=1, ada_kimg=1,
+                    augment_kwargs=dict(class_name='training.augment.AugmentPipe', xflip=1, rotate90=1, xint=1))
+    c.loss_kwargs = dict(c.loss_kwargs, pl_weight=2)
+    state = final_state(c)
+    with open(os.path.join(c.run_dir, 'stats.jsonl')) as f:
+        stats = [{k: v for k, v in json.loads(line).items() if not k.startswith(('Timing/', 'Resources/', 'timestamp'))}
+                 for line in f]
+    snapshot = checkpoint.load_network(os.path.join(c.run_dir, 'network-snapshot-000000.pkl'))
+    modules = {name: snapshot[name].state_dict() for name in ['G', 'D', 'G_ema', 'augment_pipe']}
+    return dict(stats=stats, snapshot=tensor_digest(modules), state=tensor_digest(state['optimizers']),
+                cur_nimg=state['cur_nimg'], batch_idx=state['batch_idx'])
+
+def test_run_equals_the_recorded_one(tmp_path, monkeypatch):
+    for name in ['_counters', '_cumulative']: # statistics other tests of this process reported do not count
+        monkeypatch.setattr(training_stats, name, dict())
+    assert_close(recorded_run(tmp_path), load(RECORDED))
 
 #----------------------------------------------------------------------------

@@ -94,6 +94,214 @@ def resume_state_path(resume_pkl):
     return path if os.path.isfile(path) else None
 
 #----------------------------------------------------------------------------
+# Pieces of a run shared with the search loop: the dataset with its description, and stats.jsonl plus TensorBoard
+# events of process 0 (the other processes write nothing).
+
+def load_training_set(training_set_kwargs):
+    distributed.print0('Loading training set...')
+    training_set = dnnlib.util.construct_class_by_name(**training_set_kwargs)
+    distributed.print0(f'Num images:  {len(training_set)}')
+    distributed.print0(f'Image shape: {training_set.image_shape}')
+    return training_set
+
+class StatsLogs:
+    def __init__(self, run_dir, writer):
+        self.jsonl = open(os.path.join(run_dir, 'stats.jsonl'), 'at') if writer else None
+        self.tfevents = None
+        if writer:
+            try:
+                import torch.utils.tensorboard as tensorboard
+                self.tfevents = tensorboard.SummaryWriter(run_dir)
+            except ImportError as err:
+                print('Skipping tfevents export:', err)
+
+    def write(self, line, scalars, global_step, walltime=None):
+        """One JSON line to stats.jsonl; {name: value} scalars to the event file at global_step."""
+        if self.jsonl is not None:
+            self.jsonl.write(json.dumps(line) + '\n')
+            self.jsonl.flush()
+        if self.tfevents is not None:
+            for name, value in scalars.items():
+                self.tfevents.add_scalar(name, value, global_step=global_step, walltime=walltime)
+            self.tfevents.flush()
+
+    def close(self):
+        for f in [self.jsonl, self.tfevents]:
+            if f is not None:
+                f.close()
+
+#----------------------------------------------------------------------------
+# Resume: the snapshot's weights always, the full training state when its file sits beside the snapshot.
+
+def load_resume(resume_pkl, modules):
+    """Copies the weights into `modules` ({name: module or None}); returns (cur_nimg, training state or None)."""
+    distributed.print0(f'Resuming from "{resume_pkl}"')
+    resume_data = stylegan2_ada_import.load_network(resume_pkl)
+    for name, module in modules.items():
+        if module is not None and resume_data.get(name) is not None:
+            misc.copy_params_and_buffers(resume_data[name], module, require_all=False)
+    cur_nimg = int(resume_data.get('progress', {}).get('cur_nimg', 0))
+    state_path = resume_state_path(resume_pkl)
+    if state_path is None:
+        return cur_nimg, None
+    state = checkpoint.load_state(state_path)
+    return int(state['cur_nimg']), state
+
+def restore_state(state, phases, ada_controller, loss, monitor, rank):
+    """Optimisers, ADA, the path-length mean, the collapse monitor and this process's RNG from a training state."""
+    for phase in phases:
+        phase.opt.load_state_dict(state['optimizers'][phase.name[0]])
+    if ada_controller is not None and 'ada' in state:
+        ada_controller.load_state_dict(state['ada'])
+    if 'pl_mean' in state and hasattr(loss, 'pl_mean'):
+        pl_mean = checkpoint.rank_value(state, 'pl_mean', rank)
+        loss.pl_mean.copy_(pl_mean if pl_mean is not None else state['pl_mean'])
+    if 'health' in state:
+        monitor.load_state_dict(state['health'])
+    checkpoint.restore_rank_rng_state(state, rank)
+
+#----------------------------------------------------------------------------
+# Preview grids of process 0: reals.png, the fixed latents and labels of every fakes grid, and fakes_init.png.
+
+def export_grids(run_dir, training_set, G_ema, random_seed, max_grid_images, batch_gpu, device, fakes_init):
+    distributed.print0('Exporting sample images...')
+    grid_size, images, labels = setup_snapshot_image_grid(training_set, random_seed, max_grid_images)
+    save_image_grid(images, os.path.join(run_dir, 'reals.png'), grid_size, drange=[0, 255])
+    grid_z = torch.randn([labels.shape[0], G_ema.z_dim], generator=torch.Generator().manual_seed(random_seed)).to(device)
+    grid_c = torch.from_numpy(labels).to(device)
+    if fakes_init:
+        with health.oom_guard('--grid-images or --batch-gpu', what='the preview grid'):
+            images = generate_images(G_ema, grid_z, grid_c, batch_gpu)
+        save_image_grid(images, os.path.join(run_dir, 'fakes_init.png'), grid_size)
+    return grid_size, grid_z, grid_c
+
+#----------------------------------------------------------------------------
+# One minibatch of the training phases due at batch_idx. Each round's loss is scaled by 1/rounds, so accumulation
+# gives the full-batch mean.
+
+def run_phases(phases, loss, batch_idx, real_img, real_c, training_set, z_dim, batch_gpu, num_gpus, device, cur_nimg):
+    for phase in phases:
+        if batch_idx % phase.every != 0:
+            continue
+        num_gen = phase.batch_size // num_gpus
+        gen_z = torch.randn([num_gen, z_dim], device=device).split(batch_gpu)
+        gen_c = [training_set.get_label(np.random.randint(len(training_set))) for _ in range(num_gen)]
+        gen_c = torch.from_numpy(np.stack(gen_c)).to(device).split(batch_gpu)
+        rounds = len(gen_z)
+        phase.opt.zero_grad(set_to_none=True)
+        phase.module.requires_grad_(True)
+        with health.oom_guard('--batch-gpu', what=f'the {phase.name} phase'):
+            for round_idx in range(rounds):
+                real_idx = round_idx % len(real_img) # G phases may generate more images than D sees reals
+                loss.accumulate_gradients(phase=phase.name, real_img=real_img[real_idx], real_c=real_c[real_idx],
+                                          gen_z=gen_z[round_idx], gen_c=gen_c[round_idx], gain=phase.interval / rounds,
+                                          cur_nimg=cur_nimg)
+            phase.module.requires_grad_(False)
+            with torch.autograd.profiler.record_function(phase.name + '_opt'):
+                distributed.average_gradients(phase.module.parameters(), finite=True) # NaN/Inf -> 0/+-1e5
+                phase.opt.step()
+
+#----------------------------------------------------------------------------
+# EMA of the generator weights with StyleGAN2-ADA's half-life in images and ramp-up; buffers are copied.
+
+def update_ema(G_ema, G, cur_nimg, batch_size, ema_kimg, ema_rampup):
+    with torch.autograd.profiler.record_function('Gema'):
+        ema_nimg = ema_kimg * 1000
+        if ema_rampup is not None:
+            ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)
+        ema_beta = 0.5 ** (batch_size / max(ema_nimg, 1e-8))
+        for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+            p_ema.copy_(p.lerp(p_ema, ema_beta))
+        for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+            b_ema.copy_(b)
+
+#----------------------------------------------------------------------------
+# Status line of a tick, accumulating the same information in training_stats.
+
+def report_tick(cur_tick, cur_nimg, start_time, tick_start_time, tick_start_nimg, tick_end_time, maintenance_time,
+                device, augment_pipe):
+    tick_sec = tick_end_time - tick_start_time
+    fields = []
+    fields += [f"tick {training_stats.report0('Progress/tick', cur_tick):<5d}"]
+    fields += [f"kimg {training_stats.report0('Progress/kimg', cur_nimg / 1e3):<8.1f}"]
+    fields += [f"time {dnnlib.util.format_time(training_stats.report0('Timing/total_sec', tick_end_time - start_time)):<12s}"]
+    fields += [f"sec/tick {training_stats.report0('Timing/sec_per_tick', tick_sec):<7.1f}"]
+    fields += [f"sec/kimg {training_stats.report0('Timing/sec_per_kimg', tick_sec / max(cur_nimg - tick_start_nimg, 1) * 1e3):<7.2f}"]
+    fields += [f"maintenance {training_stats.report0('Timing/maintenance_sec', maintenance_time):<6.1f}"]
+    fields += [f"cpumem {training_stats.report0('Resources/cpu_mem_gb', psutil.Process(os.getpid()).memory_info().rss / 2**30):<6.2f}"]
+    if device.type == 'cuda':
+        fields += [f"gpumem {training_stats.report0('Resources/peak_gpu_mem_gb', torch.cuda.max_memory_allocated(device) / 2**30):<6.2f}"]
+        torch.cuda.reset_peak_memory_stats()
+    fields += [f"augment {training_stats.report0('Progress/augment', float(augment_pipe.p.cpu()) if augment_pipe is not None else 0):.3f}"]
+    training_stats.report0('Timing/total_hours', (tick_end_time - start_time) / (60 * 60))
+    training_stats.report0('Timing/total_days', (tick_end_time - start_time) / (24 * 60 * 60))
+    distributed.print0(' '.join(fields))
+
+#----------------------------------------------------------------------------
+# Network snapshot (pickle and safe file) and full training state, after checking that the disk can hold them.
+# Every process takes part (consistency check, RNG gather); process 0 writes and gets the snapshot path.
+
+def save_snapshot(run_dir, cur_nimg, batch_idx, modules, phases, loss, ada_controller, monitor, training_set_kwargs,
+                  num_gpus, rank):
+    for module in modules.values():
+        if module is not None and num_gpus > 1:
+            misc.check_ddp_consistency(module, ignore_regex=r'.*\.[^.]+_(avg|ema)(_all)?') # running averages: each process its own
+    per_rank = checkpoint.gather_ranks('rng', checkpoint.capture_rng_state()) # each process its own
+    if hasattr(loss, 'pl_mean'): # StyleGAN2Loss's running mean of path lengths, from each process's batch
+        per_rank.update(checkpoint.gather_ranks('pl_mean', loss.pl_mean.detach().cpu()))
+    if rank != 0:
+        return None
+    snapshot_pkl, snapshot_safe, state_path = snapshot_paths(run_dir, cur_nimg)
+    extra = dict(training_set_kwargs=dict(training_set_kwargs), progress=dict(cur_nimg=cur_nimg))
+    snapshot = {name: copy.deepcopy(module).eval().requires_grad_(False).cpu() if module is not None else None
+                for name, module in modules.items()}
+    state = dict(cur_nimg=cur_nimg, batch_idx=batch_idx, **per_rank,
+                 optimizers={phase.name[0]: phase.opt.state_dict() for phase in phases}, health=monitor.state_dict())
+    if ada_controller is not None:
+        state['ada'] = ada_controller.state_dict()
+    checkpoint.check_free_disk(run_dir, 2 * checkpoint.tensor_bytes(snapshot) + checkpoint.tensor_bytes(state) + 2**20)
+    checkpoint.save_pickle(snapshot_pkl, dict(snapshot, **extra))
+    checkpoint.save_safe(snapshot_safe, {k: v for k, v in snapshot.items() if v is not None}, extra)
+    del snapshot # conserve memory
+    checkpoint.save_state(state_path, state)
+    return snapshot_pkl
+
+#----------------------------------------------------------------------------
+# Metrics of a snapshot (generator in micro-batches of batch_gpu), without moving the training RNG streams.
+
+def evaluate_metrics(metrics, G_ema, training_set_kwargs, detector, run_dir, snapshot_pkl, num_gpus, rank, device,
+                     batch_gpu):
+    from metrics import metric_main
+    distributed.print0('Evaluating metrics...')
+    results = dict()
+    for metric in metrics:
+        with isolated_rng(device), health.oom_guard('--batch-gpu', what=f'metric {metric}'):
+            result_dict = metric_main.calc_metric(metric=metric, G=G_ema, dataset_kwargs=training_set_kwargs,
+                                                  num_gpus=num_gpus, rank=rank, device=device, batch_gen=batch_gpu,
+                                                  detector=detector)
+        if rank == 0:
+            metric_main.report_metric(result_dict, run_dir=run_dir, snapshot_pkl=snapshot_pkl)
+        results.update(result_dict.results)
+    return results
+
+#----------------------------------------------------------------------------
+# Collapse watch of a tick: the D loss flat over ticks, FID rising over evaluations (every rank sees the same values).
+# Events name the minibatch (batch_idx), which, unlike the tick, keeps counting across a resume. Returns the events
+# and the CollapseError to raise once they are logged (on_collapse='stop'), or None.
+
+def check_collapse(monitor, batch_idx, stats_dict, tick_metrics):
+    events = []
+    try:
+        if 'Loss/D/loss' in stats_dict:
+            events += monitor.check_loss(batch_idx, stats_dict['Loss/D/loss'].mean)
+        for name, value in tick_metrics.items():
+            if name.startswith('fid'):
+                events += monitor.check_fid(batch_idx, value)
+    except health.CollapseError as err:
+        return events + [err.event], err
+    return events, None
+
+#----------------------------------------------------------------------------
 
 def training_loop(
     run_dir                 = '.',      # Output directory.
@@ -149,10 +357,7 @@ def training_loop(
     batch_gpu_total = batch_size // num_gpus
 
     # Load training set.
-    distributed.print0('Loading training set...')
-    training_set = dnnlib.util.construct_class_by_name(**training_set_kwargs)
-    distributed.print0(f'Num images:  {len(training_set)}')
-    distributed.print0(f'Image shape: {training_set.image_shape}')
+    training_set = load_training_set(training_set_kwargs)
     distributed.print0(f'Label shape: {training_set.label_shape}')
     distributed.print0()
 
@@ -166,25 +371,13 @@ def training_loop(
     if augment_kwargs is not None and (augment_p > 0 or ada_target is not None):
         augment_pipe = dnnlib.util.construct_class_by_name(**augment_kwargs).train().requires_grad_(False).to(device)
         augment_pipe.p.copy_(torch.as_tensor(augment_p))
+    modules = dict(G=G, D=D, G_ema=G_ema, augment_pipe=augment_pipe)
 
-    # Resume from an existing snapshot: weights always, the full training state when its file sits beside it.
-    cur_nimg = 0
-    state = None
-    if resume_pkl is not None:
-        distributed.print0(f'Resuming from "{resume_pkl}"')
-        resume_data = stylegan2_ada_import.load_network(resume_pkl)
-        for name, module in [('G', G), ('D', D), ('G_ema', G_ema), ('augment_pipe', augment_pipe)]:
-            if module is not None and resume_data.get(name) is not None:
-                misc.copy_params_and_buffers(resume_data[name], module, require_all=False)
-        cur_nimg = int(resume_data.get('progress', {}).get('cur_nimg', 0))
-        state_path = resume_state_path(resume_pkl)
-        if state_path is not None:
-            state = checkpoint.load_state(state_path)
-            cur_nimg = int(state['cur_nimg'])
-        del resume_data
+    # Resume from an existing snapshot.
+    cur_nimg, state = load_resume(resume_pkl, modules) if resume_pkl is not None else (0, None)
 
     # Every process constructed its networks from its own seed: all start from process 0's.
-    for module in [G, D, G_ema, augment_pipe]:
+    for module in modules.values():
         if module is not None:
             distributed.broadcast_module(module)
 
@@ -218,45 +411,19 @@ def training_loop(
     # Export sample images.
     grid_size = grid_z = grid_c = None
     if rank == 0:
-        distributed.print0('Exporting sample images...')
-        grid_size, images, labels = setup_snapshot_image_grid(training_set, random_seed, max_grid_images)
-        save_image_grid(images, os.path.join(run_dir, 'reals.png'), grid_size, drange=[0, 255])
-        grid_z = torch.randn([labels.shape[0], G.z_dim], generator=torch.Generator().manual_seed(random_seed)).to(device)
-        grid_c = torch.from_numpy(labels).to(device)
-        if state is None:
-            with health.oom_guard('--grid-images or --batch-gpu', what='the preview grid'):
-                images = generate_images(G_ema, grid_z, grid_c, batch_gpu)
-            save_image_grid(images, os.path.join(run_dir, 'fakes_init.png'), grid_size)
+        grid_size, grid_z, grid_c = export_grids(run_dir, training_set, G_ema, random_seed, max_grid_images, batch_gpu,
+                                                 device, fakes_init=state is None)
 
-    # Initialize logs.
+    # Initialize logs; watch the run for collapse, events go to stats.jsonl.
     distributed.print0('Initializing logs...')
     stats_collector = training_stats.Collector(regex='.*')
     stats_metrics = dict()
-    stats_jsonl = None
-    stats_tfevents = None
-    if rank == 0:
-        stats_jsonl = open(os.path.join(run_dir, 'stats.jsonl'), 'at')
-        try:
-            import torch.utils.tensorboard as tensorboard
-            stats_tfevents = tensorboard.SummaryWriter(run_dir)
-        except ImportError as err:
-            print('Skipping tfevents export:', err)
-
-    # Watch the run for collapse; events go to stats.jsonl.
+    logs = StatsLogs(run_dir, writer=rank == 0)
     monitor = health.CollapseMonitor(on_collapse=on_collapse, log=distributed.print0, **collapse_kwargs)
 
     # Restore the full training state last: building the summary, grids and data iterator above draws random numbers.
     if state is not None:
-        for phase in phases:
-            phase.opt.load_state_dict(state['optimizers'][phase.name[0]])
-        if ada_controller is not None and 'ada' in state:
-            ada_controller.load_state_dict(state['ada'])
-        if 'pl_mean' in state and hasattr(loss, 'pl_mean'):
-            pl_mean = checkpoint.rank_value(state, 'pl_mean', rank)
-            loss.pl_mean.copy_(pl_mean if pl_mean is not None else state['pl_mean'])
-        if 'health' in state:
-            monitor.load_state_dict(state['health'])
-        checkpoint.restore_rank_rng_state(state, rank)
+        restore_state(state, phases, ada_controller, loss, monitor, rank)
 
     # Train.
     distributed.print0(f'Training for {total_kimg} kimg...')
@@ -281,38 +448,10 @@ def training_loop(
                 for group in phase.opt.param_groups:
                     group['lr'] = phase.base_lr * max(1 - cur_nimg / (total_kimg * 1000), 0)
 
-        # Execute training phases. Each round's loss is scaled by 1/rounds, so accumulation gives the full-batch mean.
-        for phase in phases:
-            if batch_idx % phase.every != 0:
-                continue
-            num_gen = phase.batch_size // num_gpus
-            gen_z = torch.randn([num_gen, G.z_dim], device=device).split(batch_gpu)
-            gen_c = [training_set.get_label(np.random.randint(len(training_set))) for _ in range(num_gen)]
-            gen_c = torch.from_numpy(np.stack(gen_c)).to(device).split(batch_gpu)
-            rounds = len(gen_z)
-            phase.opt.zero_grad(set_to_none=True)
-            phase.module.requires_grad_(True)
-            with health.oom_guard('--batch-gpu', what=f'the {phase.name} phase'):
-                for round_idx in range(rounds):
-                    real_idx = round_idx % len(phase_real_img) # G phases may generate more images than D sees reals
-                    loss.accumulate_gradients(phase=phase.name, real_img=phase_real_img[real_idx], real_c=phase_real_c[real_idx],
-                                              gen_z=gen_z[round_idx], gen_c=gen_c[round_idx], gain=phase.interval / rounds,
-                                              cur_nimg=cur_nimg)
-                phase.module.requires_grad_(False)
-                with torch.autograd.profiler.record_function(phase.name + '_opt'):
-                    distributed.average_gradients(phase.module.parameters(), finite=True) # NaN/Inf -> 0/+-1e5
-                    phase.opt.step()
-
-        # Update G_ema.
-        with torch.autograd.profiler.record_function('Gema'):
-            ema_nimg = ema_kimg * 1000
-            if ema_rampup is not None:
-                ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)
-            ema_beta = 0.5 ** (batch_size / max(ema_nimg, 1e-8))
-            for p_ema, p in zip(G_ema.parameters(), G.parameters()):
-                p_ema.copy_(p.lerp(p_ema, ema_beta))
-            for b_ema, b in zip(G_ema.buffers(), G.buffers()):
-                b_ema.copy_(b)
+        # Execute training phases and update G_ema.
+        run_phases(phases, loss, batch_idx, phase_real_img, phase_real_c, training_set, G.z_dim, batch_gpu, num_gpus,
+                   device, cur_nimg)
+        update_ema(G_ema, G, cur_nimg, batch_size, ema_kimg, ema_rampup)
 
         # Update state.
         cur_nimg += batch_size
@@ -327,23 +466,10 @@ def training_loop(
         if (not done) and (cur_tick != 0) and (cur_nimg < tick_start_nimg + kimg_per_tick * 1000):
             continue
 
-        # Print status line, accumulating the same information in training_stats.
+        # Print status line.
         tick_end_time = time.time()
-        fields = []
-        fields += [f"tick {training_stats.report0('Progress/tick', cur_tick):<5d}"]
-        fields += [f"kimg {training_stats.report0('Progress/kimg', cur_nimg / 1e3):<8.1f}"]
-        fields += [f"time {dnnlib.util.format_time(training_stats.report0('Timing/total_sec', tick_end_time - start_time)):<12s}"]
-        fields += [f"sec/tick {training_stats.report0('Timing/sec_per_tick', tick_end_time - tick_start_time):<7.1f}"]
-        fields += [f"sec/kimg {training_stats.report0('Timing/sec_per_kimg', (tick_end_time - tick_start_time) / max(cur_nimg - tick_start_nimg, 1) * 1e3):<7.2f}"]
-        fields += [f"maintenance {training_stats.report0('Timing/maintenance_sec', maintenance_time):<6.1f}"]
-        fields += [f"cpumem {training_stats.report0('Resources/cpu_mem_gb', psutil.Process(os.getpid()).memory_info().rss / 2**30):<6.2f}"]
-        if device.type == 'cuda':
-            fields += [f"gpumem {training_stats.report0('Resources/peak_gpu_mem_gb', torch.cuda.max_memory_allocated(device) / 2**30):<6.2f}"]
-            torch.cuda.reset_peak_memory_stats()
-        fields += [f"augment {training_stats.report0('Progress/augment', float(augment_pipe.p.cpu()) if augment_pipe is not None else 0):.3f}"]
-        training_stats.report0('Timing/total_hours', (tick_end_time - start_time) / (60 * 60))
-        training_stats.report0('Timing/total_days', (tick_end_time - start_time) / (24 * 60 * 60))
-        distributed.print0(' '.join(fields))
+        report_tick(cur_tick, cur_nimg, start_time, tick_start_time, tick_start_nimg, tick_end_time, maintenance_time,
+                    device, augment_pipe)
 
         # Stop on NaN/Inf weights before anything is written, so the last snapshot stays the last good state.
         for name, module in [('G', G), ('D', D), ('G_ema', G_ema)]:
@@ -355,84 +481,36 @@ def training_loop(
                 images = generate_images(G_ema, grid_z, grid_c, batch_gpu)
             save_image_grid(images, os.path.join(run_dir, f'fakes{cur_nimg // 1000:06d}.png'), grid_size)
 
-        # Save network snapshot and full training state, after checking that the disk can hold them.
+        # Save network snapshot and full training state.
         snapshot_pkl = None
         if network_snapshot_ticks is not None and (done or cur_tick % network_snapshot_ticks == 0):
-            modules = dict(G=G, D=D, G_ema=G_ema, augment_pipe=augment_pipe)
-            for module in modules.values():
-                if module is not None and num_gpus > 1:
-                    misc.check_ddp_consistency(module, ignore_regex=r'.*\.[^.]+_(avg|ema)(_all)?') # running averages: each process its own
-            per_rank = checkpoint.gather_ranks('rng', checkpoint.capture_rng_state()) # each process its own
-            if hasattr(loss, 'pl_mean'): # StyleGAN2Loss's running mean of path lengths, from each process's batch
-                per_rank.update(checkpoint.gather_ranks('pl_mean', loss.pl_mean.detach().cpu()))
-            if rank == 0:
-                snapshot_pkl, snapshot_safe, state_path = snapshot_paths(run_dir, cur_nimg)
-                extra = dict(training_set_kwargs=dict(training_set_kwargs), progress=dict(cur_nimg=cur_nimg))
-                snapshot = {name: copy.deepcopy(module).eval().requires_grad_(False).cpu() if module is not None else None
-                            for name, module in modules.items()}
-                state = dict(cur_nimg=cur_nimg, batch_idx=batch_idx, **per_rank,
-                             optimizers={phase.name[0]: phase.opt.state_dict() for phase in phases},
-                             health=monitor.state_dict())
-                if ada_controller is not None:
-                    state['ada'] = ada_controller.state_dict()
-                checkpoint.check_free_disk(run_dir, 2 * checkpoint.tensor_bytes(snapshot) + checkpoint.tensor_bytes(state) + 2**20)
-                checkpoint.save_pickle(snapshot_pkl, dict(snapshot, **extra))
-                checkpoint.save_safe(snapshot_safe, {k: v for k, v in snapshot.items() if v is not None}, extra)
-                del snapshot # conserve memory
-                checkpoint.save_state(state_path, state)
+            snapshot_pkl = save_snapshot(run_dir, cur_nimg, batch_idx, modules, phases, loss, ada_controller, monitor,
+                                         training_set_kwargs, num_gpus, rank)
 
-        # Evaluate metrics (generator in micro-batches of batch_gpu).
+        # Evaluate metrics.
         tick_metrics = dict()
         if snapshot_pkl is not None and len(metrics) > 0:
-            from metrics import metric_main
-            distributed.print0('Evaluating metrics...')
-            for metric in metrics:
-                with isolated_rng(device), health.oom_guard('--batch-gpu', what=f'metric {metric}'):
-                    result_dict = metric_main.calc_metric(metric=metric, G=G_ema, dataset_kwargs=training_set_kwargs,
-                                                          num_gpus=num_gpus, rank=rank, device=device, batch_gen=batch_gpu,
-                                                          detector=detector)
-                if rank == 0:
-                    metric_main.report_metric(result_dict, run_dir=run_dir, snapshot_pkl=snapshot_pkl)
-                tick_metrics.update(result_dict.results)
+            tick_metrics = evaluate_metrics(metrics, G_ema, training_set_kwargs, detector, run_dir, snapshot_pkl, num_gpus,
+                                            rank, device, batch_gpu)
             stats_metrics.update(tick_metrics)
 
         # Delete all but the newest `keep` snapshots and the best by the first metric.
         if rank == 0 and snapshot_pkl is not None and keep is not None:
             checkpoint.prune_checkpoints(run_dir, keep=keep, best=metrics[0] if metrics else None, kind='training')
 
-        # Collect statistics.
+        # Collect statistics and watch for collapse.
         stats_collector.update()
         stats_dict = stats_collector.as_dict()
-
-        # Watch for collapse: the D loss flat over ticks, FID rising over evaluations (every rank sees the same values).
-        # Events name the minibatch (batch_idx), which, unlike the tick, keeps counting across a resume.
-        events, collapse = [], None
-        try:
-            if 'Loss/D/loss' in stats_dict:
-                events += monitor.check_loss(batch_idx, stats_dict['Loss/D/loss'].mean)
-            for name, value in tick_metrics.items():
-                if name.startswith('fid'):
-                    events += monitor.check_fid(batch_idx, value)
-        except health.CollapseError as err:
-            events.append(err.event)
-            collapse = err
+        events, collapse = check_collapse(monitor, batch_idx, stats_dict, tick_metrics)
 
         # Update logs.
         timestamp = time.time()
-        if stats_jsonl is not None:
-            fields = dict(stats_dict, timestamp=timestamp)
-            if events:
-                fields['collapse'] = events
-            stats_jsonl.write(json.dumps(fields) + '\n')
-            stats_jsonl.flush()
-        if stats_tfevents is not None:
-            global_step = int(cur_nimg / 1e3)
-            walltime = timestamp - start_time
-            for name, value in stats_dict.items():
-                stats_tfevents.add_scalar(name, value.mean, global_step=global_step, walltime=walltime)
-            for name, value in stats_metrics.items():
-                stats_tfevents.add_scalar(f'Metrics/{name}', value, global_step=global_step, walltime=walltime)
-            stats_tfevents.flush()
+        line = dict(stats_dict, timestamp=timestamp)
+        if events:
+            line['collapse'] = events
+        scalars = {name: value.mean for name, value in stats_dict.items()}
+        scalars.update({f'Metrics/{name}': value for name, value in stats_metrics.items()})
+        logs.write(line, scalars, global_step=int(cur_nimg / 1e3), walltime=timestamp - start_time)
         if collapse is not None:
             raise collapse
 
@@ -443,10 +521,7 @@ def training_loop(
         maintenance_time = tick_start_time - tick_end_time
 
     # Done.
-    if stats_jsonl is not None:
-        stats_jsonl.close()
-    if stats_tfevents is not None:
-        stats_tfevents.close()
+    logs.close()
     distributed.print0()
     distributed.print0('Exiting...')
 

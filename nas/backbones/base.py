@@ -9,9 +9,12 @@ from nas.space import primitives
 _backbones = dict() # registry: backbone name -> Backbone
 
 def register(backbone):
-    assert backbone.name in primitives.BACKBONES and backbone.name not in _backbones
-    _backbones[backbone.name] = backbone
-    return backbone
+    """Registers `backbone` under its name and returns the registered one: a backbone module executed again from a
+    pickle's embedded source (trusted loading) gets the installed module's Backbone back."""
+    assert backbone.name in primitives.BACKBONES
+    registered = _backbones.setdefault(backbone.name, backbone)
+    assert type(registered).__qualname__ == type(backbone).__qualname__, f'two backbones named {backbone.name}'
+    return registered
 
 def get(name):
     """The Backbone called `name`; a ValueError names the known ones."""
@@ -42,6 +45,7 @@ class Backbone:
     search_defaults = dict()    # search.py defaults: iters, batch, mode and the widths options.
     width_option    = 'channels' # Width options of search.py: 'channels' (--g/d-channels) or 'width_frac'.
     search_options  = ()        # Other search.py options only this backbone reads (e.g. 'up_ops').
+    search_d_class  = None      # Class name of its searchable discriminator (search.py --search-d), None = none.
 
     @property
     def modes(self):
@@ -78,7 +82,9 @@ class Backbone:
         return dict(z_dim=G_kwargs['z_dim'], g_channels=opts.g_channels)
 
     def show_genotype(self, G, genotype):
-        """Make the searched generator G run `genotype` where it runs one architecture at a time (no-op here)."""
+        """Make the searched generator G run exactly `genotype` (a supernet: one-hot op weights)."""
+        if hasattr(G, 'run_genotype'):
+            G.run_genotype(genotype)
 
     def check_genotype(self, genotype, resolution):
         """Raise a UserError where a valid `genotype` cannot build a generator of this resolution (no-op here)."""
@@ -86,6 +92,7 @@ class Backbone:
     # Re-training (train.py --genotype): None = StyleGAN2-ADA's --cfg presets and ADA; else this space's own table
     # of presets ({cfg: dict(kimg, mb, G_mb, lrate, betas, n_critic, ema, decay)}) with the hinge loss and its D.
     retrain_specs = None
+    retrain_pl_weight = None    # Path-length regularisation weight of a genotype's StyleGAN2 re-training, None = the preset's.
 
     def default_retrain_cfg(self, resolution):
         """The --cfg a genotype of this space re-trains with at this resolution by default."""

@@ -6,9 +6,9 @@ import torch
 import dnnlib
 from nas.backbones import base
 from nas.genotype import Genotype
+from nas.space import cell_generator
 from nas.space import ops
 from nas.space import primitives
-from torch_utils import misc
 from torch_utils import persistence
 
 #----------------------------------------------------------------------------
@@ -39,7 +39,7 @@ class Cell(torch.nn.Module):
 # alphaGAN_(l) 8.618 M / alphaGAN_(s) 2.953 M at CIFAR-10 (bw 4), 9.279 M / 3.613 M at STL-10 (bw 6), C = 256.
 
 @persistence.persistent_class
-class Generator(torch.nn.Module):
+class Generator(cell_generator.CellGenerator):
     def __init__(self,
         genotype,                   # Genotype.to_dict(), backbone 'conventional' (searched at any resolution, Table 2).
         z_dim           = 128,      # Input latent (Z) dimensionality.
@@ -51,49 +51,26 @@ class Generator(torch.nn.Module):
         init            = 'xavier_uniform', # Weight init, one of nas.space.ops.INITS.
     ):
         super().__init__()
-        g = Genotype.from_dict(genotype, source='G genotype')
-        if g.backbone != 'conventional':
-            raise ValueError(f'G genotype: backbone: expected \'conventional\', got {g.backbone!r}')
-        bottom_width = ops.bottom_width_for('conventional', c_dim, img_resolution, bottom_width)
-        self.genotype = g.to_dict()
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.img_resolution = img_resolution
-        self.img_channels = img_channels
-        self.g_channels = g_channels
-        self.bottom_width = bottom_width
-
-        self.l1 = torch.nn.Linear(z_dim, bottom_width * bottom_width * g_channels)
-        self.cells = torch.nn.ModuleDict({name: Cell(name, g.ops[name], g_channels)
-            for name in primitives.CONVENTIONAL_CELLS})
-        self.to_rgb = ops.to_rgb(g_channels, img_channels)
-        ops.init_weights(self, init)
+        g = self._set_genotype(genotype, 'conventional')
+        self._build('conventional', z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init,
+                    cells=lambda: {name: Cell(name, g.ops[name], g_channels) for name in primitives.CONVENTIONAL_CELLS})
 
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode='const', **kwargs):
         """Images in [-1, 1]; c and the StyleGAN2 sampling arguments are accepted and ignored."""
-        misc.assert_shape(z, [None, self.z_dim])
-        x = self.l1(z).reshape(-1, self.g_channels, self.bottom_width, self.bottom_width)
-        skip_sources = dict()
-        for name, cell in self.cells.items():
-            skip_sources[name], x = cell(x, skip_sources)
-        img = self.to_rgb(x)
-        misc.assert_shape(img, [z.shape[0], self.img_channels, self.img_resolution, self.img_resolution])
-        return img
-
-    def extra_repr(self):
-        return f'z_dim={self.z_dim}, img_resolution={self.img_resolution}, g_channels={self.g_channels}'
+        return self._run(z, {name: () for name in self.cells})
 
 #----------------------------------------------------------------------------
 # Re-training presets of a conventional (alphaGAN/AutoGAN) genotype: paper supp. A.1.1 (CIFAR-10: 50k G iterations,
 # Adam (0, 0.9)) and A.1.2 (STL-10 48x48: 80k G iterations, Adam (0.5, 0.9)); G batch 128, D batch 64, lr 2e-4,
 # n_critic 5 (AutoGAN), hence kimg = G iterations * n_critic * 64 / 1000. ema: G_ema half-life in kimg, 0 = off
-# (AutoGAN's 0.999 per G step is about 222 kimg at n_critic 5, batch 64). decay: default learning-rate schedule.
-# An AutoGAN genotype (Gong et al. 2019, Sec. 4 and the authors' code): 50k G iterations at a constant learning
-# rate with G weights EMA 0.999 per G step.
+# (0.999 per G step is about 222 kimg at n_critic 5, batch 64; the loop's EMA runs every D step). decay: default
+# learning-rate schedule. G weights EMA 0.999 per G step in both: alphaGAN's official re-training code keeps one
+# (the paper does not say), as AutoGAN's does (Gong et al. 2019, Sec. 4 and the authors' code: 50k G iterations at
+# a constant learning rate). train.py --ema-kimg=0 turns it off.
 
 RETRAIN_SPECS = {
-    'conv_cifar': dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=0, decay='linear'),
-    'conv_stl':   dict(kimg=25600, mb=64, G_mb=128, lrate=0.0002, betas=[0.5, 0.9], n_critic=5, ema=0, decay='linear'),
+    'conv_cifar': dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=222, decay='linear'),
+    'conv_stl':   dict(kimg=25600, mb=64, G_mb=128, lrate=0.0002, betas=[0.5, 0.9], n_critic=5, ema=222, decay='linear'),
     'autogan':    dict(kimg=16000, mb=64, G_mb=128, lrate=0.0002, betas=[0.0, 0.9], n_critic=5, ema=222, decay=None),
 }
 #----------------------------------------------------------------------------
@@ -107,6 +84,7 @@ class ConventionalBackbone(base.Backbone):
     discriminator_class = 'training.networks_conventional.Discriminator'
     search_defaults = dict(iters=100, batch=64, mode='cell', g_channels=256, d_channels=128)
     search_options  = ('up_ops',)
+    search_d_class  = 'nas.space.supernet_discriminator.SupernetDiscriminator' # alphaGAN Table 3 "Search D"
     retrain_specs   = RETRAIN_SPECS
 
     def default_retrain_cfg(self, resolution):

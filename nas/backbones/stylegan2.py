@@ -63,6 +63,8 @@ class StyleGAN2Backbone(base.Backbone):
     discriminator_class = 'training.networks_stylegan2.Discriminator'
     search_defaults = dict(iters=500, batch=2, mode='micro_dynw')
     width_option    = 'width_frac'
+    retrain_pl_weight = 0       # alphaGAN supp. A.1.2: searched genotypes re-train without path-length regularisation,
+                                # which their interpolation up-sampling ops do not suit (train.py --pl-weight sets one).
 
     def space_size(self, mode=None, resolution=None, **kwargs):
         return primitives.stylegan2_space_size(mode, resolution, **kwargs)

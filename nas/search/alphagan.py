@@ -1,12 +1,16 @@
 """alphaGAN: differentiable GAN architecture search by minimising the duality gap (Tian et al. 2022, Alg. 1 and 2)."""
 
+import contextlib
 import copy
 
 import torch
 
-from nas.search.base import SearchAlgorithm
-from torch_utils import distributed
-from training.loss import d_hinge, g_hinge
+import dnnlib
+from nas import backbones
+from nas.search import methods
+from nas.search.base import SearchAlgorithm, d_step, g_step, optimizer_step
+from nas.space import mixed
+from training.loss import d_hinge
 
 #----------------------------------------------------------------------------
 # Steps per iteration: T weight steps, S architecture steps, R steps of each of G_bar and D_bar.
@@ -35,19 +39,16 @@ def _weights(module):
 def _arch(module):
     return module.arch_parameters() if hasattr(module, 'arch_parameters') else []
 
-def _update(opt):
-    """opt.step() on gradients averaged over the processes (data-parallel search: every process runs every step on
-    its own share of the batch, so weights, alphas and the G_bar/D_bar copies stay identical everywhere)."""
-    distributed.average_gradients([p for group in opt.param_groups for p in group['params']])
-    opt.step()
-
 #----------------------------------------------------------------------------
 # The search algorithm (one implementation for every backbone). Per iteration: T weight steps on the train split
 # (D then G, hinge loss); then G_bar, D_bar from fresh copies trained R steps on the validation split (Alg. 2:
 # D_bar against the current G, then G_bar against the current D, fresh Adam each); then S Adam steps on alpha
-# minimising the gap on the validation split. Gradient (first order, G_bar's weights held fixed): through G in
-# M(G, D_bar), plus G_bar's own alpha gradient in -M(G_bar, D) added to G's alpha, since G_bar's architecture is
-# G's (bar_update='weights': G_bar's alphas are re-synced to G's before every architecture step).
+# minimising the gap on the validation split. The gradient is first order: G_bar and D_bar are held fixed as best
+# responses, except that a bar which shares its network's architecture follows it. bar_update='weights': G_bar's
+# architecture is G's (its alphas re-synced before every step), so alpha's gradient is through G in M(G, D_bar)
+# plus through G_bar in -M(G_bar, D); 'arch' and 'both': G_bar's alphas are its own best response, held fixed like
+# its weights, so only M(G, D_bar) depends on G's alphas. With search_D, D_bar (weights only, Alg. 2) shares D's
+# architecture the same way. With Gumbel weights both terms of one step run one sample (one noise draw).
 
 class AlphaGAN(SearchAlgorithm):
     def __init__(self, G, D, device,
@@ -88,20 +89,10 @@ class AlphaGAN(SearchAlgorithm):
         return torch.randn([n, self.G.z_dim], device=self.device)
 
     def _d_step(self, G, D, opt, real_img, real_c):
-        with torch.no_grad():
-            fake = G(self._z(real_img.shape[0]), real_c)
-        loss = d_hinge(D(real_img, real_c), D(fake, real_c))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        _update(opt)
-        return loss.item()
+        return d_step(G, D, opt, real_img, real_c, self._z(real_img.shape[0]))
 
     def _g_step(self, G, D, opt, batch_size, c):
-        loss = g_hinge(D(G(self._z(batch_size), c), c))
-        opt.zero_grad(set_to_none=True)
-        loss.backward() # reaches D's parameters too; their gradients are cleared before any D step
-        _update(opt)
-        return loss.item()
+        return g_step(G, D, opt, self._z(batch_size), c)
 
     def weight_part(self, data):
         """Alg. 1 lines 3-7 on the train split."""
@@ -136,28 +127,40 @@ class AlphaGAN(SearchAlgorithm):
             module.zero_grad(set_to_none=True)
         return G_bar, D_bar
 
+    def _gumbel_sample(self, G_bar):
+        """One Gumbel noise draw for G and G_bar in one step's gap; nothing drawn without Gumbel weights."""
+        if not getattr(self.G, 'gumbel', False):
+            return contextlib.nullcontext()
+        return mixed.shared_gumbel_noise([self.G, G_bar], int(torch.randint(1 << 62, [])))
+
     def arch_part(self, data, G_bar, D_bar):
         """Alg. 1 lines 10-13: S Adam steps on alpha minimising the duality gap on the validation split."""
         gaps = []
-        arch_G, arch_G_bar = _arch(self.G), _arch(G_bar)
+        shared = [(self.G, G_bar)] if self.bar_update == 'weights' else [] # bars that run their network's architecture
+        if self.search_D:
+            shared.append((self.D, D_bar))
         D_modes = (self.D.training, D_bar.training)
         self.D.eval() # no spectral-norm power iterations: the arch part must not move D
         D_bar.eval()
         for _ in range(self.S):
-            if self.bar_update == 'weights':
-                with torch.no_grad():
-                    for p_bar, p in zip(arch_G_bar, arch_G):
+            with torch.no_grad():
+                for net, bar in shared:
+                    for p, p_bar in zip(_arch(net), _arch(bar)):
                         p_bar.copy_(p)
             real_img, real_c = data.val()
-            gap = duality_gap(self.G, self.D, G_bar, D_bar, real_img, real_c, self._z(real_img.shape[0]))
+            z = self._z(real_img.shape[0])
+            with self._gumbel_sample(G_bar):
+                gap = duality_gap(self.G, self.D, G_bar, D_bar, real_img, real_c, z)
             self.arch_opt.zero_grad(set_to_none=True)
-            for p in arch_G_bar:
-                p.grad = None
+            for bar in (G_bar, D_bar):
+                for p in _arch(bar):
+                    p.grad = None
             gap.backward()
-            for p, p_bar in zip(arch_G, arch_G_bar):
-                if p_bar.grad is not None:
-                    p.grad = p_bar.grad.clone() if p.grad is None else p.grad + p_bar.grad
-            _update(self.arch_opt)
+            for net, bar in shared:
+                for p, p_bar in zip(_arch(net), _arch(bar)):
+                    if p_bar.grad is not None:
+                        p.grad = p_bar.grad.clone() if p.grad is None else p.grad + p_bar.grad
+            optimizer_step(self.arch_opt)
             gaps.append(gap.item())
         self.D.train(D_modes[0])
         D_bar.train(D_modes[1])
@@ -165,6 +168,12 @@ class AlphaGAN(SearchAlgorithm):
             for p in _weights(module):
                 p.grad = None # weight gradients of the gap are not used
         return gaps
+
+    def derive(self, **provenance):
+        """G's architecture; with search_D, D's searched ops go into provenance.extra.D_ops."""
+        if self.search_D and hasattr(self.D, 'derive_ops'):
+            provenance = dict(provenance, extra=dict(provenance.get('extra') or {}, D_ops=self.D.derive_ops()))
+        return self.G.derive(**provenance)
 
     def step(self, iteration, data):
         D_losses, G_losses = self.weight_part(data)
@@ -191,5 +200,36 @@ class AlphaGAN(SearchAlgorithm):
         self.D_opt.load_state_dict(state['D_opt'])
         self.arch_opt.load_state_dict(state['arch_opt'])
         self.num_weight_steps = int(state['num_weight_steps'])
+
+#----------------------------------------------------------------------------
+# search.py --method=alphagan: weights and alphas on half the data each (supp. A.1.1); deconv taking over is its
+# failure case (paper Sec. 5.4.2, Table 5), which the collapse monitor watches.
+
+def describe(algorithm, G, dataset, c):
+    num_arch = sum(p.numel() for p in G.arch_parameters())
+    num_weights = sum(p.numel() for p in G.weight_parameters())
+    return [f'Architecture params:    {num_arch} in {len(G.arch_parameters())} tensors',
+            f'G parameters:           {num_weights} weights (supernet)']
+
+@methods.register('alphagan', backbones=['conventional', 'stylegan2'], n_critic=1, val_fraction=0.5,
+                  describe=describe, options=['preset', 'T', 'S', 'R', 'arch_lr', 'arch_wd', 'bar_update', 'search_d',
+                                              'gumbel', 'gumbel_tau', 'warmup', 'up_ops',
+                                              'gpus']) # its updates average gradients over processes
+def configure(opts, c):
+    if opts.search_d:
+        backbone = backbones.get(opts.backbone)
+        if backbone.search_d_class is None:
+            with_one = ', '.join(f'--backbone={name}' for name in backbones.names()
+                                 if backbones.get(name).search_d_class is not None)
+            raise dnnlib.util.UserError(f'--search-d: the {opts.backbone} backbone has no searchable discriminator '
+                                        f'(use {with_one})')
+        c.D_kwargs = dnnlib.EasyDict(c.D_kwargs, class_name=backbone.search_d_class)
+    preset = PRESETS[opts.preset][opts.backbone]
+    c.algorithm_kwargs = dnnlib.EasyDict(class_name='nas.search.alphagan.AlphaGAN',
+        T=opts.T or preset['T'], S=opts.S if opts.S is not None else preset['S'], R=opts.R or preset['R'],
+        n_critic=opts.n_critic, lr=opts.lr, betas=[0.0, 0.999], arch_lr=opts.arch_lr, arch_betas=[0.5, 0.999],
+        arch_wd=opts.arch_wd, bar_update=opts.bar_update, search_D=opts.search_d,
+        warmup_iters=c.num_iters // 2 if opts.warmup else 0)
+    return f'{opts.preset}-'
 
 #----------------------------------------------------------------------------

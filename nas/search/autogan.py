@@ -1,6 +1,7 @@
 """AutoGAN: RL architecture search for GAN generators with parameter sharing, dynamic resetting and multi-level
 beam search (Gong et al. 2019, Alg. 1)."""
 
+import functools
 import math
 
 import numpy as np
@@ -8,12 +9,13 @@ import torch
 import torch.nn.functional as F
 
 import dnnlib
-from nas.search.base import SearchAlgorithm
+from nas.search import methods
+from nas.search.base import SearchAlgorithm, d_step, g_step
 from nas.search.controller import Controller
+from nas.search.reward import RewardEvaluator, reward_config
 from nas.space import autogan_space
 from nas.space import ops
 from nas.space import primitives
-from training.loss import d_hinge, g_hinge
 
 #----------------------------------------------------------------------------
 # Schedules. 'paper': Sec. 4 (90 iterations, 15 shared-GAN epochs and 30 controller steps per iteration) with the
@@ -23,7 +25,6 @@ PRESETS = {
     'paper':            dict(num_iters=90, grow_iters=(25, 55), shared_epochs=15, ctrl_steps=30),
     'authors_scripts':  dict(num_iters=65, grow_iters=(15, 35), shared_epochs=15, ctrl_steps=30),
 }
-REWARDS = ('is', 'fid')
 
 def grow_schedule(num_iters, preset='paper'):
     """The preset's grow iterations scaled to a run of num_iters (a shortened search keeps the proportions)."""
@@ -31,15 +32,6 @@ def grow_schedule(num_iters, preset='paper'):
     points = [min(max(1, round(it * num_iters / p['num_iters'])), num_iters - 1) for it in p['grow_iters']]
     return sorted(set(it for it in points if it >= 1))
 RESET_STATS = ('var', 'std')
-
-#----------------------------------------------------------------------------
-# Reward of a child: 'is', 'fid' (1/FID) or a 'module.function' name (JSON-able for the config), resolved once.
-
-def resolve_reward(reward):
-    if isinstance(reward, str) and reward not in REWARDS:
-        reward = dnnlib.util.get_obj_by_name(reward)
-    assert callable(reward) or reward in REWARDS
-    return reward
 
 #----------------------------------------------------------------------------
 # Dynamic resetting (paper Sec. 3.2): a moving window of the last `window` G and D losses; fires once the window
@@ -129,6 +121,8 @@ class AutoGAN(SearchAlgorithm):
     def __init__(self, G, D, device,
         num_iters       = 90,           # Search iterations; the last one selects the result (paper Sec. 4).
         grow_iters      = (25, 55),     # Iterations at which the next cell is added (authors' config).
+        single_level    = False,        # One controller samples all cells at once, full resolution throughout
+                                        # (Sec. 4.3.4's single-level ablation; grow_iters must be empty).
         shared_epochs   = 15,           # Shared-GAN epochs over the train split per iteration (paper Sec. 4).
         shared_steps    = None,         # D steps per iteration, None = shared_epochs worth.
         n_critic        = 5,            # D steps per G step (authors' code).
@@ -146,6 +140,8 @@ class AutoGAN(SearchAlgorithm):
         reward          = 'is',         # 'is' (paper), 'fid' (1/FID, Sec. 5.1), callable(G) -> float or its name.
         reward_samples  = 5000,         # Images per reward (authors' code: 5000).
         evaluator_kwargs = {},          # metrics.fast.FastEvaluator options (dataset_kwargs or real_stats, detector).
+        reward_note     = None,         # One line for the log on what the reward is and why, None = none.
+        dynamic_reset   = True,         # Reset the shared GAN when its losses flatten (paper Sec. 3.2; off: Sec. 4.3.3).
         reset_window    = 500,          # Dynamic-reset window (authors' code).
         reset_threshold = 1e-3,         # Dynamic-reset threshold (paper Sec. 4).
         reset_stat      = 'var',        # 'var' or 'std', see DynamicReset.
@@ -155,8 +151,8 @@ class AutoGAN(SearchAlgorithm):
         seed            = 0,            # Seed of the controller's draws.
     ):
         super().__init__(G, D, device)
-        reward = resolve_reward(reward)
         assert all(0 < it < num_iters for it in grow_iters) and list(grow_iters) == sorted(grow_iters)
+        assert not (single_level and grow_iters)
         assert len(grow_iters) < len(primitives.AUTOGAN_CELLS)
         self.num_iters = num_iters
         self.grow_iters = tuple(grow_iters)
@@ -174,17 +170,16 @@ class AutoGAN(SearchAlgorithm):
         self.baseline_decay = baseline_decay
         self.entropy_weight = entropy_weight
         self.reset_baseline = reset_baseline
-        self.reward = reward
-        self.reward_samples = reward_samples
-        self.evaluator_kwargs = dict(evaluator_kwargs)
+        self.reward = RewardEvaluator(device, reward, reward_samples, evaluator_kwargs, reward_note)
         self.num_candidates = num_candidates
         self.beam_size = beam_size
         self.derived_channels = derived_channels
+        self.dynamic_reset = dynamic_reset
         self.resetter = DynamicReset(reset_window, reset_threshold, reset_stat)
         self.generator = torch.Generator().manual_seed(seed)
-        self._evaluator = None
 
-        self.stage = 0
+        self.single_level = single_level
+        self.stage = len(primitives.AUTOGAN_CELLS) - 1 if single_level else 0 # resolution and D depth
         self.beams = [dict(sample=[], h=None, c=None, reward=None)] # kept prefixes; one empty one at stage 0
         self.found = None           # final ranking [(sample, reward)], set by the last iteration
         self.baseline = None
@@ -197,8 +192,22 @@ class AutoGAN(SearchAlgorithm):
         self.opt_G = torch.optim.Adam(self.G.weight_parameters(), lr=self.lr, betas=self.betas)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=self.lr, betas=self.betas)
 
+    def _controller_cells(self):
+        """Cells the current controller samples: the current stage's, or every cell at once (single level)."""
+        return list(range(len(primitives.AUTOGAN_CELLS))) if self.single_level else [self.stage]
+
+    def _split(self, tokens):
+        """One controller sample (a list of tokens) as one token tuple per cell it covers."""
+        cells, start = [], 0
+        for s in self._controller_cells():
+            count = len(primitives.autogan_token_sizes(s))
+            cells.append(tuple(tokens[start:start + count]))
+            start += count
+        return cells
+
     def _new_controller(self):
-        self.controller = Controller(primitives.autogan_token_sizes(self.stage), self.hidden_size).to(self.device)
+        sizes = [n for s in self._controller_cells() for n in primitives.autogan_token_sizes(s)]
+        self.controller = Controller(sizes, self.hidden_size).to(self.device)
         self.opt_ctrl = torch.optim.Adam(self.controller.parameters(), lr=self.ctrl_lr, betas=self.ctrl_betas)
         self.baseline = None
 
@@ -207,38 +216,19 @@ class AutoGAN(SearchAlgorithm):
         """n children of the current stage: (samples, actions, log_probs, entropies, final (h, c))."""
         idx = torch.randint(len(self.beams), [n], generator=self.generator).tolist()
         initial = None
-        if self.stage > 0:
+        if self.beams[0]['h'] is not None: # continuing kept beams (multi-level, after the first cell)
             initial = (torch.stack([self.beams[i]['h'] for i in idx]).to(self.device),
                        torch.stack([self.beams[i]['c'] for i in idx]).to(self.device))
         actions, log_probs, entropies, state = self.controller.sample(n, initial, generator=self.generator,
                                                                       return_state=True)
-        samples = [self.beams[i]['sample'] + [tuple(a)] for i, a in zip(idx, actions.tolist())]
+        samples = [self.beams[i]['sample'] + self._split(a) for i, a in zip(idx, actions.tolist())]
         return samples, actions, log_probs, entropies, state
 
-    # Reward of one child (eval mode, no gradients).
-    @torch.no_grad()
+    # Reward of one child.
     def child_reward(self, sample):
-        self.G.set_arch(sample)
-        was_training = self.G.training
-        self.G.eval()
-        try:
-            if callable(self.reward):
-                return float(self.reward(self.G))
-            result = self._get_evaluator()(self.G, num_gen=self.reward_samples)
-        finally:
-            self.G.train(was_training)
-        if self.reward == 'fid':
-            return 1 / result.fid
-        if result.is_mean is None:
-            raise dnnlib.util.UserError('--reward=is: the detector has no logits (offline detector); '
-                                        'use --reward=fid or an Inception detector')
-        return float(result.is_mean)
-
-    def _get_evaluator(self):
-        if self._evaluator is None:
-            from metrics.fast import FastEvaluator # loaded only for a metric reward
-            self._evaluator = FastEvaluator(**{'device': self.device, **self.evaluator_kwargs})
-        return self._evaluator
+        with torch.no_grad():
+            self.G.set_arch(sample)
+        return self.reward(self.G)
 
     # Phase 1: shared-GAN training with the controller fixed.
     def train_shared(self, data):
@@ -246,6 +236,7 @@ class AutoGAN(SearchAlgorithm):
         if steps is None:
             steps = self.shared_epochs * math.ceil(data.split_size('train') / data.batch_size)
         res = self.G.bottom_width << (self.stage + 1)
+        D = functools.partial(staged_D, self.D, stage=self.stage)
         g_losses, d_losses, fired = [], [], False
         for i in range(steps):
             if i % self.n_critic == 0:
@@ -255,22 +246,12 @@ class AutoGAN(SearchAlgorithm):
             if real.shape[-1] != res:
                 real = F.avg_pool2d(real, real.shape[-1] // res)
             z = torch.randn([real.shape[0], self.G.z_dim], device=self.device)
-            with torch.no_grad():
-                fake = self.G(z, c)
-            loss_D = d_hinge(staged_D(self.D, real, c, self.stage), staged_D(self.D, fake, c, self.stage))
-            self.opt_D.zero_grad(set_to_none=True)
-            loss_D.backward()
-            self.opt_D.step()
-            d_losses.append(loss_D.item())
+            d_losses.append(d_step(self.G, D, self.opt_D, real, c, z))
             if i % self.n_critic == 0:
                 z = torch.randn([self.g_batch, self.G.z_dim], device=self.device)
                 gen_c = c[torch.randint(c.shape[0], [self.g_batch], device=c.device)] if c.ndim > 1 else c
-                loss_G = g_hinge(staged_D(self.D, self.G(z, gen_c), gen_c, self.stage))
-                self.opt_G.zero_grad(set_to_none=True)
-                loss_G.backward()
-                self.opt_G.step()
-                g_losses.append(loss_G.item())
-                if self.resetter.update(g_losses[-1], d_losses[-1]):
+                g_losses.append(g_step(self.G, D, self.opt_G, z, gen_c))
+                if self.dynamic_reset and self.resetter.update(g_losses[-1], d_losses[-1]):
                     fired = True
                     break
         return dict(loss_G=float(np.mean(g_losses)) if g_losses else None, loss_D=float(np.mean(d_losses)),
@@ -339,7 +320,7 @@ class AutoGAN(SearchAlgorithm):
             beam = self.beams[0]
             initial = None if beam['h'] is None else (beam['h'][None].to(self.device), beam['c'][None].to(self.device))
             actions, _probs = self.controller.greedy(initial)
-        return beam['sample'] + [tuple(actions[0].tolist())]
+        return beam['sample'] + self._split(actions[0].tolist())
 
     def derive(self, **provenance):
         """Genotype of current_best(); cells not searched yet take the first choice of every token, no skips.
@@ -360,14 +341,15 @@ class AutoGAN(SearchAlgorithm):
         beam = self.beams[0]
         initial = None if beam['h'] is None else (beam['h'][None].to(self.device), beam['c'][None].to(self.device))
         _actions, probs = self.controller.greedy(initial)
+        probs = [p.cpu().numpy() for p in probs]
         weights = dict()
         for s, cell in enumerate(primitives.AUTOGAN_CELLS):
             sizes = primitives.autogan_token_sizes(s)
-            if s < self.stage:
+            if s in self._controller_cells():
+                rows, probs = probs[:len(sizes)], probs[len(sizes):]
+            elif s < self.stage:
                 rows = [np.bincount([b['sample'][s][t] for b in self.beams], minlength=n) / len(self.beams)
                         for t, n in enumerate(sizes)]
-            elif s == self.stage:
-                rows = [p.cpu().numpy() for p in probs]
             else:
                 rows = [np.full(n, 1 / n) for n in sizes]
             for (name, choices), row in zip(primitives.AUTOGAN_TOKENS, rows):
@@ -403,5 +385,44 @@ class AutoGAN(SearchAlgorithm):
         self.resetter.load_state_dict(state['resetter'])
         self.generator.set_state(state['generator'])
         self.G.set_arch(state['sample'])
+
+#----------------------------------------------------------------------------
+# search.py --method=autogan: the shared GAN trains on all the data; a dominating deconv is a normal choice here.
+
+def describe(algorithm, G, dataset, c):
+    train_images = len(dataset) - round(len(dataset) * c.val_fraction)
+    steps = algorithm.shared_steps or algorithm.shared_epochs * math.ceil(train_images / c.batch_size)
+    ctrl = [sum(p.numel() for p in Controller(primitives.autogan_token_sizes(s), algorithm.hidden_size).parameters())
+            for s in range(len(primitives.AUTOGAN_CELLS))]
+    if algorithm.single_level:
+        ctrl = [sum(p.numel() for p in algorithm.controller.parameters())]
+    per = 'one controller for every cell (single level)' if algorithm.single_level else 'one controller per cell'
+    return [f'Controller parameters:  {", ".join(str(n) for n in ctrl)} ({per})',
+            f'Schedule:               {c.num_iters} iterations of {steps} D steps and {algorithm.ctrl_steps} '
+            f'controller steps; cells added after iterations {list(algorithm.grow_iters)}',
+            f'G parameters:           {sum(p.numel() for p in G.parameters())} (shared G)']
+
+@methods.register('autogan', backbones=['autogan'], iters=90, n_critic=5, collapse_kwargs=dict(watch_ops=[]),
+                  describe=describe, options=['shared_epochs', 'shared_steps', 'ctrl_steps', 'ctrl_batch', 'ctrl_lr',
+                  'entropy_weight', 'grow_iters', 'single_level', 'num_candidates', 'beam_size', 'dynamic_reset', 'reset_stat',
+                  'reset_threshold',
+                  'reset_baseline', 'reward', 'reward_samples', 'reward_real', 'detector', 'g_batch'])
+def configure(opts, c):
+    if opts.single_level and opts.grow_iters is not None:
+        raise dnnlib.util.UserError('--grow-iters: a --single-level search adds no cells')
+    grow_iters = [] if opts.single_level else grow_schedule(c.num_iters) if opts.grow_iters is None else opts.grow_iters
+    if sorted(set(grow_iters)) != grow_iters or not all(0 < it < c.num_iters for it in grow_iters) \
+            or len(grow_iters) > 2:
+        raise dnnlib.util.UserError(f'--grow-iters: {",".join(map(str, grow_iters))}: at most two increasing '
+                                    f'iterations in 1..{c.num_iters - 1} (three cells)')
+    c.algorithm_kwargs = dnnlib.EasyDict(class_name='nas.search.autogan.AutoGAN', num_iters=c.num_iters,
+        grow_iters=grow_iters, single_level=opts.single_level, shared_epochs=opts.shared_epochs, shared_steps=opts.shared_steps,
+        n_critic=opts.n_critic, g_batch=opts.g_batch, lr=opts.lr, betas=[0.0, 0.9], ctrl_lr=opts.ctrl_lr,
+        ctrl_betas=[0.0, 0.9], ctrl_steps=opts.ctrl_steps, ctrl_batch=opts.ctrl_batch,
+        entropy_weight=opts.entropy_weight, num_candidates=opts.num_candidates, beam_size=opts.beam_size,
+        reset_baseline=opts.reset_baseline, dynamic_reset=opts.dynamic_reset, reset_threshold=opts.reset_threshold,
+        reset_stat=opts.reset_stat,
+        **reward_config(opts, c), seed=opts.seed)
+    return ''
 
 #----------------------------------------------------------------------------

@@ -4,7 +4,9 @@ seeded train/validation data they step on."""
 import numpy as np
 import torch
 
+from torch_utils import distributed
 from torch_utils import misc
+from training.loss import d_hinge, g_hinge
 
 #----------------------------------------------------------------------------
 # A search algorithm plugs into nas.search.search_loop the way a loss plugs into the training loop: it owns its
@@ -34,6 +36,32 @@ class SearchAlgorithm:
 
     def load_state_dict(self, state):
         raise NotImplementedError()
+
+#----------------------------------------------------------------------------
+# The GAN weight step every search method takes (hinge loss, as alphaGAN Eq. 1 and AutoGAN's shared GAN). The caller
+# draws z and the labels, so each method keeps its own order of random draws; `D` is any callable (img, c) -> logits
+# (AutoGAN's growing D). Gradients are averaged over the processes of a data-parallel search before the update, so
+# every process keeps the same weights; with one process that is opt.step().
+
+def optimizer_step(opt):
+    distributed.average_gradients([p for group in opt.param_groups for p in group['params']])
+    opt.step()
+
+def _minimize(loss, opt):
+    opt.zero_grad(set_to_none=True)
+    loss.backward() # a G step reaches D's parameters too; their gradients are cleared before any D step
+    optimizer_step(opt)
+    return loss.item()
+
+def d_step(G, D, opt, real_img, real_c, z):
+    """One D step of the hinge loss against G(z, real_c), no gradient through G; returns the loss."""
+    with torch.no_grad():
+        fake_img = G(z, real_c)
+    return _minimize(d_hinge(D(real_img, real_c), D(fake_img, real_c)), opt)
+
+def g_step(G, D, opt, z, c):
+    """One G step of the hinge loss through D; returns the loss."""
+    return _minimize(g_hinge(D(G(z, c), c)), opt)
 
 #----------------------------------------------------------------------------
 # Train and validation splits of one dataset, each read through one iterator over an infinite sampler, built once.

@@ -9,9 +9,9 @@ import torch
 import dnnlib
 from nas import backbones
 from nas.genotype import Genotype
-from nas.search.autogan import resolve_reward
-from nas.search.base import SearchAlgorithm
-from training.loss import d_hinge, g_hinge
+from nas.search import methods
+from nas.search.base import SearchAlgorithm, d_step, g_step
+from nas.search.reward import RewardEvaluator, reward_config
 
 #----------------------------------------------------------------------------
 # Uniform samples from each space's genotype layout (every choice independent), drawn from a numpy Generator.
@@ -44,10 +44,10 @@ class RandomSearch(SearchAlgorithm):
         reward          = 'fid',        # 'fid' (reward 1/FID), 'is', callable(G) -> float or its dotted name.
         reward_samples  = 5000,         # Images per FID/IS.
         evaluator_kwargs = {},          # metrics.fast.FastEvaluator options (dataset_kwargs or real_stats, detector).
+        reward_note     = None,         # One line for the log on what the reward is and why, None = none.
         seed            = 0,            # Seed of the candidates and of each child's init and noise.
     ):
         super().__init__(G, D, device)
-        reward = resolve_reward(reward)
         self.device = torch.device(device)
         self.space = space
         self.num_samples = num_samples
@@ -58,9 +58,7 @@ class RandomSearch(SearchAlgorithm):
         self.g_batch = g_batch
         self.lr = lr
         self.betas = tuple(float(b) for b in betas)
-        self.reward = reward
-        self.reward_samples = reward_samples
-        self.evaluator_kwargs = dict(evaluator_kwargs)
+        self.reward = RewardEvaluator(self.device, reward, reward_samples, evaluator_kwargs, reward_note)
         self.seed = seed
         rng = np.random.default_rng(seed)
         self.genotypes = [sample_genotype(space, rng, resolution=G.img_resolution, channels=genotype_channels,
@@ -70,7 +68,6 @@ class RandomSearch(SearchAlgorithm):
         self.rewards = []           # reward of every candidate trained so far
         self.best = None            # index of the best candidate so far
         self.best_G = None          # its trained child network
-        self._evaluator = None
 
     def build_child(self, index):
         """Candidate `index`'s generator with fresh weights."""
@@ -78,51 +75,27 @@ class RandomSearch(SearchAlgorithm):
         kwargs.update(self.child_kwargs)
         return dnnlib.util.construct_class_by_name(genotype=self.genotypes[index].to_dict(), **kwargs)
 
-    def score(self, G):
-        """Reward of a trained child, higher is better."""
-        was_training = G.training
-        G.eval()
-        try:
-            with torch.no_grad():
-                if callable(self.reward):
-                    return float(self.reward(G))
-                if self._evaluator is None:
-                    from metrics.fast import FastEvaluator # loaded only for a metric reward
-                    self._evaluator = FastEvaluator(**{'device': self.device, **self.evaluator_kwargs})
-                result = self._evaluator(G, num_gen=self.reward_samples)
-        finally:
-            G.train(was_training)
-        if self.reward == 'fid':
-            return 1 / result.fid
-        if result.is_mean is None:
-            raise dnnlib.util.UserError('--reward=is: the detector has no logits (offline detector); '
-                                        'use --reward=fid or an Inception detector')
-        return float(result.is_mean)
-
     def train_child(self, G, data):
         """train_steps hinge-loss D steps (a G step every n_critic) against D reset to its initial weights."""
         self.D.load_state_dict(self.D_init)
         opt_G = torch.optim.Adam(G.parameters(), lr=self.lr, betas=self.betas)
         opt_D = torch.optim.Adam(self.D.parameters(), lr=self.lr, betas=self.betas)
+        return self.train_gan(G, data, opt_G, opt_D)
+
+    def train_gan(self, G, data, opt_G, opt_D, next_arch=None):
+        """train_steps D steps (a G step every n_critic) with these optimisers; next_arch() switches G's architecture
+        before every G step's D steps (weight sharing). Returns the mean G and D losses."""
         g_losses, d_losses = [], []
         for i in range(self.train_steps):
+            if next_arch is not None and i % self.n_critic == 0:
+                next_arch()
             real, c = data.train()
             z = torch.randn([real.shape[0], G.z_dim], device=self.device)
-            with torch.no_grad():
-                fake = G(z, c)
-            loss_D = d_hinge(self.D(real, c), self.D(fake, c))
-            opt_D.zero_grad(set_to_none=True)
-            loss_D.backward()
-            opt_D.step()
-            d_losses.append(loss_D.item())
+            d_losses.append(d_step(G, self.D, opt_D, real, c, z))
             if i % self.n_critic == 0:
                 gen_c = c[torch.randint(c.shape[0], [self.g_batch], device=c.device)]
                 z = torch.randn([self.g_batch, G.z_dim], device=self.device)
-                loss_G = g_hinge(self.D(G(z, gen_c), gen_c))
-                opt_G.zero_grad(set_to_none=True)
-                loss_G.backward()
-                opt_G.step()
-                g_losses.append(loss_G.item())
+                g_losses.append(g_step(G, self.D, opt_G, z, gen_c))
         return float(np.mean(g_losses)) if g_losses else None, float(np.mean(d_losses)) if d_losses else None
 
     def step(self, iteration, data):
@@ -134,7 +107,7 @@ class RandomSearch(SearchAlgorithm):
             torch.manual_seed(seed)
             G = self.build_child(iteration).train().requires_grad_(True).to(self.device)
             loss_G, loss_D = self.train_child(G, data)
-            reward = self.score(G)
+            reward = self.reward(G)
         self.rewards.append(reward)
         if self.best is None or reward > self.rewards[self.best]:
             self.best, self.best_G = iteration, G
@@ -169,5 +142,90 @@ class RandomSearch(SearchAlgorithm):
         if self.best is not None:
             self.best_G = self.build_child(self.best).to(self.device)
             self.best_G.load_state_dict(state['best_G'])
+
+#----------------------------------------------------------------------------
+# Random search with weight sharing (Li & Talwalkar 2019; AutoGAN Sec. 4.3.5): G is the backbone's searched network
+# (supernet or AutoGAN's shared G), trained as one: every G step and the D steps before it run a uniformly drawn
+# architecture. Iteration i trains train_steps D steps, then scores candidate i with the shared weights; the last
+# iteration scores every candidate again with the final weights and keeps the best (rewards of earlier weights are
+# not comparable). The training architectures come from their own seeded numpy Generator.
+
+class SharedRandomSearch(RandomSearch):
+    def __init__(self, G, D, device, **kwargs):
+        super().__init__(G, D, device, **kwargs)
+        self.backbone = backbones.get(self.space)
+        self.mode = kwargs.get('mode')
+        self.genotype_channels = kwargs.get('genotype_channels')
+        self.arch_rng = np.random.default_rng([self.seed, 1])
+        self.opt_G = torch.optim.Adam(G.weight_parameters(), lr=self.lr, betas=self.betas)
+        self.opt_D = torch.optim.Adam(D.parameters(), lr=self.lr, betas=self.betas)
+
+    def _next_arch(self):
+        genotype = sample_genotype(self.space, self.arch_rng, resolution=self.G.img_resolution,
+                                   channels=self.genotype_channels, mode=self.mode)
+        self.backbone.show_genotype(self.G, genotype)
+
+    def score(self, index):
+        """Reward of candidate `index` with the shared weights."""
+        self.backbone.show_genotype(self.G, self.genotypes[index])
+        return self.reward(self.G)
+
+    def step(self, iteration, data):
+        if iteration >= self.num_samples:
+            return {}
+        self.G.train().requires_grad_(True)
+        loss_G, loss_D = self.train_gan(self.G, data, self.opt_G, self.opt_D, next_arch=self._next_arch)
+        reward = self.score(iteration)
+        self.rewards.append(reward)
+        if iteration + 1 == self.num_samples:
+            self.rewards = [self.score(i) for i in range(self.num_samples)]
+        self.best = int(np.argmax(self.rewards)) # earliest of equals
+        self.backbone.show_genotype(self.G, self.genotypes[self.best]) # the fakes grids show the result so far
+        return {'Loss/G': loss_G, 'Loss/D': loss_D, 'Search/reward': reward,
+                'Search/best_reward': self.rewards[self.best], 'Search/candidate': iteration}
+
+    def preview_G(self):
+        return self.G
+
+    def state_dict(self):
+        return dict(rewards=list(self.rewards), best=self.best, G=self.G.state_dict(), D=self.D.state_dict(),
+                    opt_G=self.opt_G.state_dict(), opt_D=self.opt_D.state_dict(),
+                    arch_rng=self.arch_rng.bit_generator.state)
+
+    def load_state_dict(self, state):
+        self.rewards = list(state['rewards'])
+        self.best = state['best']
+        self.G.load_state_dict(state['G'])
+        self.D.load_state_dict(state['D'])
+        self.opt_G.load_state_dict(state['opt_G'])
+        self.opt_D.load_state_dict(state['opt_D'])
+        self.arch_rng.bit_generator.state = state['arch_rng']
+        if self.best is not None:
+            self.backbone.show_genotype(self.G, self.genotypes[self.best])
+
+#----------------------------------------------------------------------------
+# search.py --method=random: each candidate trains on all the data, at the search width.
+
+def describe(algorithm, G, dataset, c):
+    if isinstance(algorithm, SharedRandomSearch):
+        return [f'Candidates:             {algorithm.num_samples}, scored with weights shared by every architecture '
+                f'({algorithm.train_steps} D steps per iteration)',
+                f'G parameters:           {sum(p.numel() for p in G.weight_parameters())} (shared G)']
+    counts = [sum(p.numel() for p in algorithm.build_child(i).parameters()) for i in range(algorithm.num_samples)]
+    return [f'Candidates:             {algorithm.num_samples}, {algorithm.train_steps} D steps each '
+            f'(budget {algorithm.num_samples * algorithm.train_steps} D steps)',
+            f'G parameters:           {min(counts)} to {max(counts)} (candidates)']
+
+@methods.register('random', backbones=['conventional', 'autogan', 'stylegan2'], iters=10, n_critic=5,
+                  collapse_kwargs=dict(watch_ops=[]), describe=describe, options=['train_steps', 'weight_sharing', 'reward',
+                  'reward_samples', 'reward_real', 'detector', 'g_batch'])
+def configure(opts, c):
+    backbone = backbones.get(opts.backbone)
+    name = 'SharedRandomSearch' if opts.weight_sharing else 'RandomSearch'
+    c.algorithm_kwargs = dnnlib.EasyDict(class_name=f'nas.search.random_search.{name}', space=opts.backbone,
+        num_samples=c.num_iters, mode=opts.mode if len(backbone.modes) > 1 else None,
+        child_kwargs=backbone.child_kwargs(opts, c.G_kwargs), train_steps=opts.train_steps, n_critic=opts.n_critic,
+        g_batch=opts.g_batch, lr=opts.lr, betas=[0.0, 0.9], **reward_config(opts, c), seed=opts.seed)
+    return 'ws-' if opts.weight_sharing else ''
 
 #----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from torch_utils import checkpoint
 from torch_utils import distributed
 from torch_utils import health
 from training.image_grid import grid_size_for, save_image_grid
+from training.training_loop import StatsLogs, load_training_set
 
 #----------------------------------------------------------------------------
 # Options that must not change between a search and its resumed continuation.
@@ -57,13 +58,14 @@ def mean_entropy(probs, w_selectors=False):
     return float(np.mean(values)) if values else None
 
 #----------------------------------------------------------------------------
-# Supernet samples for the fakes grids: eval mode (BN running statistics), no gradients.
+# Supernet samples for the fakes grids: eval mode (BN running statistics), no gradients, StyleGAN2's constant noise
+# maps (the grids of successive snapshots differ by the search alone; every generator takes noise_mode).
 
 @torch.no_grad()
 def generate_images(G, z, c, batch_size):
     mode = G.training
     G.eval()
-    out = [G(zb, cb).float().cpu() for zb, cb in zip(z.split(batch_size), c.split(batch_size))]
+    out = [G(zb, cb, noise_mode='const').float().cpu() for zb, cb in zip(z.split(batch_size), c.split(batch_size))]
     G.train(mode)
     return torch.cat(out).numpy()
 
@@ -87,6 +89,99 @@ def write_plots(run_dir, history, gaps, genotype, curves={}, algorithm=None):
     viz.plot_reward_curves(curves, os.path.join(run_dir, 'reward.png'),
                            reward=reward if isinstance(reward, str) else getattr(reward, '__name__', None),
                            stages=getattr(algorithm, 'grow_iters', ()))
+
+#----------------------------------------------------------------------------
+# The resume point, checked against this run's options before any work.
+
+def load_resume_state(resume, options):
+    state = checkpoint.load_state(resume)
+    saved = state['options']
+    for key in RESUME_KEYS:
+        if _plain(saved.get(key, 1 if key == 'num_gpus' else None)) != _plain(options[key]):
+            raise dnnlib.util.UserError(f'--resume: {resume} was written with different {key} '
+                                        f'({json.dumps(saved[key])} vs {json.dumps(_plain(options[key]))})')
+    return state
+
+#----------------------------------------------------------------------------
+# What the plots show and the resume point keeps: arch_weights() after each iteration, the duality gap and the
+# curves of viz.CURVE_STATS, by iteration.
+
+class SearchHistory:
+    def __init__(self):
+        self.probs = []             # arch_weights() after each iteration
+        self.gaps = []              # (iteration, duality gap)
+        self.curves = {}            # {stat in viz.CURVE_STATS: [(iteration, value)]}
+
+    def add(self, iteration, probs, fields):
+        self.probs.append(probs)
+        if 'Search/duality_gap' in fields:
+            self.gaps.append((iteration, fields['Search/duality_gap']))
+        for name in viz.CURVE_STATS:
+            if name in fields:
+                self.curves.setdefault(name, []).append((iteration, fields[name]))
+
+    def state_dict(self):
+        return dict(history=self.probs, gaps=[list(g) for g in self.gaps],
+                    curves={name: [list(p) for p in points] for name, points in self.curves.items()})
+
+    def load_state_dict(self, state):
+        self.probs = state['history']
+        self.gaps = [tuple(g) for g in state['gaps']]
+        self.curves = {name: [tuple(p) for p in points] for name, points in state.get('curves', {}).items()}
+
+    def plot(self, run_dir, genotype, algorithm=None):
+        write_plots(run_dir, self.probs, self.gaps, genotype, self.curves, algorithm)
+
+#----------------------------------------------------------------------------
+# The statistics of one iteration: the algorithm's, the entropies of its op and W choices, and the timings.
+
+def iteration_fields(stats, probs, iter_time, start_time):
+    fields = dict(stats)
+    fields['Search/entropy_alpha'] = mean_entropy(probs)
+    fields['Search/entropy_beta'] = mean_entropy(probs, w_selectors=True)
+    fields['Timing/sec_per_iter'] = iter_time
+    fields['Timing/total_sec'] = time.time() - start_time
+    return {k: float(v) for k, v in fields.items() if v is not None}
+
+#----------------------------------------------------------------------------
+# Collapse watch of an iteration: the op distributions, and the flat D loss. Returns the events and the
+# CollapseError to raise once they are logged (on_collapse='stop'), or None.
+
+def check_collapse(monitor, iteration, probs, fields):
+    events = []
+    try:
+        events += monitor.check_probs(iteration, probs)
+        loss_name = 'Loss/D/loss' if 'Loss/D/loss' in fields else 'Loss/D' # alphaGAN, AutoGAN/random
+        if loss_name in fields:
+            events += monitor.check_loss(iteration, fields[loss_name])
+    except health.CollapseError as err:
+        return events + [err.event], err
+    return events, None
+
+#----------------------------------------------------------------------------
+# The resume point, written by process 0 after checking the disk: the algorithm, the data position, the history,
+# the collapse monitor and every process's RNG state (checkpoint.gather_ranks).
+
+def save_search_state(run_dir, iteration, algorithm, data, history, monitor, options, rng_states, keep_states):
+    search_state = dict(iteration=iteration, algorithm=algorithm.state_dict(), data=data.state_dict(),
+                        **history.state_dict(), options=_plain(options), health=monitor.state_dict(), **rng_states)
+    checkpoint.check_free_disk(run_dir, checkpoint.tensor_bytes(search_state) + 2**20)
+    checkpoint.save_state(state_path(run_dir, iteration), search_state)
+    if keep_states is not None:
+        checkpoint.prune_checkpoints(run_dir, keep=keep_states, kind='search')
+
+#----------------------------------------------------------------------------
+# The end of a search on process 0: found.json, the final plots and the report.
+
+def write_results(run_dir, genotype, history, algorithm=None):
+    genotype.to_json(os.path.join(run_dir, 'found.json'))
+    history.plot(run_dir, genotype, algorithm)
+    distributed.print0(f'Found architecture: {os.path.join(run_dir, "found.json")}')
+    try:
+        from nas import report # imported here: a broken report must not cost the search its result
+        distributed.print0(f'Report: {report.write_report(run_dir)}')
+    except Exception as err: # any failure of the report only warns
+        distributed.print0(f'Warning: report.html not written ({type(err).__name__}: {err})')
 
 #----------------------------------------------------------------------------
 
@@ -127,20 +222,10 @@ def search_loop(
     writer = rank == 0
 
     # Load the resume point first, so that a mismatch fails before any work.
-    state = None
-    if resume is not None:
-        state = checkpoint.load_state(resume)
-        saved = state['options']
-        for key in RESUME_KEYS:
-            if _plain(saved.get(key, 1 if key == 'num_gpus' else None)) != _plain(options[key]):
-                raise dnnlib.util.UserError(f'--resume: {resume} was written with different {key} '
-                                            f'({json.dumps(saved[key])} vs {json.dumps(_plain(options[key]))})')
+    state = load_resume_state(resume, options) if resume is not None else None
 
     # Load the dataset and split it.
-    distributed.print0('Loading training set...')
-    dataset = dnnlib.util.construct_class_by_name(**training_set_kwargs)
-    distributed.print0(f'Num images:  {len(dataset)}')
-    distributed.print0(f'Image shape: {dataset.image_shape}')
+    dataset = load_training_set(training_set_kwargs)
 
     # Construct networks and the algorithm.
     distributed.print0('Constructing networks...')
@@ -163,38 +248,28 @@ def search_loop(
     num_grid = grid_size[0] * grid_size[1]
     grid_z = torch.randn([num_grid, G.z_dim], generator=torch.Generator().manual_seed(random_seed)).to(device)
     grid_c = torch.from_numpy(np.stack([dataset.get_label(i % len(dataset)) for i in range(num_grid)])).to(device)
+    def save_fakes(name):
+        with health.oom_guard('--batch', what='the fakes grid'):
+            images = generate_images(preview_generator(algorithm, G), grid_z, grid_c, batch_size)
+        save_image_grid(images, os.path.join(run_dir, name), grid_size)
 
-    # Logs.
-    stats_jsonl = open(os.path.join(run_dir, 'stats.jsonl'), 'at') if writer else None
-    stats_tfevents = None
-    try:
-        import torch.utils.tensorboard as tensorboard
-        stats_tfevents = tensorboard.SummaryWriter(run_dir) if writer else None
-    except ImportError as err:
-        distributed.print0('Skipping tfevents export:', err)
-
-    # Watch the search for collapse; events go to stats.jsonl.
+    # Logs; watch the search for collapse, events go to stats.jsonl.
+    logs = StatsLogs(run_dir, writer)
     monitor = health.CollapseMonitor(total_steps=num_iters, on_collapse=on_collapse,
                                      log=tqdm.tqdm.write if writer else (lambda message: None), **collapse_kwargs)
 
     # Restore the search state last: building the networks and data iterators above draws random numbers.
     start_iter = 0
-    history = [] # arch_weights() after each iteration
-    gaps = []    # (iteration, duality gap)
-    curves = {}  # {stat in viz.CURVE_STATS: [(iteration, value)]}
+    history = SearchHistory()
     if state is not None:
         algorithm.load_state_dict(state['algorithm'])
         start_iter = int(state['iteration'])
-        history = state['history']
-        gaps = [tuple(g) for g in state['gaps']]
-        curves = {name: [tuple(p) for p in points] for name, points in state.get('curves', {}).items()}
+        history.load_state_dict(state)
         monitor.load_state_dict(state.get('health', monitor.state_dict()))
         checkpoint.restore_rank_rng_state(state, rank)
         distributed.print0(f'Resuming from "{resume}" after iteration {start_iter}')
     elif image_snapshot_iters is not None and writer:
-        with health.oom_guard('--batch', what='the fakes grid'):
-            images = generate_images(preview_generator(algorithm, G), grid_z, grid_c, batch_size)
-        save_image_grid(images, os.path.join(run_dir, 'fakes_init.png'), grid_size)
+        save_fakes('fakes_init.png')
 
     # Search.
     distributed.print0(f'Searching for {num_iters} iterations...')
@@ -216,83 +291,40 @@ def search_loop(
         if writer:
             genotype.to_json(genotype_path(run_dir, done_iters))
         probs = algorithm.arch_weights()
-        history.append(probs)
 
-        # Statistics.
-        fields = dict(stats)
-        fields['Search/entropy_alpha'] = mean_entropy(probs)
-        fields['Search/entropy_beta'] = mean_entropy(probs, w_selectors=True)
-        fields['Timing/sec_per_iter'] = iter_time
-        fields['Timing/total_sec'] = time.time() - start_time
-        fields = {k: float(v) for k, v in fields.items() if v is not None}
-        if 'Search/duality_gap' in fields:
-            gaps.append((done_iters, fields['Search/duality_gap']))
-        for name in viz.CURVE_STATS:
-            if name in fields:
-                curves.setdefault(name, []).append((done_iters, fields[name]))
-        events, collapse = [], None
-        try:
-            events += monitor.check_probs(done_iters, probs)
-            loss_name = 'Loss/D/loss' if 'Loss/D/loss' in fields else 'Loss/D' # alphaGAN, AutoGAN/random
-            if loss_name in fields:
-                events += monitor.check_loss(done_iters, fields[loss_name])
-        except health.CollapseError as err:
-            events.append(err.event)
-            collapse = err
+        # Statistics and collapse watch.
+        fields = iteration_fields(stats, probs, iter_time, start_time)
+        history.add(done_iters, probs, fields)
+        events, collapse = check_collapse(monitor, done_iters, probs, fields)
         line = dict(fields, iteration=done_iters, timestamp=time.time())
         if events:
             line['collapse'] = events
-        if stats_jsonl is not None:
-            stats_jsonl.write(json.dumps(line) + '\n')
-            stats_jsonl.flush()
-        if stats_tfevents is not None:
-            for name, value in fields.items():
-                stats_tfevents.add_scalar(name, value, global_step=done_iters)
-            stats_tfevents.flush()
+        logs.write(line, fields, global_step=done_iters)
         shown = {k.split('/', 1)[-1]: f'{v:.3g}' for k, v in fields.items() if k.startswith(('Search/', 'Loss/'))}
         bar.set_postfix(shown, refresh=False)
         if collapse is not None: # on_collapse='stop': the last search state stays the resume point
             bar.close()
             raise collapse
 
-        # Snapshots: fakes grid, plots, then the resume point, whose RNG state is captured last.
+        # Snapshots: fakes grid, then the resume point with the RNG state captured before the plots.
         last = done_iters == num_iters
         if writer and (last or (image_snapshot_iters is not None and done_iters % image_snapshot_iters == 0)):
-            with health.oom_guard('--batch', what='the fakes grid'):
-                images = generate_images(preview_generator(algorithm, G), grid_z, grid_c, batch_size)
-            save_image_grid(images, os.path.join(run_dir, f'fakes{done_iters:06d}.png'), grid_size)
-        saving = last or done_iters % state_snapshot_iters == 0
-        rng_states = checkpoint.gather_ranks('rng', checkpoint.capture_rng_state()) if saving else None
-        if writer and saving:
-            if not last: # the last plots are drawn once, after the loop
-                write_plots(run_dir, history, gaps, genotype, curves, algorithm)
-            search_state = dict(
-                iteration=done_iters, algorithm=algorithm.state_dict(), data=data.state_dict(),
-                history=history, gaps=[list(g) for g in gaps], options=_plain(options),
-                curves={name: [list(p) for p in points] for name, points in curves.items()},
-                health=monitor.state_dict(), **rng_states)
-            checkpoint.check_free_disk(run_dir, checkpoint.tensor_bytes(search_state) + 2**20)
-            checkpoint.save_state(state_path(run_dir, done_iters), search_state)
-            if keep_states is not None:
-                checkpoint.prune_checkpoints(run_dir, keep=keep_states, kind='search')
+            save_fakes(f'fakes{done_iters:06d}.png')
+        if last or done_iters % state_snapshot_iters == 0:
+            rng_states = checkpoint.gather_ranks('rng', checkpoint.capture_rng_state())
+            if writer and not last: # the last plots are drawn once, after the loop
+                history.plot(run_dir, genotype, algorithm)
+            if writer:
+                save_search_state(run_dir, done_iters, algorithm, data, history, monitor, options, rng_states,
+                                  keep_states)
     bar.close()
 
     # Done: the last iteration's architecture is the result.
     if genotype is None:
         genotype = algorithm.derive(**provenance, seed=random_seed, iteration=start_iter)
-    if not writer:
-        return genotype
-    genotype.to_json(os.path.join(run_dir, 'found.json'))
-    write_plots(run_dir, history, gaps, genotype, curves, algorithm)
-    stats_jsonl.close()
-    if stats_tfevents is not None:
-        stats_tfevents.close()
-    distributed.print0(f'Found architecture: {os.path.join(run_dir, "found.json")}')
-    try:
-        from nas import report # imported here: a broken report must not cost the search its result
-        distributed.print0(f'Report: {report.write_report(run_dir)}')
-    except Exception as err: # any failure of the report only warns
-        distributed.print0(f'Warning: report.html not written ({type(err).__name__}: {err})')
+    logs.close()
+    if writer:
+        write_results(run_dir, genotype, history, algorithm)
     distributed.print0('Exiting...')
     return genotype
 

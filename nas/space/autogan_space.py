@@ -5,9 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from nas.genotype import Genotype
-from nas.space import ops
+from nas.space import cell_generator
 from nas.space import primitives
-from torch_utils import misc
 from torch_utils import persistence
 
 TOKEN_NAMES = tuple(name for name, _choices in primitives.AUTOGAN_TOKENS)
@@ -200,38 +199,6 @@ class SharedCell(_CellBase):
         return {name: blocks[name] if name in blocks else own[name] for name in names}
 
 #----------------------------------------------------------------------------
-# Shared body of both generators: Linear(z -> C x bw x bw), the cells, BN-ReLU-conv3x3-tanh to RGB.
-
-class _CellGenerator(torch.nn.Module):
-    def _build(self, z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init, cells):
-        bottom_width = ops.bottom_width_for('AutoGAN', c_dim, img_resolution, bottom_width)
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.img_resolution = img_resolution
-        self.img_channels = img_channels
-        self.g_channels = g_channels
-        self.bottom_width = bottom_width
-        self.init = init
-        self.l1 = torch.nn.Linear(z_dim, bottom_width * bottom_width * g_channels)
-        self.cells = torch.nn.ModuleDict(cells)
-        self.to_rgb = ops.to_rgb(g_channels, img_channels)
-        ops.init_weights(self, init)
-
-    def _run(self, z, cell_ops):
-        misc.assert_shape(z, [None, self.z_dim])
-        x = self.l1(z).reshape(-1, self.g_channels, self.bottom_width, self.bottom_width)
-        skip_outs = dict()
-        for name, cell in cell_ops.items():
-            skip_outs[name], x = self.cells[name](x, skip_outs, cell)
-        img = self.to_rgb(x)
-        res = self.bottom_width << len(cell_ops)
-        misc.assert_shape(img, [z.shape[0], self.img_channels, res, res])
-        return img
-
-    def extra_repr(self):
-        return f'z_dim={self.z_dim}, img_resolution={self.img_resolution}, g_channels={self.g_channels}'
-
-#----------------------------------------------------------------------------
 # Search generator with shared weights (the authors' "shared GAN", C = 128): every cell holds every choice;
 # set_arch(sample) picks the child. A sample of s cells makes it a stage-s generator: its output (through the one
 # shared to_rgb) is at bottom_width * 2^s pixels, the growing generator of the multi-level search.
@@ -240,7 +207,7 @@ class _CellGenerator(torch.nn.Module):
 # in each conv2 block (6 x 65,664) and x2/x4 skip-in deconvs in cells without a source at that scale (5 x 65,664).
 
 @persistence.persistent_class
-class SharedGenerator(_CellGenerator):
+class SharedGenerator(cell_generator.CellGenerator):
     def __init__(self,
         z_dim           = 128,      # Input latent (Z) dimensionality.
         c_dim           = 0,        # Conditioning label dimensionality; unconditional.
@@ -252,8 +219,8 @@ class SharedGenerator(_CellGenerator):
         init            = 'xavier_uniform', # Weight init, one of nas.space.ops.INITS.
     ):
         super().__init__()
-        self._build(z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init,
-                    {name: SharedCell(i, g_channels, skip_out) for i, name in enumerate(primitives.AUTOGAN_CELLS)})
+        cells = {name: SharedCell(i, g_channels, skip_out) for i, name in enumerate(primitives.AUTOGAN_CELLS)}
+        self._build('AutoGAN', z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init, cells)
         self.sample = None
         self._cell_ops = None
 
@@ -269,7 +236,7 @@ class SharedGenerator(_CellGenerator):
         """Images of the current child in [-1, 1] at bottom_width * 2^(cells in the sample)."""
         if self.sample is None:
             raise RuntimeError('SharedGenerator: call set_arch(sample) first')
-        return self._run(z, self._cell_ops)
+        return self._run(z, {name: (cell,) for name, cell in self._cell_ops.items()})
 
     def child_state_dict(self):
         """The current child's weights under the names of the derived Generator (with g_channels and skip_out of
@@ -296,7 +263,7 @@ class SharedGenerator(_CellGenerator):
 # (nas/genotypes/autogan_cifar10.json, C = 256) has 4,405,251 parameters (authors' code: about 4.41 M).
 
 @persistence.persistent_class
-class Generator(_CellGenerator):
+class Generator(cell_generator.CellGenerator):
     def __init__(self,
         genotype,                   # Genotype.to_dict(), backbone 'autogan'.
         z_dim           = 128,      # Input latent (Z) dimensionality.
@@ -309,15 +276,12 @@ class Generator(_CellGenerator):
         init            = 'xavier_uniform', # Weight init, one of nas.space.ops.INITS.
     ):
         super().__init__()
-        g = Genotype.from_dict(genotype, source='G genotype')
-        if g.backbone != 'autogan':
-            raise ValueError(f'G genotype: backbone: expected \'autogan\', got {g.backbone!r}')
-        self.genotype = g.to_dict()
+        g = self._set_genotype(genotype, 'autogan')
         cells = {name: Cell(i, g_channels, g.ops[name], skip_out) for i, name in enumerate(primitives.AUTOGAN_CELLS)}
-        self._build(z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init, cells)
+        self._build('AutoGAN', z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init, cells)
 
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode='const', **kwargs):
         """Images in [-1, 1]; c and the StyleGAN2 sampling arguments are accepted and ignored."""
-        return self._run(z, self.genotype['ops'])
+        return self._run(z, {name: (cell,) for name, cell in self.genotype['ops'].items()})
 
 #----------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Continuous relaxation of one edge's op choice (DARTS, Liu et al. 2019; alphaGAN Eq. 8, supp. Table 1 Gumbel-max)."""
 
+import contextlib
+
 import torch
 
 from dnnlib.util import get_obj_by_name
@@ -30,6 +32,29 @@ def edge_weights(alpha, gumbel=False, tau=1.0, hard=True, generator=None):
         return soft
     one_hot = torch.zeros_like(soft).scatter_(-1, soft.argmax(dim=-1, keepdim=True), 1.0)
     return one_hot + (soft - soft.detach()) # forward: exactly one-hot; backward: d soft
+
+def one_hot_rows(indices, num_ops, like):
+    """Op weights [len(indices), num_ops] choosing one op per row, of `like`'s dtype and device: a supernet running
+    one architecture (random search with weight sharing)."""
+    rows = torch.nn.functional.one_hot(torch.as_tensor(indices, dtype=torch.int64), num_ops)
+    return rows.to(dtype=like.dtype, device=like.device)
+
+#----------------------------------------------------------------------------
+# One Gumbel sample for several supernets: inside the block, every module draws its Gumbel noise from its own
+# generator seeded with `seed` (the supernets read `gumbel_generator`), so modules of one structure draw the same
+# noise in their next forward and, with equal alphas, run the same architecture (alphaGAN: G and G_bar in the two
+# terms of one architecture step's duality gap).
+
+@contextlib.contextmanager
+def shared_gumbel_noise(modules, seed):
+    for module in modules:
+        device = module.arch_parameters()[0].device
+        module.gumbel_generator = torch.Generator(device=device).manual_seed(seed)
+    try:
+        yield
+    finally:
+        for module in modules:
+            del module.gumbel_generator # back to the class default, None: the global RNG
 
 #----------------------------------------------------------------------------
 # Mixed op: every candidate of one edge, built from a name -> factory registry, mixed by weights given at forward.

@@ -3,10 +3,9 @@
 import torch
 
 from nas.genotype import Genotype
+from nas.space import cell_generator
 from nas.space import mixed
-from nas.space import ops
 from nas.space import primitives
-from torch_utils import misc
 from torch_utils import persistence
 
 #----------------------------------------------------------------------------
@@ -58,7 +57,10 @@ class SearchCell(torch.nn.Module):
 # algorithms use arch_parameters(), weight_parameters(), derive(); it samples like any ganas generator.
 
 @persistence.persistent_class
-class SupernetGenerator(torch.nn.Module):
+class SupernetGenerator(cell_generator.CellGenerator):
+    gumbel_generator = None         # Generator of the Gumbel noise, None = the global RNG (mixed.shared_gumbel_noise).
+    fixed_weights = None            # {alpha name: one-hot rows} of the one architecture run_genotype() runs, None = mix.
+
     def __init__(self,
         z_dim           = 128,      # Input latent (Z) dimensionality.
         c_dim           = 0,        # Conditioning label dimensionality; unconditional.
@@ -74,13 +76,6 @@ class SupernetGenerator(torch.nn.Module):
         init            = 'xavier_uniform', # Weight init, one of nas.space.ops.INITS.
     ):
         super().__init__()
-        bottom_width = ops.bottom_width_for('conventional', c_dim, img_resolution, bottom_width)
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.img_resolution = img_resolution
-        self.img_channels = img_channels
-        self.g_channels = g_channels
-        self.bottom_width = bottom_width
         self.normal_ops = normal_ops
         self.up_ops = up_ops
         self.gumbel = gumbel
@@ -89,12 +84,9 @@ class SupernetGenerator(torch.nn.Module):
         self.candidates = dict(
             normal=primitives.candidates('conventional', 'normal', normal_ops),
             up=primitives.candidates('conventional', 'up', up_ops))
-
-        self.l1 = torch.nn.Linear(z_dim, bottom_width * bottom_width * g_channels)
-        self.cells = torch.nn.ModuleDict({name: SearchCell(name, g_channels, **self.candidates)
-            for name in primitives.CONVENTIONAL_CELLS})
-        self.to_rgb = ops.to_rgb(g_channels, img_channels)
-        ops.init_weights(self, init)
+        self._build('conventional', z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init,
+                    cells=lambda: {name: SearchCell(name, g_channels, **self.candidates)
+                                   for name in primitives.CONVENTIONAL_CELLS})
 
         self.layout = alpha_layout()
         self.alphas = torch.nn.ParameterDict() # architecture parameters, apart from the weights
@@ -113,11 +105,26 @@ class SupernetGenerator(torch.nn.Module):
     def space_size(self):
         return primitives.space_size('conventional', normal_ops=self.normal_ops, up_ops=self.up_ops)
 
+    def run_genotype(self, genotype):
+        """Run exactly `genotype` (a Genotype of this space and op sets) from now on; None = the relaxed mixture."""
+        if genotype is None:
+            self.fixed_weights = None
+            return
+        fixed = dict()
+        for name, rows in self.layout.items():
+            chosen = [genotype.ops[cell]['skip'][edge[len('skip.'):]] if edge.startswith('skip.') else
+                      genotype.ops[cell][edge] for cell, edge, _kind in rows]
+            candidates = self.candidates[rows[0][2]]
+            fixed[name] = mixed.one_hot_rows([candidates.index(op) for op in chosen], len(candidates), self.alphas[name])
+        self.fixed_weights = fixed
+
     def edge_weights(self):
-        """{(cell, edge): op weights} for one forward pass: softmax of the alphas, or a Gumbel sample."""
+        """{(cell, edge): op weights} for one forward pass: softmax of the alphas, or a Gumbel sample (or the one-hot
+        rows of run_genotype())."""
         weights = dict()
         for name, alpha in self.alphas.items():
-            rows = mixed.edge_weights(alpha, gumbel=self.gumbel, tau=self.gumbel_tau, hard=self.gumbel_hard)
+            rows = self.fixed_weights[name] if self.fixed_weights is not None else mixed.edge_weights(alpha,
+                gumbel=self.gumbel, tau=self.gumbel_tau, hard=self.gumbel_hard, generator=self.gumbel_generator)
             for (cell, edge, _kind), row in zip(self.layout[name], rows.unbind(0)):
                 weights[(cell, edge)] = row
         return weights
@@ -154,19 +161,11 @@ class SupernetGenerator(torch.nn.Module):
 
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode='const', **kwargs):
         """Images in [-1, 1] from the mixed supernet; c and the StyleGAN2 sampling arguments are ignored."""
-        misc.assert_shape(z, [None, self.z_dim])
         weights = self.edge_weights()
-        x = self.l1(z).reshape(-1, self.g_channels, self.bottom_width, self.bottom_width)
-        skip_sources = dict()
-        for name, cell in self.cells.items():
-            cell_weights = {edge: w for (cell_name, edge), w in weights.items() if cell_name == name}
-            skip_sources[name], x = cell(x, skip_sources, cell_weights)
-        img = self.to_rgb(x)
-        misc.assert_shape(img, [z.shape[0], self.img_channels, self.img_resolution, self.img_resolution])
-        return img
+        return self._run(z, {name: ({edge: w for (cell, edge), w in weights.items() if cell == name},)
+                             for name in self.cells})
 
     def extra_repr(self):
-        return f'z_dim={self.z_dim}, img_resolution={self.img_resolution}, g_channels={self.g_channels}, ' \
-               f'up_ops={self.up_ops}, gumbel={self.gumbel}'
+        return f'{super().extra_repr()}, up_ops={self.up_ops}, gumbel={self.gumbel}'
 
 #----------------------------------------------------------------------------

@@ -19,6 +19,9 @@ from training.networks_stylegan2 import SynthesisNetwork
 
 @persistence.persistent_class
 class SupernetGenerator(torch.nn.Module):
+    gumbel_generator = None                 # Generator of the Gumbel noise, None = the global RNG (mixed.shared_gumbel_noise).
+    fixed_weights = None                    # {'normal'/'up'/'w': one-hot rows} set by run_genotype(), None = mix.
+
     def __init__(self,
         z_dim               = 512,          # Input latent (Z) dimensionality.
         c_dim               = 0,            # Conditioning label (C) dimensionality, 0 = unconditional.
@@ -91,17 +94,32 @@ class SupernetGenerator(torch.nn.Module):
     def space_size(self):
         return primitives.space_size('stylegan2', self.mode, self.img_resolution, self.num_mapping_layers)
 
-    def _relax(self, param):
-        return mixed.edge_weights(param, gumbel=self.gumbel, tau=self.gumbel_tau, hard=self.gumbel_hard)
+    def run_genotype(self, genotype):
+        """Run exactly `genotype` (a Genotype of this mode) from now on; None = the relaxed mixture."""
+        if genotype is None:
+            self.fixed_weights = None
+            return
+        fixed = {kind: mixed.one_hot_rows([self.candidates[kind].index(op) for op in genotype.ops[kind]],
+                                          len(self.candidates[kind]), alpha) for kind, alpha in self.alphas.items()}
+        if self.dynamic_w:
+            fixed['w'] = mixed.one_hot_rows([i - 1 for i in genotype.w_idx], self.num_mapping_layers, self.betas['w'])
+        self.fixed_weights = fixed
+
+    def _relax(self, name, param):
+        if self.fixed_weights is not None:
+            return self.fixed_weights[name]
+        return mixed.edge_weights(param, gumbel=self.gumbel, tau=self.gumbel_tau, hard=self.gumbel_hard,
+                                  generator=self.gumbel_generator)
 
     def op_weights(self):
-        """One op weight vector per conv layer in w order for one forward pass (softmax or a Gumbel sample)."""
-        weights = {kind: self._relax(alpha) for kind, alpha in self.alphas.items()}
+        """One op weight vector per conv layer in w order for one forward pass (softmax or a Gumbel sample, or the
+        one-hot rows of run_genotype())."""
+        weights = {kind: self._relax(kind, alpha) for kind, alpha in self.alphas.items()}
         return [weights[kind][row] for kind, row in self._rows()]
 
     def w_weights(self):
         """W weights [num_ws, L] for one forward pass, None without dynamic W."""
-        return self._relax(self.betas['w']) if self.dynamic_w else None
+        return self._relax('w', self.betas['w']) if self.dynamic_w else None
 
     def genotype_probs(self):
         """{edge: {choice: softmax probability}}: 'normal'/'up' (micro) or one per conv layer, e.g. 'b8.conv0'
@@ -147,9 +165,10 @@ class SupernetGenerator(torch.nn.Module):
         all_ws = self.mapping(z, c, return_all_layers=True, **kwargs)
         return self.w_selector(all_ws, self.w_weights())
 
-    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode='const', update_emas=False,
+    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode='random', update_emas=False,
             **synthesis_kwargs):
-        """Images in [-1, 1] (roughly) from the mixed supernet."""
+        """Images in [-1, 1] (roughly) from the mixed supernet. Random per-sample noise by default: the search
+        steps see the noise regime the derived generator is re-trained in; 'const' is for fixed preview grids."""
         ws = self.ws(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas)
         img = self.synthesis(ws, op_weights=self.op_weights(), noise_mode=noise_mode, **synthesis_kwargs)
         misc.assert_shape(img, [z.shape[0], self.img_channels, self.img_resolution, self.img_resolution])
