@@ -88,9 +88,9 @@ def plan(outdir, data, cfg, device, detector):
                 f'--S={cfg["dynw_S"]}', f'--R={cfg["dynw_R"]}', f'--iters={cfg["dynw_iters"]}',
                 f'--snap={cfg["dynw_snap"]}'] + common
 
-    def train(name, genotype):
+    def train(name, genotype): # one recipe for both: the baseline's AutoGAN-space default would be --cfg=autogan
         return lambda results: [
-            'train.py', f'--outdir={sub(name)}', f'--data={data}', f'--genotype={genotype(results)}',
+            'train.py', f'--outdir={sub(name)}', f'--data={data}', f'--genotype={genotype(results)}', '--cfg=conv_cifar',
             f'--g-channels={cfg["train_channels"]}', f'--d-channels={cfg["train_channels"]}',
             f'--batch={cfg["train_batch"]}', f'--kimg={cfg["train_kimg"]}', f'--tick={cfg["train_tick"]}',
             '--ema-kimg=0', # 750 G steps: an EMA of 0.999 per G step would still be half the initial weights
@@ -143,7 +143,7 @@ def compute_fids(stage_dir, networks, data, num, detector, device, log):
 
 #----------------------------------------------------------------------------
 # Running the stages: at most `jobs` subprocesses at a time, each with its own log; in-process stages run when no
-# subprocess does. The state file records every finished stage.
+# subprocess does. The state file records every finished stage. nas/benchmark.py runs its stages with this too.
 
 def _poll(job):
     """Exit code of a finished subprocess (None while it runs); its CPU seconds go into job['cpu']."""
@@ -162,11 +162,11 @@ def _run_dirs(path):
     return {name for name in os.listdir(path) if os.path.isdir(os.path.join(path, name))}
 
 class Runner:
-    def __init__(self, outdir, jobs, log):
+    def __init__(self, outdir, jobs, log, state_name='demo-state.json'):
         self.outdir = outdir
         self.jobs = jobs
         self.log = log
-        self.state_path = os.path.join(outdir, 'demo-state.json')
+        self.state_path = os.path.join(outdir, state_name)
         self.state = report.read_json(self.state_path) if os.path.isfile(self.state_path) else {}
         self.results = {}
         self.env = dict(os.environ)
@@ -365,16 +365,22 @@ def write_demo_report(outdir, results, cfg, size, total_seconds):
 #----------------------------------------------------------------------------
 # The whole demo.
 
-def run_demo(outdir, data, size='full', jobs=2, detector=None, device=None,
-             log=functools.partial(print, flush=True)):
-    if not os.path.isfile(data):
-        raise UserError(f'--data: {data}: no such file; run "make data" first')
+def check_inputs(detector, **paths):
+    """The resolved detector spec, after checking that every data file {option: path} and the detector exist."""
+    for option, path in paths.items():
+        if not os.path.isfile(path):
+            raise UserError(f'{option}: {path}: no such file; run "make data" first')
     try:
         resolved = detectors.resolve_detector(detector)
     except UserError as err:
         raise UserError(f'--detector: {err}') from None
     if not dnnlib.util.is_url(resolved) and not os.path.isfile(resolved):
         raise UserError(f'--detector: {resolved}: no such file')
+    return resolved
+
+def run_demo(outdir, data, size='full', jobs=2, detector=None, device=None,
+             log=functools.partial(print, flush=True)):
+    check_inputs(detector, **{'--data': data})
     cfg = SIZES[size]
     start = time.time()
     os.makedirs(outdir, exist_ok=True)

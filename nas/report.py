@@ -39,7 +39,8 @@ SECTIONS = [
 
 MAX_GRIDS = 12                                      # Sample grids shown; longer runs show evenly spaced ones.
 MAX_PANELS = 24                                     # Statistics drawn; the table lists all of them.
-SKIP_STATS = ('Timing/', 'Resources/', 'Progress/') # Book-keeping, not curves of the method.
+SKIP_STATS = ('Timing/', 'Resources/', 'Progress/') # Book-keeping, not curves of the method,
+KEEP_STATS = ('Progress/augment',)                  # except ADA's augmentation probability p.
 KNOWN_PNGS = ('reals.png', 'fakes_init.png', 'architecture.png', 'alphas.png')
 
 CSS = """
@@ -215,7 +216,7 @@ def stats_series(records):
             continue
         for name, value in record.items():
             y = _scalar(value)
-            if y is None or name in ('iteration', 'timestamp') or name.startswith(SKIP_STATS):
+            if y is None or name in ('iteration', 'timestamp') or (name.startswith(SKIP_STATS) and name not in KEEP_STATS):
                 continue
             xs, ys = series.setdefault(name, ([], []))
             xs.append(x)
@@ -371,7 +372,24 @@ def _metrics(run_dir):
                          esc(record.get('snapshot_pkl') or '-'), esc(record.get('total_time_str', '-'))])
     if not rows:
         return note('No metrics computed in this run (metric-*.jsonl).')
-    return table(['metric', 'results', 'detector', 'snapshot', 'time'], rows)
+    parts = [table(['metric', 'results', 'detector', 'snapshot', 'time'], rows)]
+    series = metric_series(run_dir)
+    if any(len(xs) > 1 for xs, _ys in series.values()): # a curve, not a single snapshot's value
+        parts.insert(0, figure(plot_series('kimg', series), 'each metric against the kimg of its snapshot'))
+    return '\n'.join(parts)
+
+def metric_series(run_dir):
+    """{'<metric>/<result>': (kimgs, values)} of metric-*.jsonl, kimg from each record's snapshot name."""
+    series = dict()
+    for path in sorted(glob.glob(os.path.join(run_dir, 'metric-*.jsonl'))):
+        for record in read_jsonl(path):
+            match = re.search(r'network-snapshot-(\d+)', record.get('snapshot_pkl') or '')
+            for key, value in record.get('results', {}).items():
+                if match and _scalar(value) is not None:
+                    xs, ys = series.setdefault(f'{record.get("metric", "?")}/{key}', ([], []))
+                    xs.append(int(match.group(1)))
+                    ys.append(_scalar(value))
+    return series
 
 def _health(records):
     """The collapse events (torch_utils.health.CollapseMonitor) that stats.jsonl recorded, in order."""

@@ -1,16 +1,21 @@
-"""Shared by the CLI tests: run a root script in a subprocess, write tiny image folders, check one-line errors."""
+"""Shared by the CLI tests: run a root script in a subprocess, write tiny image folders and zips, check one-line
+errors, a stand-in detector."""
 
+import contextlib
 import glob
 import importlib
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 
 import numpy as np
 import PIL.Image
 import pytest
+import torch
 
 from dnnlib.util import cli_main
 
@@ -90,5 +95,37 @@ def assert_one_line_error(res, *fragments):
     assert len(lines) == 1 and lines[0].startswith('Error: '), res.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+#----------------------------------------------------------------------------
+# Pipelines at toy size (nas.demo, nas.benchmark): a zip of random images and a stand-in for Inception, 4x4
+# average-pooled pixels (48 features) in the detector's 'plain' convention.
+
+def make_zip(path, count, size, seed=0):
+    rnd = np.random.RandomState(seed)
+    with zipfile.ZipFile(path, 'w') as z:
+        for i in range(count):
+            buf = io.BytesIO()
+            PIL.Image.fromarray(rnd.randint(0, 256, [size, size, 3], dtype=np.uint8)).save(buf, format='png')
+            z.writestr(f'img{i:08d}.png', buf.getvalue())
+    return str(path)
+
+class PoolDetector(torch.nn.Module):
+    def forward(self, x):
+        return torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
+
+@contextlib.contextmanager
+def pipeline_env(root):
+    """The stand-in detector saved in `root`, with the stats cache in `root` for this and every subprocess."""
+    detector = str(root / 'pool.pt')
+    torch.jit.script(PoolDetector()).save(detector)
+    saved = os.environ.get('GANAS_CACHE')
+    os.environ['GANAS_CACHE'] = str(root / 'cache')
+    try:
+        yield detector
+    finally:
+        if saved is None:
+            del os.environ['GANAS_CACHE']
+        else:
+            os.environ['GANAS_CACHE'] = saved
 
 #----------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def test_lpips_file_is_called_with_images_in_0_255(tmp_path, capsys):
 
 def test_bad_input_is_one_line(tmp_path, capsys):
     network = write_network(tmp_path / 'net.safetensors', tiny_G())
-    with open(os.path.join(ROOT, 'nas', 'genotypes', 'sngan_baseline.json')) as f:
+    with open(os.path.join(ROOT, 'nas', 'genotypes', 'alphagan_s_cifar10.json')) as f:
         genotype = json.load(f)
     conv_network = write_network(tmp_path / 'conv.safetensors',
                                  conventional.Generator(genotype, z_dim=8, img_resolution=16, g_channels=8))

@@ -97,7 +97,7 @@ def test_compute_ppl_is_reproducible_and_registered(tmp_path):
     assert {'ppl2_wend', 'ppl_zfull', 'ppl_wfull', 'ppl_zend', 'ppl_wend'} <= set(metric_main.list_valid_metrics())
 
 def test_w_space_needs_a_stylegan2_generator_and_lpips(tmp_path):
-    with open(os.path.join(ROOT, 'nas', 'genotypes', 'sngan_baseline.json')) as f:
+    with open(os.path.join(ROOT, 'nas', 'genotypes', 'alphagan_s_cifar10.json')) as f:
         G = conventional.Generator(json.load(f), z_dim=8, img_resolution=16, g_channels=8)
     torch.jit.save(torch.jit.script(PixelLPIPS()), str(tmp_path / 'vgg16.pt'))
     opts = metric_utils.MetricOptions(G=G, pr_detector=str(tmp_path / 'vgg16.pt'), device='cpu', batch_size=4)

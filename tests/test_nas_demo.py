@@ -9,13 +9,11 @@ import os
 import shlex
 import re
 import subprocess
-import zipfile
 
-import numpy as np
 import PIL.Image
 import pytest
-import torch
 
+from cli_helpers import make_zip, pipeline_env
 from dnnlib.util import UserError, cli_main
 from nas import demo
 
@@ -24,40 +22,16 @@ pytestmark = pytest.mark.filterwarnings('ignore:`torch.jit:DeprecationWarning') 
 RUN_SECTIONS = ['summary', 'architecture', 'alphas', 'curves', 'samples', 'metrics', 'reproduce']
 DEMO_SECTIONS = ['overview', 'metrics', 'grids', 'search', 'dynw', 'stages', 'reproduce']
 
-#----------------------------------------------------------------------------
-# Stand-in for Inception: 4x4 average-pooled pixels (48 features), in the detector's 'plain' convention.
-
-class PoolDetector(torch.nn.Module):
-    def forward(self, x):
-        return torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
-
-def make_zip(path, count, size):
-    rnd = np.random.RandomState(0)
-    with zipfile.ZipFile(path, 'w') as z:
-        for i in range(count):
-            buf = io.BytesIO()
-            PIL.Image.fromarray(rnd.randint(0, 256, [size, size, 3], dtype=np.uint8)).save(buf, format='png')
-            z.writestr(f'img{i:08d}.png', buf.getvalue())
-    return str(path)
 
 @pytest.fixture(scope='module')
 def toy(tmp_path_factory):
     root = tmp_path_factory.mktemp('demo')
-    detector = str(root / 'pool.pt')
-    torch.jit.script(PoolDetector()).save(detector)
-    saved = os.environ.get('GANAS_CACHE')
-    os.environ['GANAS_CACHE'] = str(root / 'cache') # the subprocesses inherit it
-    try:
+    with pipeline_env(root) as detector:
         kwargs = dict(outdir=str(root / 'out'), data=make_zip(root / 'toy32.zip', 16, 32), size='toy', jobs=2,
                       detector=detector, device='cpu')
         lines = []
         results = demo.run_demo(**kwargs, log=lines.append)
         yield dict(kwargs=kwargs, results=results, lines=lines, root=root)
-    finally:
-        if saved is None:
-            del os.environ['GANAS_CACHE']
-        else:
-            os.environ['GANAS_CACHE'] = saved
 
 def read(path):
     with open(path, encoding='utf-8') as f:

@@ -84,7 +84,7 @@ def parameter_counts():
     counts['G/alphagan_s_cifar10'] = G(conv, genotype=genotype_file('alphagan_s_cifar10'))
     counts['G/alphagan_l_cifar10'] = G(conv, genotype=genotype_file('alphagan_l_cifar10'))
     counts['G/alphagan_l_stl10'] = G(conv, genotype=genotype_file('alphagan_l_cifar10'), img_resolution=48)
-    counts['G/sngan_baseline'] = G(conv, genotype=genotype_file('sngan_baseline'))
+    counts['G/sngan_baseline'] = G('nas.space.autogan_space.Generator', genotype=genotype_file('sngan_baseline'))
     counts['G/autogan_cifar10'] = G('nas.space.autogan_space.Generator', genotype=genotype_file('autogan_cifar10'))
     sg2 = 'nas.backbones.stylegan2.Generator'
     counts['G/stylegan2_default/16'] = G(sg2, z_dim=16, w_dim=16, img_resolution=16, img_channels=3,

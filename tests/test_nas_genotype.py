@@ -73,12 +73,12 @@ def test_published_genotype_files(name, ops):
     assert (g.resolution, g.channels['g_channels'], g.mode) == (32, 256, 'cell')
 
 def test_sngan_baseline_file():
-    g = Genotype.from_json(os.path.join(GENOTYPE_DIR, 'sngan_baseline.json'))
+    g = Genotype.from_json(os.path.join(GENOTYPE_DIR, 'sngan_baseline.json'), backbone='autogan')
     for name in ['cell1', 'cell2', 'cell3']:
         c = g.ops[name]
-        edges = (c['up0'], c['up1'], c['n0'], c['n1'], c['n2'])
-        assert edges == ('nearest', 'nearest', 'conv_3x3', 'conv_3x3', 'conv_1x1')
-        assert set(c['skip'].values()) <= {'nearest'}
+        assert (c['conv'], c['norm'], c['up'], c['shortcut']) == ('pre', 'batch', 'nearest', True)
+        assert not any(c['skip'].values())
+    assert (g.resolution, g.channels['g_channels']) == (32, 256)
 
 #----------------------------------------------------------------------------
 # Every validation error: one line, naming the file and the field.

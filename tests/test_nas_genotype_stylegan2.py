@@ -104,7 +104,7 @@ def test_wrong_backbone_for_the_caller(tmp_path):
     Genotype.from_dict(example()).to_json(tmp_path / 'found.json')
     with pytest.raises(UserError, match=r"found\.json: backbone: expected 'conventional', got 'stylegan2'$"):
         Genotype.from_json(tmp_path / 'found.json', backbone='conventional')
-    conventional = Genotype.from_json(os.path.join(os.path.dirname(DEFAULT), 'sngan_baseline.json'))
+    conventional = Genotype.from_json(os.path.join(os.path.dirname(DEFAULT), 'alphagan_s_cifar10.json'))
     with pytest.raises(UserError, match=r"^genotype: backbone: expected 'stylegan2', got 'conventional'$"):
         nets.Generator(img_resolution=32, genotype=conventional.to_dict(), **TINY)
 

@@ -155,9 +155,28 @@ def test_training_report_cuts_large_grids(tmp_path):
     assert '<td>Loss/G/loss</td><td>3</td><td>-0.5</td>' in section(text, 'curves')
     assert '<td>kimg</td><td>2 of 2</td>' in section(text, 'summary')
     assert len(embedded_pngs(section(text, 'architecture'))) == 1 # drawn from G_kwargs.genotype
-    assert '<td>cell3</td><td>nearest</td><td>nearest</td><td>conv_3x3</td>' in section(text, 'architecture')
+    assert '<td>cell3</td><td>pre</td><td>batch</td><td>nearest</td><td>on</td><td>-</td>' in section(text, 'architecture')
     assert 'recorded in command.txt' in text and 'python train.py --outdir=x --data=toy.zip' in text
     assert 'No metrics computed' in section(text, 'metrics')
+    assert 'Progress/kimg' not in section(text, 'curves') and 'Timing/' not in section(text, 'curves')
+
+def test_training_report_plots_ada_p_and_fid_over_kimg(tmp_path):
+    run = tmp_path / '00000-toy-stylegan2-batch4'
+    run.mkdir()
+    write_json(run / 'training_options.json', dict(training_set_kwargs=dict(path='toy.zip', resolution=32),
+                                                   total_kimg=8))
+    with open(run / 'stats.jsonl', 'w') as f:
+        for tick in range(3):
+            f.write(json.dumps({'Progress/kimg': dict(num=1, mean=4.0 * tick, std=0),
+                                'Progress/augment': dict(num=1, mean=0.1 * tick, std=0)}) + '\n')
+    with open(run / 'metric-fid2k.jsonl', 'w') as f:
+        for kimg, fid in [(0, 300.0), (4, 120.0), (8, 80.5)]:
+            f.write(json.dumps(dict(metric='fid2k', results=dict(fid2k=fid),
+                                    snapshot_pkl=f'network-snapshot-{kimg:06d}.pkl')) + '\n')
+    text = report.build_report(str(run))
+    assert '<td>Progress/augment</td><td>3</td><td>0.2</td>' in section(text, 'curves') # ADA's p, per kimg
+    assert report.metric_series(str(run)) == {'fid2k/fid2k': ([0, 4, 8], [300.0, 120.0, 80.5])}
+    assert len(embedded_pngs(section(text, 'metrics'))) == 1
 
 #----------------------------------------------------------------------------
 

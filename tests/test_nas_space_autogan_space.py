@@ -125,6 +125,45 @@ def test_published_forward_matches_reference():
     assert img.shape == (3, 3, 32, 32)
     torch.testing.assert_close(img, ref, atol=1e-5, rtol=1e-5)
 
+#----------------------------------------------------------------------------
+# SN-GAN's CIFAR-10 generator (Miyato et al. 2018, Appendix B, Table 4 (a): dense 4x4x256, three ResBlock up 256,
+# BN-ReLU-conv3x3-tanh) as the AutoGAN-space genotype nas/genotypes/sngan_baseline.json: its parameter count by the
+# formula and its forward pass against SN-GAN's block written out here.
+
+SNGAN_PATH = os.path.join(os.path.dirname(GENOTYPE_PATH), 'sngan_baseline.json')
+
+def test_sngan_parameter_count_by_formula():
+    C, bw, z_dim = 256, 4, 128
+    dense = z_dim * bw * bw * C + bw * bw * C
+    block = 2 * (2 * C) + 2 * (C * C * 9 + C) + (C * C + C) # BN, BN, conv3x3, conv3x3, 1x1 shortcut
+    to_rgb = 2 * C + C * 3 * 9 + 3
+    with torch.device('meta'):
+        G = A.Generator(Genotype.from_json(SNGAN_PATH).to_dict())
+    assert count(G) == dense + 3 * block + to_rgb == 4276739
+
+def sngan_reference(G, z):
+    """SN-GAN's G in eval mode: per block BN-ReLU-up-conv3x3, BN-ReLU-conv3x3, plus conv1x1(up(x))."""
+    cv = lambda conv, x: F.conv2d(x, conv.weight, conv.bias, padding=conv.padding)
+    bn = lambda norm, x: F.batch_norm(x, norm.running_mean, norm.running_var, norm.weight, norm.bias, eps=norm.eps)
+    up = lambda x: F.interpolate(x, scale_factor=2, mode='nearest')
+    x = F.linear(z, G.l1.weight, G.l1.bias).reshape(z.shape[0], G.g_channels, 4, 4)
+    for cell in G.cells.values():
+        h = cv(cell.c1, up(F.relu(bn(cell.n1['batch'], x))))
+        x = cv(cell.c2, F.relu(bn(cell.n2['batch'], h))) + cv(cell.c_sc, up(x))
+    return torch.tanh(cv(G.to_rgb[2], F.relu(bn(G.to_rgb[0], x))))
+
+def test_sngan_forward_matches_reference():
+    G = randomize(A.Generator(Genotype.from_json(SNGAN_PATH).to_dict(), g_channels=4))
+    for module in G.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2)
+    G.eval()
+    assert all(len(cell.c_skip) == 0 for cell in G.cells.values())
+    z = torch.randn([3, 128], generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(G(z, None), sngan_reference(G, z), atol=1e-5, rtol=1e-5)
+
 def test_skip_out_before_skips_changes_cell3_only_through_cell2_skip_out():
     torch.manual_seed(0)
     d = A.sample_to_genotype(PUBLISHED).to_dict()

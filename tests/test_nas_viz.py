@@ -33,10 +33,14 @@ def test_plot_architecture_of_published_genotypes(tmp_path, name):
     img = PIL.Image.open(tmp_path / 'arch.png')
     assert img.format == 'PNG' and img.size[0] > 100
     if name.startswith('alphagan'):
-        assert img.size[0] == int(3.2 * 3 * 80) # one panel per cell
+        assert img.size[0] == int(1.6 * 10 * 80) # a cell graph: input and three cells of 3 x-steps each
         panels = backbones.get('conventional').architecture_panels(Genotype.from_json(path))
         assert [title for title, _ in panels] == ['cell1', 'cell2', 'cell3']
         assert 'skip from cell1: deconv' in panels[2][1] # alphaGAN_(s) cell3 (authors' genotype)
+        nodes, edges = backbones.get('conventional').cell_graph(Genotype.from_json(path))
+        assert len(nodes) == 1 + 3 * 4 and len(edges) == 3 * 5 + 3 # 5 edges per cell, skips 1->2, 1->3, 2->3
+        assert ('c1.node1', 'c3.out', 'deconv') in edges and ('c2.out', 'c3.node1', 'deconv') in edges
+        assert all(source in nodes and target in nodes for source, target, _op in edges)
 
 def test_plot_architecture_of_the_autogan_genotype(tmp_path):
     genotype = Genotype.from_json(os.path.join(ROOT, 'nas', 'genotypes', 'autogan_cifar10.json'))
@@ -57,7 +61,9 @@ def test_plot_reward_curves(tmp_path):
     assert viz.plot_reward_curves(random, tmp_path / 'random.png')
     assert PIL.Image.open(tmp_path / 'random.png').size == (400, 240) # no controller, no entropy panel
     assert not viz.plot_reward_curves({'Search/entropy': [(1, 4.0)]}, tmp_path / 'none.png') # alphaGAN: no reward
-    assert sorted(os.listdir(tmp_path)) == ['autogan.png', 'random.png']
+    assert viz.plot_reward_curves(autogan, tmp_path / 'named.png', reward='fid', stages=(1,)) # y label 1 / FID
+    assert PIL.Image.open(tmp_path / 'named.png').size == (800, 240)
+    assert sorted(os.listdir(tmp_path)) == ['autogan.png', 'named.png', 'random.png']
     assert set(viz.CURVE_STATS) == {'Search/reward', 'Search/baseline', 'Search/best_reward', 'Search/entropy'}
 
 def test_plot_curve(tmp_path):

@@ -60,7 +60,7 @@ def stylegan2_config(tmp_path, name='run', **overrides):
     return c
 
 def conventional_config(tmp_path, name, **overrides):
-    with open(os.path.join(ROOT, 'nas', 'genotypes', 'sngan_baseline.json')) as f:
+    with open(os.path.join(ROOT, 'nas', 'genotypes', 'alphagan_s_cifar10.json')) as f:
         genotype = json.load(f)
     c = stylegan2_config(tmp_path, name, batch_size=16, batch_gpu=16, G_batch_size=32, n_critic=5, total_kimg=3,
                          kimg_per_tick=1, ema_kimg=0, ema_rampup=None,

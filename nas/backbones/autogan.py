@@ -47,6 +47,13 @@ class AutoGANBackbone(base.Backbone):
                                   f'skip-in: {", ".join(skips) if skips else "none"}']))
         return panels
 
+    def genotype_table(self, genotype):
+        rows = []
+        for cell, ops in genotype.ops.items():
+            skips = ', '.join(src for src, on in ops['skip'].items() if on) or '-'
+            rows.append([cell, ops['conv'], ops['norm'], ops['up'], 'on' if ops['shortcut'] else 'off', skips])
+        return ['cell', 'conv', 'norm', 'up', 'shortcut', 'skip-ins'], rows
+
 BACKBONE = base.register(AutoGANBackbone())
 
 #----------------------------------------------------------------------------

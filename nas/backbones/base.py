@@ -106,4 +106,9 @@ class Backbone:
         """The report's table of a genotype as (header, rows) of plain strings, None = show its JSON."""
         return None
 
+    def cell_graph(self, genotype):
+        """The drawing as a graph: (nodes {name: (label, x, y)}, edges [(source, target, op)]), None = draw the
+        architecture_panels as text."""
+        return None
+
 #----------------------------------------------------------------------------

@@ -77,15 +77,18 @@ def preview_generator(algorithm, G):
 
 #----------------------------------------------------------------------------
 # Plots of the run so far: alphas.png, architecture.png, duality_gap.png and reward.png (when the algorithm
-# reports a gap or a reward).
+# reports a gap or a reward; it names the algorithm's reward and marks where its search grew by a cell).
 
-def write_plots(run_dir, history, gaps, genotype, curves={}):
+def write_plots(run_dir, history, gaps, genotype, curves={}, algorithm=None):
     viz.plot_alphas(history, os.path.join(run_dir, 'alphas.png'))
     viz.plot_architecture(genotype, os.path.join(run_dir, 'architecture.png'))
     if gaps:
         viz.plot_curve([it for it, _ in gaps], [v for _, v in gaps], os.path.join(run_dir, 'duality_gap.png'),
                        ylabel='duality gap (validation)')
-    viz.plot_reward_curves(curves, os.path.join(run_dir, 'reward.png'))
+    reward = getattr(algorithm, 'reward', None)
+    viz.plot_reward_curves(curves, os.path.join(run_dir, 'reward.png'),
+                           reward=reward if isinstance(reward, str) else getattr(reward, '__name__', None),
+                           stages=getattr(algorithm, 'grow_iters', ()))
 
 #----------------------------------------------------------------------------
 # The resume point, checked against this run's options before any work.
@@ -126,8 +129,8 @@ class SearchHistory:
         self.gaps = [tuple(g) for g in state['gaps']]
         self.curves = {name: [tuple(p) for p in points] for name, points in state.get('curves', {}).items()}
 
-    def plot(self, run_dir, genotype):
-        write_plots(run_dir, self.probs, self.gaps, genotype, self.curves)
+    def plot(self, run_dir, genotype, algorithm=None):
+        write_plots(run_dir, self.probs, self.gaps, genotype, self.curves, algorithm)
 
 #----------------------------------------------------------------------------
 # The statistics of one iteration: the algorithm's, the entropies of its op and W choices, and the timings.
@@ -170,9 +173,9 @@ def save_search_state(run_dir, iteration, algorithm, data, history, monitor, opt
 #----------------------------------------------------------------------------
 # The end of a search on process 0: found.json, the final plots and the report.
 
-def write_results(run_dir, genotype, history):
+def write_results(run_dir, genotype, history, algorithm=None):
     genotype.to_json(os.path.join(run_dir, 'found.json'))
-    history.plot(run_dir, genotype)
+    history.plot(run_dir, genotype, algorithm)
     distributed.print0(f'Found architecture: {os.path.join(run_dir, "found.json")}')
     try:
         from nas import report # imported here: a broken report must not cost the search its result
@@ -310,7 +313,7 @@ def search_loop(
         if last or done_iters % state_snapshot_iters == 0:
             rng_states = checkpoint.gather_ranks('rng', checkpoint.capture_rng_state())
             if writer and not last: # the last plots are drawn once, after the loop
-                history.plot(run_dir, genotype)
+                history.plot(run_dir, genotype, algorithm)
             if writer:
                 save_search_state(run_dir, done_iters, algorithm, data, history, monitor, options, rng_states,
                                   keep_states)
@@ -321,7 +324,7 @@ def search_loop(
         genotype = algorithm.derive(**provenance, seed=random_seed, iteration=start_iter)
     logs.close()
     if writer:
-        write_results(run_dir, genotype, history)
+        write_results(run_dir, genotype, history, algorithm)
     distributed.print0('Exiting...')
     return genotype
 

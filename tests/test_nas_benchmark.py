@@ -1,0 +1,143 @@
+"""nas/benchmark.py at toy size with a stand-in detector: every stage, the table, the report; a second run reuses
+every stage; an interrupted run re-runs only the stages it lost and gets the same numbers; bad input in one line."""
+
+import base64
+import io
+import json
+import os
+import re
+import shutil
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from cli_helpers import make_zip, pipeline_env
+from dnnlib.util import UserError, cli_main
+from nas import benchmark
+
+pytestmark = pytest.mark.filterwarnings('ignore:`torch.jit:DeprecationWarning') # the stand-in detector is TorchScript
+
+SECTIONS = ['overview', 'table', 'curves', 'grids', 'stages', 'reproduce']
+SEEDS = [0, 1]
+ARMS = ['alphaGAN_(s) found', 'AutoGAN found', 'random found', 'SN-GAN baseline', 'alphaGAN_(s) published',
+        'alphaGAN_(l) published', 'AutoGAN published', 'StyleGAN2 default', 'micro_dynw found']
+
+@pytest.fixture(scope='module')
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp('benchmark')
+    with pipeline_env(root) as detector:
+        kwargs = dict(outdir=str(root / 'out'), data=make_zip(root / 'train.zip', 16, 32),
+                      test_data=make_zip(root / 'test.zip', 8, 32, seed=1), size='toy', seeds=SEEDS, jobs=2,
+                      detector=detector, device='cpu')
+        lines = []
+        rows = benchmark.run_benchmark(**kwargs, log=lines.append)
+        yield dict(kwargs=kwargs, rows=rows, lines=lines, root=root, table=read(root / 'out' / 'table.json'))
+
+def read(path):
+    with open(path) as f:
+        return json.load(f)
+
+def section(text, sid):
+    match = re.search(rf'<section id="{sid}">(.*?)</section>', text, re.S)
+    assert match, sid
+    return match.group(1)
+
+def embedded_pngs(text):
+    return [PIL.Image.open(io.BytesIO(base64.b64decode(data))) for data in re.findall(r'data:image/png;base64,([^"]+)',
+                                                                                        text)]
+
+#----------------------------------------------------------------------------
+
+def test_every_arm_every_seed_is_scored(toy):
+    out = toy['kwargs']['outdir']
+    state = read(os.path.join(out, 'benchmark-state.json'))
+    searches = ['search-alphagan-0', 'search-alphagan-1', 'search-autogan', 'search-random', 'search-dynw']
+    trainings = [f'train-{benchmark.slug(arm)}-{seed}' for arm in ARMS for seed in SEEDS]
+    assert sorted(state) == sorted(searches + trainings + ['metrics'])
+    scores = read(os.path.join(out, 'metrics', 'scores.json'))
+    assert (scores['num_real'], scores['num_gen'], sorted(scores['scores'])) == (8, 8, sorted(trainings))
+    # the two alphaGAN_(s) re-trainings use the genotypes of the two searches, seed for seed
+    for seed in SEEDS:
+        options = read(os.path.join(state[f'train-alphagan-s-found-{seed}']['run_dir'], 'training_options.json'))
+        found = read(state[f'search-alphagan-{seed}']['output'])
+        assert options['G_kwargs']['genotype']['ops'] == found['ops'] and options['random_seed'] == seed
+
+def test_table_rows(toy):
+    rows = toy['table']['rows']
+    assert [r['arm'] for r in rows] == ARMS
+    scores = read(os.path.join(toy['kwargs']['outdir'], 'metrics', 'scores.json'))['scores']
+    for r in rows:
+        fids = [scores[f'train-{benchmark.slug(r["arm"])}-{seed}']['fid'] for seed in SEEDS]
+        assert r['n'] == 2 and r['fid'] == fids
+        assert r['fid_mean'] == pytest.approx(np.mean(fids)) and r['fid_std'] == pytest.approx(np.std(fids, ddof=1))
+        assert (r['p_fid'] is None) == (r['arm'] in ('SN-GAN baseline', 'StyleGAN2 default'))
+        assert (r['search_cpu_hours'] is None) == (r['arm'] not in ('alphaGAN_(s) found', 'AutoGAN found',
+                                                                    'random found', 'micro_dynw found'))
+    by_arm = {r['arm']: r for r in rows}
+    assert by_arm['micro_dynw found']['baseline'] == 'StyleGAN2 default'
+    base = by_arm['SN-GAN baseline']['fid']
+    import scipy.stats # the test the table states, recomputed
+    assert by_arm['AutoGAN published']['p_fid'] == pytest.approx(
+        scipy.stats.ttest_ind(by_arm['AutoGAN published']['fid'], base, equal_var=False).pvalue)
+    with open(os.path.join(toy['kwargs']['outdir'], 'table.md')) as f:
+        table = f.read().splitlines()
+    assert len(table) == 2 + len(ARMS) and table[0].startswith('| arm | seeds | FID mean +- std')
+
+def test_report_page(toy):
+    with open(os.path.join(toy['kwargs']['outdir'], 'report.html')) as f:
+        text = f.read()
+    assert re.findall(r'<section id="([^"]+)">', text) == SECTIONS
+    assert 'http' not in text # offline: every image embedded
+    grids = embedded_pngs(section(text, 'grids'))
+    assert len(grids) == len(ARMS) and all(image.size[0] == 256 for image in grids) # 8 tiles of 32 px a row
+    assert len(embedded_pngs(section(text, 'curves'))) == 1
+    assert all(f'<td>{arm}</td>' in section(text, 'table') for arm in ARMS)
+    assert 'Welch&#x27;s t-test (unequal variances)' in section(text, 'table')
+    assert '--seeds=0,1' in section(text, 'reproduce')
+
+def test_second_run_reuses_every_stage(toy):
+    lines = []
+    rows = benchmark.run_benchmark(**toy['kwargs'], log=lines.append)
+    assert sum('reused' in line for line in lines) == len(read(os.path.join(toy['kwargs']['outdir'],
+                                                                              'benchmark-state.json')))
+    assert not any(' done in ' in line for line in lines)
+    assert rows == toy['rows']
+
+def test_interrupted_run_reruns_lost_stages_with_the_same_numbers(toy):
+    # The run loses a search, a re-training of its genotype, the baseline's and the metrics, as if killed while they
+    # ran. (Not the AutoGAN search: two runs of it with one seed can find different genotypes, see docs/results.md.)
+    out = toy['kwargs']['outdir']
+    state_path = os.path.join(out, 'benchmark-state.json')
+    state = read(state_path)
+    lost = ['search-alphagan-1', 'train-alphagan-s-found-1', 'train-sn-gan-baseline-0', 'metrics']
+    for name in lost:
+        shutil.rmtree(os.path.join(out, name))
+        del state[name]
+    with open(state_path, 'w') as f:
+        json.dump(state, f)
+    lines = []
+    rows = benchmark.run_benchmark(**toy['kwargs'], log=lines.append)
+    ran = sorted(re.match(r'\[(\S+)\] done in', line).group(1) for line in lines if re.match(r'\[\S+\] done in', line))
+    assert ran == sorted(lost)
+    assert sum('reused' in line for line in lines) == len(state)
+    numbers = lambda rows: [(r['arm'], r['fid'], r['kid'], r['params']) for r in rows]
+    assert numbers(rows) == numbers(toy['rows']) # same seeds, same numbers
+
+#----------------------------------------------------------------------------
+
+def test_bad_input_is_one_line(toy, tmp_path, capsys):
+    kwargs = dict(toy['kwargs'], outdir=str(tmp_path / 'x'))
+    with pytest.raises(UserError, match=r'^--test-data: missing\.zip: no such file'):
+        benchmark.run_benchmark(**dict(kwargs, test_data='missing.zip'), log=lambda line: None)
+    with pytest.raises(UserError, match=r'has 8 images, fewer than the 20 asked for'):
+        benchmark.score_networks(kwargs['test_data'], {}, 20, kwargs['detector'], 'cpu', lambda line: None)
+    for args, fragment in [(['--seeds=1,x'], "'1,x' is not a comma-separated list of integers"),
+                           (['--seeds=1,1'], 'expected distinct non-negative integers'),
+                           (['--scale=0'], '--scale')]:
+        with pytest.raises(SystemExit) as exit_info:
+            cli_main(benchmark.main, args)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exit_info.value.code == 2 and len(err) == 1 and fragment in err[0], err
+
+#----------------------------------------------------------------------------
