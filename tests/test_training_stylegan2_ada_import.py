@@ -111,13 +111,15 @@ def randomize(net, bias_std=1.0):
             tensor.copy_(torch.randn_like(tensor) * std)
     return net
 
-def layout_snapshot(config, D_architecture=None):
+def layout_snapshot(config, D_architecture=None, G_architecture=None):
     """A snapshot with the networks of one configuration of the layout file, random weights. Where the configuration
     clamps convolutions, biases reach past the clamp so that the clamp changes the outputs."""
     torch.manual_seed(3)
-    G_kwargs, D_kwargs = LAYOUT[config]['G_kwargs'], dict(LAYOUT[config]['D_kwargs'])
+    G_kwargs, D_kwargs = copy.deepcopy(LAYOUT[config]['G_kwargs']), dict(LAYOUT[config]['D_kwargs'])
     if D_architecture is not None:
         D_kwargs['architecture'] = D_architecture
+    if G_architecture is not None:
+        G_kwargs['synthesis_kwargs']['architecture'] = G_architecture
     bias_std = 1 if G_kwargs['synthesis_kwargs']['conv_clamp'] is None else 150
     G = randomize(networks_stylegan2.Generator(**G_kwargs), bias_std).train()
     D = randomize(networks_stylegan2.Discriminator(**D_kwargs), bias_std).train()
@@ -222,12 +224,19 @@ def modulated(t, name, x, w, demodulate=True, up=1, style_gain=1):
             out.append(F.conv2d(xn, wn, padding=weight.shape[-1] // 2))
     return torch.cat(out)
 
-def synthesis_layer(t, name, x, w, clamp, up=1):
+def synthesis_layer(t, name, x, w, clamp, up=1, gain=1):
     x = modulated(t, name, x, w, up=up) + t[f'{name}.noise_const'] * t[f'{name}.noise_strength'] # noise_mode='const'
-    return act(x + t[f'{name}.bias'].reshape(1, -1, 1, 1), 'lrelu', clamp=clamp)
+    return act(x + t[f'{name}.bias'].reshape(1, -1, 1, 1), 'lrelu', gain, clamp)
+
+def upsample(x):
+    """StyleGAN2-ADA's upsample2d: zero-insertion and the FIR filter with gain 4."""
+    return fir(x, up=2, pad=(2, 1), gain=4)
 
 def reference_G(t, kwargs, z, c, psi=1):
-    """The 'skip' generator: const, per block conv0 (up), conv1 and toRGB added to the up-sampled image."""
+    """The generator in the architecture its tensors name (StyleGAN2 Fig. 7): const, per block conv0 (up) and conv1;
+    where the block has a 1x1 skip ('resnet'), the up-sampled input through it plus conv1, both scaled by sqrt(0.5);
+    where it has a toRGB (every block of 'skip', the last one of 'orig' and 'resnet'), its image added to the
+    up-sampled image of the block below."""
     clamp = kwargs['synthesis_kwargs']['conv_clamp']
     w = mapping(t, 'mapping.', z, c if kwargs['c_dim'] else None)
     w = t['mapping.w_avg'].lerp(w, psi)
@@ -235,12 +244,18 @@ def reference_G(t, kwargs, z, c, psi=1):
     img, res = None, 4
     while f'synthesis.b{res}.conv1.weight' in t: # every layer reads the same w (no mixing)
         b = f'synthesis.b{res}'
-        if res > 4:
+        if f'{b}.skip.weight' in t:
+            skip = conv(t, f'{b}.skip', upsample(x), 'linear', gain=np.sqrt(0.5)) # a 1x1 conv commutes with the FIR
             x = synthesis_layer(t, f'{b}.conv0', x, w, clamp, up=2)
-        x = synthesis_layer(t, f'{b}.conv1', x, w, clamp)
-        y = modulated(t, f'{b}.torgb', x, w, demodulate=False, style_gain=1 / np.sqrt(x.shape[1]))
-        y = act(y + t[f'{b}.torgb.bias'].reshape(1, -1, 1, 1), 'linear', clamp=clamp)
-        img = y if img is None else fir(img, up=2, pad=(2, 1), gain=4) + y
+            x = skip + synthesis_layer(t, f'{b}.conv1', x, w, clamp, gain=np.sqrt(0.5))
+        else:
+            if res > 4:
+                x = synthesis_layer(t, f'{b}.conv0', x, w, clamp, up=2)
+            x = synthesis_layer(t, f'{b}.conv1', x, w, clamp)
+        if f'{b}.torgb.weight' in t:
+            y = modulated(t, f'{b}.torgb', x, w, demodulate=False, style_gain=1 / np.sqrt(x.shape[1]))
+            y = act(y + t[f'{b}.torgb.bias'].reshape(1, -1, 1, 1), 'linear', clamp=clamp)
+            img = y if img is None else upsample(img) + y
         res *= 2
     return img
 
@@ -337,6 +352,42 @@ def test_loaded_networks_give_the_outputs_of_the_reference(tmp_path, config, D_a
     assert isinstance(pipe, augment.AugmentPipe) and float(pipe.p) == pytest.approx(0.3)
     assert pipe.init_kwargs == augment.AUGPIPE_SPECS['bgc']
 
+@pytest.mark.parametrize('config', CONFIGS)
+@pytest.mark.parametrize('G_architecture', ['orig', 'resnet'])
+def test_orig_and_resnet_generators_give_the_outputs_of_the_reference(tmp_path, config, G_architecture):
+    snapshot = layout_snapshot(config, G_architecture=G_architecture)
+    with torch.no_grad(): # a lone toRGB at the weights of the clamped configuration would saturate every pixel
+        for key in ['G', 'G_ema']:
+            torgb = snapshot[key].synthesis.b32.torgb
+            torgb.weight.mul_(0.01), torgb.bias.normal_(), torgb.affine.bias.normal_()
+    path = write_stylegan2_ada_pickle(tmp_path / f'{G_architecture}.pkl', snapshot)
+    theirs = persistence.load_pickle(path, foreign_records=True)
+    G_kwargs = theirs['G'].state['_init_kwargs']
+    t = record_tensors(theirs['G_ema'])
+    # StyleGAN2-ADA's layout: a toRGB in the last block only; 'resnet' has a bias-free 1x1 skip in every block but b4.
+    assert sorted(name for name in t if name.endswith('.torgb.weight')) == ['synthesis.b32.torgb.weight']
+    skips = {name: tuple(t[name].shape) for name in t if name.endswith('.skip.weight')}
+    assert not any(name.endswith('.skip.bias') for name in t)
+    assert skips == ({} if G_architecture == 'orig' else {'synthesis.b8.skip.weight': (64, 64, 1, 1),
+        'synthesis.b16.skip.weight': (64, 64, 1, 1), 'synthesis.b32.skip.weight': (32, 64, 1, 1)})
+    skip_G = networks_stylegan2.Generator(**LAYOUT[config]['G_kwargs'])
+    assert snapshot['G'].synthesis.num_ws == skip_G.synthesis.num_ws == 2 * 5 - 2 # 2 log2(32) - 2 in every architecture
+
+    data = stylegan2_ada_import.load_network(path)
+    assert data['G_ema'].init_kwargs['synthesis_kwargs']['architecture'] == G_architecture
+    z, c = inputs(G_kwargs)
+    with torch.no_grad():
+        for key in ['G', 'G_ema']:
+            ours = data[key](z, c, noise_mode='const')
+            assert close(ours, reference_G(record_tensors(theirs[key]), G_kwargs, z, c)), key
+        # The comparison sees every tensor: two of the same shape exchanged, or the skips left out, the outputs differ.
+        swapped = dict(t, **{'synthesis.b8.conv1.weight': t['synthesis.b16.conv0.weight'],
+                             'synthesis.b16.conv0.weight': t['synthesis.b8.conv1.weight']})
+        assert not close(ours, reference_G(swapped, G_kwargs, z, c))
+        if G_architecture == 'resnet':
+            unskipped = {name: tensor for name, tensor in t.items() if name not in skips}
+            assert not close(ours, reference_G(unskipped, G_kwargs, z, c))
+
 def test_fp16_settings_are_honoured(tmp_path):
     """num_fp16_res and conv_clamp change no tensor: the rebuilt blocks and layers carry them (FP16 in the
     num_fp16_res highest resolutions, never below 8)."""
@@ -362,7 +413,7 @@ def test_legacy_options_load_with_the_same_outputs(tmp_path, c_dim, flat_synthes
     with pytest.raises(persistence.PickleRefused, match='embedded source of class'):
         persistence.load_pickle(path) # as data only when asked for
     loaded = stylegan2_ada_import.load_network(path)['G_ema']
-    assert 'architecture' not in loaded.init_kwargs.synthesis_kwargs
+    assert loaded.init_kwargs.synthesis_kwargs['architecture'] == 'skip' # an option ganas takes as it is
     assert 'layer_features' not in loaded.init_kwargs.mapping_kwargs
     z, c = inputs(dict(z_dim=8, c_dim=c_dim))
     with torch.no_grad():
@@ -407,10 +458,11 @@ def test_a_missing_tensor_is_one_line(tmp_path):
         stylegan2_ada_import.load_network(path)
 
 def test_options_ganas_cannot_build_are_one_line(tmp_path):
-    path = write_stylegan2_ada_pickle(tmp_path / 'orig.pkl', layout_snapshot('paper256-like'))
-    rewrite_record(path, 'G', lambda G: G.state['_init_kwargs']['synthesis_kwargs'].update(architecture='orig'))
-    with pytest.raises(dnnlib.util.UserError, match=r"orig.pkl: G: synthesis_kwargs.architecture='orig' is not "
-                                                    r"supported \(ganas builds StyleGAN2's 'skip' Generator\)"):
+    path = write_stylegan2_ada_pickle(tmp_path / 'cascade-g.pkl', layout_snapshot('paper256-like'))
+    rewrite_record(path, 'G', lambda G: G.state['_init_kwargs']['synthesis_kwargs'].update(architecture='cascade'))
+    with pytest.raises(dnnlib.util.UserError, match=r"cascade-g.pkl: G: cannot rebuild Generator from its options "
+                                                    r"\(AssertionError: architecture 'cascade': expected one of "
+                                                    r"\['orig', 'skip', 'resnet'\]\)"):
         stylegan2_ada_import.load_network(path)
     path = write_stylegan2_ada_pickle(tmp_path / 'cascade.pkl', layout_snapshot('paper256-like'))
     rewrite_record(path, 'D', lambda D: D.state['_init_kwargs'].update(architecture='cascade'))

@@ -81,13 +81,17 @@ def tensorflow_generator(t, kwargs, name):
         mapping += dense(t, f'mapping.fc{i}', f'Dense{i}')
     synthesis = [('4x4/Const/const', np32(t['synthesis.b4.const'])[np.newaxis])]
     layers = ['synthesis.b4.conv1'] # in the order of their noise inputs noise0, noise1, ...
-    synthesis += modulated(t, 'synthesis.b4.conv1', '4x4/Conv') + modulated(t, 'synthesis.b4.torgb', '4x4/ToRGB')
-    res = 8
+    synthesis += modulated(t, 'synthesis.b4.conv1', '4x4/Conv')
+    res = 4
     while res <= kwargs['img_resolution']:
         b, scope = f'synthesis.b{res}', f'{res}x{res}'
-        synthesis += modulated(t, f'{b}.conv0', f'{scope}/Conv0_up', flip=True) + modulated(t, f'{b}.conv1', f'{scope}/Conv1')
-        synthesis += modulated(t, f'{b}.torgb', f'{scope}/ToRGB')
-        layers += [f'{b}.conv0', f'{b}.conv1']
+        if res > 4:
+            synthesis += modulated(t, f'{b}.conv0', f'{scope}/Conv0_up', flip=True) + modulated(t, f'{b}.conv1', f'{scope}/Conv1')
+            layers += [f'{b}.conv0', f'{b}.conv1']
+        if f'{b}.skip.weight' in t: # 'resnet'
+            synthesis += conv(t, f'{b}.skip', f'{scope}/Skip', flip=True, bias=False)
+        if f'{b}.torgb.weight' in t: # every block of 'skip', the last one elsewhere
+            synthesis += modulated(t, f'{b}.torgb', f'{scope}/ToRGB')
         res *= 2
     synthesis += [(f'noise{i}', np32(t[f'{layer}.noise_const'])[np.newaxis, np.newaxis]) for i, layer in enumerate(layers)]
     syn = kwargs['synthesis_kwargs']
@@ -95,7 +99,8 @@ def tensorflow_generator(t, kwargs, name):
                   resolution=kwargs['img_resolution'], num_channels=kwargs['img_channels'],
                   mapping_layers=kwargs['mapping_kwargs']['num_layers'], fmap_base=syn['channel_base'] // 2,
                   fmap_max=syn['channel_max'], num_fp16_res=syn['num_fp16_res'], conv_clamp=syn['conv_clamp'],
-                  architecture='skip', truncation_psi=0.5) # a sampling option, as G's pickles carry it
+                  architecture=syn.get('architecture', 'skip'),
+                  truncation_psi=0.5) # a sampling option, as G's pickles carry it
     components = dict(mapping=Network('G_mapping', static, mapping, func='G_mapping'),
                       synthesis=Network('G_synthesis', static, synthesis, func='G_synthesis_stylegan2'))
     own = [('lod', np.float32(0)), ('dlatent_avg', np32(t['mapping.w_avg']))]
@@ -123,9 +128,11 @@ def tensorflow_discriminator(t, kwargs):
                   mbstd_group_size=kwargs['epilogue_kwargs']['mbstd_group_size'])
     return Network('D', static, variables, func='D_stylegan2')
 
-def tensorflow_pickle(tmp_path, monkeypatch, config, name='network-snapshot-000100.pkl'):
-    """A TensorFlow pickle of a layout-file configuration (G skip, D resnet), and its StyleGAN2-ADA PyTorch twin."""
-    torch_path = write_stylegan2_ada_pickle(tmp_path / f'pytorch-{name}', layout_snapshot(config, 'resnet'))
+def tensorflow_pickle(tmp_path, monkeypatch, config, name='network-snapshot-000100.pkl', G_architecture=None):
+    """A TensorFlow pickle of a layout-file configuration (G skip or G_architecture, D resnet), and its StyleGAN2-ADA
+    PyTorch twin."""
+    snapshot = layout_snapshot(config, 'resnet', G_architecture)
+    torch_path = write_stylegan2_ada_pickle(tmp_path / f'pytorch-{name}', snapshot)
     theirs = persistence.load_pickle(torch_path, foreign_records=True)
     G_kwargs, D_kwargs = theirs['G'].state['_init_kwargs'], dict(theirs['D'].state['_init_kwargs'], architecture='resnet')
     nets = (tensorflow_generator(record_tensors(theirs['G']), G_kwargs, 'G'),
@@ -135,9 +142,10 @@ def tensorflow_pickle(tmp_path, monkeypatch, config, name='network-snapshot-0001
 
 #----------------------------------------------------------------------------
 
-@pytest.mark.parametrize('config', ['paper256-like', 'cifar'])
-def test_tensorflow_pickle_converts_to_the_pytorch_tensors_and_outputs(tmp_path, monkeypatch, config):
-    path, theirs, torch_path = tensorflow_pickle(tmp_path, monkeypatch, config)
+@pytest.mark.parametrize('config,G_architecture', [('paper256-like', None), ('cifar', None), ('paper256-like', 'orig'),
+                                                   ('paper256-like', 'resnet')])
+def test_tensorflow_pickle_converts_to_the_pytorch_tensors_and_outputs(tmp_path, monkeypatch, config, G_architecture):
+    path, theirs, torch_path = tensorflow_pickle(tmp_path, monkeypatch, config, G_architecture=G_architecture)
     data = stylegan2_ada_import.load_network(path)
     assert sorted(data) == ['D', 'G', 'G_ema']
     from_torch = stylegan2_ada_import.load_network(torch_path)
@@ -228,7 +236,9 @@ def test_refused_tensorflow_pickles_are_one_line(tmp_path, monkeypatch, capsys):
     refused(write('decay.pkl', [G, D, Gs]), 'decay.pkl: G_ema: TensorFlow option fmap_decay=0.5 has no ganas counterpart')
     Gs.state['static_kwargs']['architecture'] = 'resnet'
     del Gs.state['static_kwargs']['fmap_decay']
-    refused(write('resnet.pkl', [G, D, Gs]), "resnet.pkl: G_ema: synthesis_kwargs.architecture='resnet' is not supported")
+    refused(write('resnet.pkl', [G, D, Gs]), "resnet.pkl: G_ema: Generator tensors do not match ganas's (missing "
+                                             "['synthesis.b16.skip.weight', 'synthesis.b32.skip.weight', "
+                                             "'synthesis.b8.skip.weight'], unexpected")
     D.state['version'] = 3
     refused(write('old.pkl', [D, D, D]), 'old.pkl: G: TensorFlow network format version 3 is older than 4')
 

@@ -142,11 +142,15 @@ def _run_op(layer, x, w, weights, **kwargs):
     return layer(x, weights, w, **kwargs)
 
 #----------------------------------------------------------------------------
-# Synthesis block of the 'skip' generator (StyleGAN2 Fig. 7b): [const 4x4 |] conv0 (up x2),
-# conv1, toRGB whose image is added to the upsampled image of the block below.
-# Its ws are [conv0, conv1, torgb] (the 4x4 block: [conv1, torgb]). conv0 and conv1 are StyleGAN2's own
-# layers, or the ops an op builder makes (alphaGAN Sec. 6.2); a search op builder makes mixed ops,
-# mixed by the op_weights given at forward.
+# Synthesis block of the generator (StyleGAN2 Fig. 7): [const 4x4 |] conv0 (up x2), conv1, then toRGB, in one of
+# StyleGAN2's three architectures: 'skip' (Fig. 7b, config-f) has a toRGB in every block whose image is added to the
+# upsampled image of the block below; 'orig' (Fig. 7a) and 'resnet' (Fig. 7c) have a toRGB in the last block only,
+# and 'resnet' adds a 1x1 up-sampled skip of the block's input to conv1's output, both branches scaled by sqrt(0.5).
+# Its ws are [conv0, conv1, torgb] (the 4x4 block: [conv1, torgb]; no torgb where the block has none). conv0 and
+# conv1 are StyleGAN2's own layers, or the ops an op builder makes (alphaGAN Sec. 6.2); a search op builder makes
+# mixed ops, mixed by the op_weights given at forward.
+
+ARCHITECTURES = ['orig', 'skip', 'resnet'] # of G and D alike
 
 @persistence.persistent_class
 class SynthesisBlock(torch.nn.Module):
@@ -156,6 +160,8 @@ class SynthesisBlock(torch.nn.Module):
         w_dim,                              # Intermediate latent (W) dimensionality.
         resolution,                         # Resolution of this block.
         img_channels,                       # Number of output color channels.
+        is_last             = True,         # Is this the last block? ('orig' and 'resnet' have a toRGB there only.)
+        architecture        = 'skip',       # Architecture: 'orig', 'skip', 'resnet'.
         resample_filter     = [1,3,3,1],    # Low-pass filter to apply when resampling activations.
         conv_clamp          = 256,          # Clamp the output of convolution layers to +-X, None = disable clamping.
         use_fp16            = False,        # Use FP16 for this block? CUDA only: elsewhere it runs in FP32.
@@ -165,11 +171,13 @@ class SynthesisBlock(torch.nn.Module):
         op_builder          = None,         # Dotted name of (op, in, out, **kwargs) -> layer, None = StyleGAN2's.
         **layer_kwargs,                     # Arguments for SynthesisLayer.
     ):
+        assert architecture in ARCHITECTURES, f'architecture {architecture!r}: expected one of {ARCHITECTURES}'
         super().__init__()
         self.in_channels = in_channels
         self.w_dim = w_dim
         self.resolution = resolution
         self.img_channels = img_channels
+        self.architecture = architecture
         self.use_fp16 = use_fp16
         self.channels_last = (use_fp16 and fp16_channels_last)
         self.register_buffer('resample_filter', upfirdn2d.setup_filter(resample_filter))
@@ -186,9 +194,17 @@ class SynthesisBlock(torch.nn.Module):
         self.conv1 = _build_op(conv1_op, op_builder, out_channels, out_channels, w_dim=w_dim, resolution=resolution,
             conv_clamp=conv_clamp, channels_last=self.channels_last, **layer_kwargs)
         self.num_conv += 1
-        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp,
-            channels_last=self.channels_last)
-        self.num_torgb += 1
+        if is_last or architecture == 'skip':
+            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp,
+                channels_last=self.channels_last)
+            self.num_torgb += 1
+        if in_channels != 0 and architecture == 'resnet':
+            self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
+                resample_filter=resample_filter, channels_last=self.channels_last)
+
+    def __setstate__(self, state):
+        # Pickles from before G had architectures hold 'skip' blocks.
+        super().__setstate__(dict(state, architecture=state.get('architecture', 'skip')))
 
     def forward(self, x, img, ws, op_weights=None, force_fp32=False, fused_modconv=None, **layer_kwargs):
         """op_weights: one weight vector per conv layer (search MixedOps), None = plain ops."""
@@ -209,28 +225,35 @@ class SynthesisBlock(torch.nn.Module):
         else:
             misc.assert_shape(x, [None, self.in_channels, self.resolution // 2, self.resolution // 2])
             x = x.to(dtype=dtype, memory_format=memory_format)
+            skip = self.skip(x, gain=np.sqrt(0.5)) if self.architecture == 'resnet' else None
             x = _run_op(self.conv0, x, next(w_iter), next(op_iter), fused_modconv=fused_modconv, **layer_kwargs)
-            x = _run_op(self.conv1, x, next(w_iter), next(op_iter), fused_modconv=fused_modconv, **layer_kwargs)
+            if skip is None:
+                x = _run_op(self.conv1, x, next(w_iter), next(op_iter), fused_modconv=fused_modconv, **layer_kwargs)
+            else:
+                x = skip.add_(_run_op(self.conv1, x, next(w_iter), next(op_iter), fused_modconv=fused_modconv,
+                    gain=np.sqrt(0.5), **layer_kwargs))
 
-        # Skip connection to the image.
+        # Skip connection to the image ('skip' only: elsewhere no image comes from the block below).
         if img is not None:
             misc.assert_shape(img, [None, self.img_channels, self.resolution // 2, self.resolution // 2])
             img = upfirdn2d.upsample2d(img, self.resample_filter)
-        y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv)
-        y = y.to(dtype=torch.float32, memory_format=torch.contiguous_format)
-        img = img.add_(y) if img is not None else y
+        if self.num_torgb != 0:
+            y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv)
+            y = y.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+            img = img.add_(y) if img is not None else y
 
         assert x.dtype == dtype
         return x, img
 
     def extra_repr(self):
-        return f'resolution={self.resolution:d}, use_fp16={self.use_fp16}'
+        return f'resolution={self.resolution:d}, architecture={self.architecture}, use_fp16={self.use_fp16}'
 
 #----------------------------------------------------------------------------
-# Synthesis network ws -> image (StyleGAN2 config-f, 'skip' architecture).
+# Synthesis network ws -> image (StyleGAN2 config-f: 'skip' architecture by default).
 # w order (num_ws = 2*log2(img_resolution) - 2, e.g. 12/14/18 at 128/256/1024): conv layers are
 # numbered bottom-up (b4.conv1, b8.conv0, b8.conv1, b16.conv0, ...) and conv layer j reads ws[:, j];
-# every toRGB but the last reads the w of the next block's conv0; the last toRGB reads ws[:, -1].
+# every toRGB but the last reads the w of the next block's conv0; the last toRGB reads ws[:, -1] (the same num_ws
+# in every architecture).
 
 @persistence.persistent_class
 class SynthesisNetwork(torch.nn.Module):
@@ -267,10 +290,11 @@ class SynthesisNetwork(torch.nn.Module):
             if layer_ops is not None: # w order: conv0 (up), then conv1 (normal)
                 ops = dict(conv0_op=next(layer_ops)) if res > 4 else dict()
                 ops['conv1_op'] = next(layer_ops)
+            is_last = (res == self.img_resolution)
             block = SynthesisBlock(in_channels, out_channels, w_dim=w_dim, resolution=res,
-                img_channels=img_channels, use_fp16=use_fp16, **ops, **block_kwargs)
+                img_channels=img_channels, is_last=is_last, use_fp16=use_fp16, **ops, **block_kwargs)
             self.num_ws += block.num_conv
-            if res == self.img_resolution: # the last toRGB has a w of its own
+            if is_last: # the last toRGB has a w of its own
                 self.num_ws += block.num_torgb
             setattr(self, f'b{res}', block)
 
@@ -329,8 +353,6 @@ class Generator(torch.nn.Module):
 # 'skip' (Fig. 7b) has a fromRGB in every block, adding the image down-sampled by the block above; 'orig' (Fig. 7a)
 # is the plain chain (StyleGAN2-ADA's CIFAR-10 configuration).
 
-D_ARCHITECTURES = ['orig', 'skip', 'resnet']
-
 @persistence.persistent_class
 class DiscriminatorBlock(torch.nn.Module):
     def __init__(self,
@@ -348,7 +370,7 @@ class DiscriminatorBlock(torch.nn.Module):
         fp16_channels_last  = False,        # Use channels-last memory format with FP16?
         freeze_layers       = 0,            # Freeze the first N layers (transfer learning).
     ):
-        assert architecture in D_ARCHITECTURES, f'architecture {architecture!r}: expected one of {D_ARCHITECTURES}'
+        assert architecture in ARCHITECTURES, f'architecture {architecture!r}: expected one of {ARCHITECTURES}'
         super().__init__()
         self.in_channels = in_channels
         self.resolution = resolution
@@ -459,7 +481,7 @@ class DiscriminatorEpilogue(torch.nn.Module):
         activation          = 'lrelu',  # Activation function: 'relu', 'lrelu', etc.
         conv_clamp          = None,     # Clamp the output of convolution layers to +-X, None = disable clamping.
     ):
-        assert architecture in D_ARCHITECTURES, f'architecture {architecture!r}: expected one of {D_ARCHITECTURES}'
+        assert architecture in ARCHITECTURES, f'architecture {architecture!r}: expected one of {ARCHITECTURES}'
         super().__init__()
         self.in_channels = in_channels
         self.cmap_dim = cmap_dim

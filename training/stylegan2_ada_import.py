@@ -17,17 +17,13 @@ from training.networks_stylegan2 import Discriminator
 from training.networks_stylegan2 import Generator
 
 #----------------------------------------------------------------------------
-# StyleGAN2-ADA class -> ganas class with the same constructor, parameter names and layouts (StyleGAN2 'skip' G;
-# 'orig', 'skip' or 'resnet' D). Options of StyleGAN2-ADA's constructors that ganas has only in their default form may
-# appear in the pickles' init kwargs (its legacy.py writes them out); they are dropped when they hold that form.
+# StyleGAN2-ADA class -> ganas class with the same constructor, parameter names and layouts (G and D in any of
+# StyleGAN2's 'orig', 'skip' and 'resnet' architectures).
 
 _CLASSES = {
     'Generator':        Generator,
     'Discriminator':    Discriminator,
     'AugmentPipe':      AugmentPipe,
-}
-_ONLY_DEFAULT = { # (class, path of the option) -> the one value ganas builds
-    ('Generator', ('synthesis_kwargs', 'architecture')):    'skip',
 }
 _GENERATOR_OPTIONS = ['z_dim', 'c_dim', 'w_dim', 'img_resolution', 'img_channels', 'mapping_kwargs', 'synthesis_kwargs']
 _SAME_AS_W_DIM = [('Generator', ('mapping_kwargs', 'layer_features')), ('Discriminator', ('mapping_kwargs', 'layer_features'))]
@@ -71,20 +67,13 @@ def _init_kwargs(record, where):
     args, kwargs = record.state.get('_init_args', ()), record.state.get('_init_kwargs')
     if len(args) != 0 or not isinstance(kwargs, dict):
         raise dnnlib.util.UserError(f'{where}: {record.class_name} has no keyword constructor arguments to rebuild it from')
-    return _ganas_kwargs(record.class_name, _plain(kwargs), where)
+    return _ganas_kwargs(record.class_name, _plain(kwargs))
 
-def _ganas_kwargs(class_name, kwargs, where):
+def _ganas_kwargs(class_name, kwargs):
     """StyleGAN2-ADA's constructor options of a class as ganas's counterpart takes them."""
     if class_name == 'Generator': # StyleGAN3's copy of this Generator takes its synthesis options flat
         flat = {key: kwargs.pop(key) for key in list(kwargs) if key not in _GENERATOR_OPTIONS}
         kwargs['synthesis_kwargs'] = dict(kwargs.get('synthesis_kwargs', {}), **flat)
-    for (owner, path), value in _ONLY_DEFAULT.items():
-        parent = _lookup(kwargs, path[:-1]) if owner == class_name else None
-        if isinstance(parent, dict) and path[-1] in parent:
-            if parent[path[-1]] != value:
-                raise dnnlib.util.UserError(f'{where}: {".".join(path)}={parent[path[-1]]!r} is not supported '
-                                            f'(ganas builds StyleGAN2\'s {value!r} {class_name})')
-            del parent[path[-1]]
     for owner, path in _SAME_AS_W_DIM:
         parent = _lookup(kwargs, path[:-1]) if owner == class_name else None
         if isinstance(parent, dict) and parent.get(path[-1], None) in [None, kwargs.get('w_dim')]:
@@ -256,7 +245,7 @@ def _tf_options(net, class_name, where):
         parent[path[-1]] = value
     if class_name == 'Discriminator': # one activation everywhere; the label mapping is cmap_dim wide throughout
         kwargs['mapping_kwargs']['activation'] = kwargs['epilogue_kwargs']['activation'] = kwargs['block_kwargs']['activation']
-    return _ganas_kwargs(class_name, kwargs, where)
+    return _ganas_kwargs(class_name, kwargs)
 
 def _tf_variables(net, where, prefix=''):
     """TensorFlow variable name (components prefixed by their name and '/') -> numpy array."""
@@ -305,6 +294,7 @@ _TF_G_VARIABLES = [
     (r'synthesis/(\d+)x\1/Conv0_up/(\w+)',  lambda r, leaf: _tf_layer(f'synthesis.b{r}.conv0', leaf, _conv_up)),
     (r'synthesis/(\d+)x\1/Conv1/(\w+)',     lambda r, leaf: _tf_layer(f'synthesis.b{r}.conv1', leaf)),
     (r'synthesis/(\d+)x\1/ToRGB/(\w+)',     lambda r, leaf: _tf_layer(f'synthesis.b{r}.torgb', leaf)),
+    (r'synthesis/(\d+)x\1/Skip/(weight)',    lambda r, leaf: _tf_layer(f'synthesis.b{r}.skip', leaf, _conv_up)),
 ]
 _TF_D_VARIABLES = [
     (r'(\d+)x\1/FromRGB/(\w+)',             lambda r, leaf: _tf_layer(f'b{r}.fromrgb', leaf)),
