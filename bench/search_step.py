@@ -5,11 +5,18 @@ Examples:
   python bench/search_step.py --resolution=32                                     # conventional, paper CIFAR-10 setting
   python bench/search_step.py --resolution=32 -- --g-channels=16 --d-channels=16 --batch=8 --T=10 --S=10 --R=10
   python bench/search_step.py --resolution=128 -- --mode=micro_dynw               # StyleGAN2, paper supp. A.1.2 setting
+  python bench/search_step.py --peer=/path/to/AlphaGAN                            # one iteration beside the authors' code
 Arguments after `--` go to search.py unchanged.
+
+With --peer=DIR (a checkout of the official AlphaGAN code), it times instead one alphaGAN iteration of ours and of the
+peer (bench/alphagan_iter.py: conventional G and D at --channels, batch --batch, T = S = R = 1, n_critic 1), each
+code base in its own processes, interleaved, median of --reps, with each side's peak resident memory.
 """
 
 import json
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
 
@@ -27,8 +34,15 @@ from nas.search import config, search_loop  # noqa: E402
 @click.command(context_settings=dict(ignore_unknown_options=True))
 @click.option('--resolution', type=int, default=32, show_default=True)
 @click.option('--iters', type=click.IntRange(min=2), default=3, show_default=True, help='Iterations; the first is not timed')
+@click.option('--peer', metavar='DIR', help='Official AlphaGAN checkout: time one iteration of each, side by side')
+@click.option('--channels', type=int, default=64, show_default=True, help='G and D channels (--peer only)')
+@click.option('--batch', type=int, default=16, show_default=True, help='Batch (--peer only)')
+@click.option('--reps', type=int, default=3, show_default=True, help='Processes per side (--peer only)')
 @click.argument('search_args', nargs=-1, type=click.UNPROCESSED)
-def main(resolution, iters, search_args):
+def main(resolution, iters, peer, channels, batch, reps, search_args):
+    if peer is not None:
+        compare_with_peer(peer, resolution, channels, batch, iters, reps)
+        return
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     with tempfile.TemporaryDirectory() as tmp:
         data = make_zip(os.path.join(tmp, f'bench{resolution}.zip'), resolution, count=512)
@@ -47,6 +61,32 @@ def main(resolution, iters, search_args):
     steps = ', '.join(f'{k}={alg[k]}' for k in ['T', 'S', 'R'] if k in alg)
     print(f'device {device_name(device)}; resolution {resolution}; {desc}; {steps}')
     print(f'sec/iter {sec_per_iter:.2f}   (iterations timed: {len(stats) - 1})')
+
+#----------------------------------------------------------------------------
+
+def compare_with_peer(peer, resolution, channels, batch, iters, reps):
+    if not os.path.isfile(os.path.join(peer, 'architect.py')):
+        raise click.ClickException(f'--peer={peer}: not a checkout of the official AlphaGAN code (no architect.py)')
+    here = os.path.dirname(os.path.abspath(__file__))
+    roots = dict(ours=os.path.dirname(here), peer=os.path.abspath(peer))
+    print(f'device {device_name("cpu")}; torch {torch.__version__}; resolution {resolution}; channels {channels}; '
+          f'batch {batch}; T = S = R = 1, n_critic 1; {iters} timed iterations x {reps} processes per side, interleaved')
+    times, peaks = dict(ours=[], peer=[]), dict(ours=[], peer=[])
+    for _rep in range(reps):
+        for side, root in roots.items():
+            cmd = [sys.executable, os.path.join(here, 'alphagan_iter.py'), f'--side={side}', f'--root={root}',
+                   f'--channels={channels}', f'--batch={batch}', f'--resolution={resolution}', f'--iters={iters}']
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+            if proc.returncode != 0:
+                raise click.ClickException(f'{side} iteration failed:\n{proc.stderr[-2000:]}')
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            times[side].append(result['seconds'])
+            peaks[side].append(result['peak_rss_mib'])
+            print(f'{side}: {result["seconds"]:.3f} s/iter, peak RSS {result["peak_rss_mib"]:.0f} MiB', flush=True)
+    ours, theirs = statistics.median(times['ours']), statistics.median(times['peer'])
+    ours_mib, theirs_mib = statistics.median(peaks['ours']), statistics.median(peaks['peer'])
+    print(f'ours {ours:.3f} s/iter {ours_mib:.0f} MiB, official AlphaGAN {theirs:.3f} s/iter {theirs_mib:.0f} MiB: time '
+          f'{ours / theirs:.2f}x, memory {ours_mib / theirs_mib:.2f}x')
 
 #----------------------------------------------------------------------------
 
