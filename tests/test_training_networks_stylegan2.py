@@ -262,3 +262,19 @@ def test_pickle_roundtrip_reproduces_outputs(safe):
     assert torch.equal(copy.deepcopy(G)(z, c, noise_mode='const'), G(z, c, noise_mode='const'))
 
 #----------------------------------------------------------------------------
+
+#----------------------------------------------------------------------------
+# fp16_channels_last: the first block's constant is [C, 4, 4] and goes channels-last only as a batch. FP16 runs only
+# on CUDA, so the test lets it run on the CPU.
+
+def test_fp16_channels_last_first_block(monkeypatch):
+    monkeypatch.setattr(nets, '_fp16_active', lambda use_fp16, force_fp32, device: use_fp16 and not force_fp32)
+    blocks = [nets.SynthesisBlock(0, 8, w_dim=8, resolution=4, img_channels=3, use_fp16=True, fp16_channels_last=cl)
+              for cl in [False, True]]
+    blocks[1].load_state_dict(blocks[0].state_dict())
+    ws = torch.randn([2, 2, 8])
+    (x, img), (x_cl, img_cl) = [block(None, None, ws, noise_mode='const') for block in blocks]
+    assert x_cl.dtype == torch.float16 and x_cl.is_contiguous(memory_format=torch.channels_last)
+    assert not x.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(x_cl.float(), x.float(), rtol=1e-2, atol=1e-2)
+    assert torch.allclose(img_cl, img, rtol=1e-2, atol=1e-2)

@@ -219,8 +219,8 @@ class SynthesisBlock(torch.nn.Module):
 
         # Main layers.
         if self.in_channels == 0:
-            x = self.const.to(dtype=dtype, memory_format=memory_format)
-            x = x.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.const.to(dtype=dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = x.to(memory_format=memory_format) # only a 4-D tensor has a channels-last layout
             x = _run_op(self.conv1, x, next(w_iter), next(op_iter), fused_modconv=fused_modconv, **layer_kwargs)
         else:
             misc.assert_shape(x, [None, self.in_channels, self.resolution // 2, self.resolution // 2])
