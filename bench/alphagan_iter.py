@@ -3,7 +3,8 @@
 --channels, batch --batch, latent 128, T = S = R = 1 and n_critic 1 on our side; --inner_steps -1, --worst_steps -1
 and --outter_steps 1 on the peer's, which its `if step > args.inner_steps: break` loops make one step each), takes one
 untimed iteration, times --iters more, and prints on its last line, as JSON, the median seconds per iteration and the
-process's peak resident memory.
+process's peak resident memory; also the median CPU time per iteration, which on a shared machine moves less
+with the load than the wall time does (the same with one thread).
 
 Both sides read the same in-memory random batches (no data loading in the timing). The peer's code asks for CUDA
 everywhere (`torch.cuda.FloatTensor`, `.cuda()`); on a CPU run this harness points those at the CPU before importing
@@ -154,13 +155,15 @@ def main():
     build = dict(ours=build_ours, peer=build_peer)[args.side]
     step = build(os.path.abspath(args.root), args.channels, args.batch, args.resolution)
     step() # warm-up: allocator, first-call caches
-    times = []
+    times, cpu_times = [], []
     for _ in range(args.iters):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         step()
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 # KiB on Linux
-    print(json.dumps(dict(seconds=statistics.median(times), all=times, peak_rss_mib=peak_mib)))
+    print(json.dumps(dict(seconds=statistics.median(times), all=times, cpu_seconds=statistics.median(cpu_times),
+                          peak_rss_mib=peak_mib)))
 
 #----------------------------------------------------------------------------
 

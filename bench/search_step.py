@@ -71,7 +71,7 @@ def compare_with_peer(peer, resolution, channels, batch, iters, reps):
     roots = dict(ours=os.path.dirname(here), peer=os.path.abspath(peer))
     print(f'device {device_name("cpu")}; torch {torch.__version__}; resolution {resolution}; channels {channels}; '
           f'batch {batch}; T = S = R = 1, n_critic 1; {iters} timed iterations x {reps} processes per side, interleaved')
-    times, peaks = dict(ours=[], peer=[]), dict(ours=[], peer=[])
+    times, cpu_times, peaks = dict(ours=[], peer=[]), dict(ours=[], peer=[]), dict(ours=[], peer=[])
     for _rep in range(reps):
         for side, root in roots.items():
             cmd = [sys.executable, os.path.join(here, 'alphagan_iter.py'), f'--side={side}', f'--root={root}',
@@ -81,12 +81,15 @@ def compare_with_peer(peer, resolution, channels, batch, iters, reps):
                 raise click.ClickException(f'{side} iteration failed:\n{proc.stderr[-2000:]}')
             result = json.loads(proc.stdout.strip().splitlines()[-1])
             times[side].append(result['seconds'])
+            cpu_times[side].append(result['cpu_seconds'])
             peaks[side].append(result['peak_rss_mib'])
-            print(f'{side}: {result["seconds"]:.3f} s/iter, peak RSS {result["peak_rss_mib"]:.0f} MiB', flush=True)
-    ours, theirs = statistics.median(times['ours']), statistics.median(times['peer'])
-    ours_mib, theirs_mib = statistics.median(peaks['ours']), statistics.median(peaks['peer'])
-    print(f'ours {ours:.3f} s/iter {ours_mib:.0f} MiB, official AlphaGAN {theirs:.3f} s/iter {theirs_mib:.0f} MiB: time '
-          f'{ours / theirs:.2f}x, memory {ours_mib / theirs_mib:.2f}x')
+            print(f'{side}: {result["seconds"]:.3f} s/iter ({result["cpu_seconds"]:.3f} s CPU), peak RSS '
+                  f'{result["peak_rss_mib"]:.0f} MiB, load average {os.getloadavg()[0]:.1f}', flush=True)
+    med = {side: [statistics.median(x[side]) for x in (times, cpu_times, peaks)] for side in roots}
+    (ours, ours_cpu, ours_mib), (theirs, theirs_cpu, theirs_mib) = med['ours'], med['peer']
+    print(f'ours {ours:.3f} s/iter ({ours_cpu:.3f} s CPU) {ours_mib:.0f} MiB, official AlphaGAN {theirs:.3f} s/iter '
+          f'({theirs_cpu:.3f} s CPU) {theirs_mib:.0f} MiB: time {ours / theirs:.2f}x (CPU time {ours_cpu / theirs_cpu:.2f}x), '
+          f'memory {ours_mib / theirs_mib:.2f}x')
 
 #----------------------------------------------------------------------------
 
