@@ -8,7 +8,7 @@ import torch
 import dnnlib
 from nas import backbones
 from nas.search import methods
-from nas.search.base import SearchAlgorithm, d_step, g_step, optimizer_step
+from nas.search.base import SearchAlgorithm, d_step, g_step, optimizer_step, trainable_only
 from nas.space import mixed
 from training.loss import d_hinge
 
@@ -149,11 +149,12 @@ class AlphaGAN(SearchAlgorithm):
                         p_bar.copy_(p)
             real_img, real_c = data.val()
             z = self._z(real_img.shape[0])
-            with self._gumbel_sample(G_bar):
-                gap = duality_gap(self.G, self.D, G_bar, D_bar, real_img, real_c, z)
-            # Only the alphas' gradients are used (first order): autograd.grad leaves out the weight gradients of the
-            # four networks, about a third of a full backward pass.
+            # Only the alphas' gradients are used (first order): the four networks' weights are frozen in the forward
+            # (no graph for D(x) and D_bar(x) unless D is searched) and autograd.grad leaves out their gradients,
+            # about a third of a full backward pass.
             alphas = self.arch_params + [p for _net, bar in shared for p in _arch(bar)]
+            with self._gumbel_sample(G_bar), trainable_only([self.G, self.D, G_bar, D_bar], alphas):
+                gap = duality_gap(self.G, self.D, G_bar, D_bar, real_img, real_c, z)
             grads = dict(zip(alphas, torch.autograd.grad(gap, alphas, allow_unused=True)))
             for p in self.arch_params:
                 p.grad = grads[p]

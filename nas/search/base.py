@@ -1,6 +1,8 @@
 """Interface of the architecture search algorithms (alphaGAN, Tian et al. 2022; AutoGAN, Gong et al. 2019) and the
 seeded train/validation data they step on."""
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -44,12 +46,32 @@ class SearchAlgorithm:
 # every process keeps the same weights; with one process that is opt.step().
 
 def optimizer_step(opt):
-    distributed.average_gradients([p for group in opt.param_groups for p in group['params']])
+    distributed.average_gradients(_params(opt))
     opt.step()
+
+@contextlib.contextmanager
+def trainable_only(modules, params):
+    """Inside, of the modules' parameters only `params` require gradients, so the forward records no graph for the
+    others (a supernet's alphas in a weight step: each candidate op's output would be kept for its weight's
+    gradient; D's weights in a G step; every weight in an architecture step)."""
+    wanted = {id(p) for p in params}
+    frozen = [p for module in modules if isinstance(module, torch.nn.Module) for p in module.parameters()
+              if p.requires_grad and id(p) not in wanted]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+
+def _params(opt):
+    return [p for group in opt.param_groups for p in group['params']]
 
 def _minimize(loss, opt):
     opt.zero_grad(set_to_none=True)
-    loss.backward() # a G step reaches D's parameters too; their gradients are cleared before any D step
+    # Gradients for the optimised parameters alone, also where D is a callable that trainable_only cannot reach.
+    loss.backward(inputs=[p for p in _params(opt) if p.requires_grad])
     optimizer_step(opt)
     return loss.item()
 
@@ -57,11 +79,13 @@ def d_step(G, D, opt, real_img, real_c, z):
     """One D step of the hinge loss against G(z, real_c), no gradient through G; returns the loss."""
     with torch.no_grad():
         fake_img = G(z, real_c)
-    return _minimize(d_hinge(D(real_img, real_c), D(fake_img, real_c)), opt)
+    with trainable_only([D], _params(opt)):
+        return _minimize(d_hinge(D(real_img, real_c), D(fake_img, real_c)), opt)
 
 def g_step(G, D, opt, z, c):
     """One G step of the hinge loss through D; returns the loss."""
-    return _minimize(g_hinge(D(G(z, c), c)), opt)
+    with trainable_only([G, D], _params(opt)):
+        return _minimize(g_hinge(D(G(z, c), c)), opt)
 
 #----------------------------------------------------------------------------
 # Train and validation splits of one dataset, each read through one iterator over an infinite sampler, built once.
