@@ -79,6 +79,7 @@ class AlphaGAN(SearchAlgorithm):
         self.search_D = search_D
         self.warmup_iters = warmup_iters
         self.num_weight_steps = 0
+        self._bars = dict() # G_bar and D_bar, reused across iterations
         self.G_opt = torch.optim.Adam(_weights(G), lr=lr, betas=self.betas)
         self.D_opt = torch.optim.Adam(_weights(D), lr=lr, betas=self.betas)
         self.arch_params = _arch(G) + (_arch(D) if search_D else [])
@@ -105,12 +106,26 @@ class AlphaGAN(SearchAlgorithm):
             self.num_weight_steps += 1
         return D_losses, G_losses
 
+    def _copy(self, name, net):
+        """A copy of `net`: made once, then overwritten in place every iteration (parameters, buffers, train/eval
+        modes), so no iteration allocates and frees a second G and D."""
+        bar = self._bars.get(name)
+        if bar is None:
+            bar = self._bars[name] = copy.deepcopy(net)
+            return bar
+        with torch.no_grad():
+            for t_bar, t in zip(bar.state_dict(keep_vars=True).values(), net.state_dict(keep_vars=True).values()):
+                t_bar.copy_(t)
+        for m_bar, m in zip(bar.modules(), net.modules()):
+            m_bar.training = m.training
+        return bar
+
     def solve_bars(self, data):
         """Alg. 2 on the validation split: copies of D and G trained R steps each. The real G and D stay bitwise
         unchanged: D_bar trains against G_bar before G_bar moves (same weights as G, its own BN statistics), and
         G_bar trains against D in eval mode (no spectral-norm power iteration), D's gradients dropped after."""
-        D_bar = copy.deepcopy(self.D)
-        G_bar = copy.deepcopy(self.G)
+        D_bar = self._copy('D_bar', self.D)
+        G_bar = self._copy('G_bar', self.G)
         D_bar_opt = torch.optim.Adam(_weights(D_bar), lr=self.lr, betas=self.betas)
         for _ in range(self.R):
             real_img, real_c = data.val()
