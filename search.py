@@ -65,12 +65,16 @@ from torch_utils import distributed
 # Random search.
 @click.option('--train-steps', help='Random: D steps per candidate', metavar='INT', type=click.IntRange(min=1), default=500, show_default=True)
 @click.option('--weight-sharing', help='Random search: one shared G trained on random architectures scores every candidate (AutoGAN Sec. 4.3.5)', is_flag=True)
-# Reward (AutoGAN and random search).
-@click.option('--reward',      help='AutoGAN/random: IS or 1/FID of a child  [default: is with a detector that has logits, else fid]', type=click.Choice(['is', 'fid']))
-@click.option('--reward-samples', help='AutoGAN/random: generated images per reward (IS: 10 splits)', metavar='INT', type=click.IntRange(min=10), default=5000, show_default=True)
-@click.option('--reward-real', help='AutoGAN/random: real images in the FID statistics  [default: all]', metavar='INT', type=click.IntRange(min=2))
-@click.option('--detector',    help='AutoGAN/random: feature detector (offline, inception, path or URL)  [default: offline]', metavar='SPEC')
+# Reward (AutoGAN and random search) and the metric of --select-top.
+@click.option('--reward',      help='AutoGAN/random, --select-top: IS or 1/FID of a child  [default: is with a detector that has logits, else fid]', type=click.Choice(['is', 'fid']))
+@click.option('--reward-samples', help='AutoGAN/random, --select-top: generated images per reward (IS: 10 splits)', metavar='INT', type=click.IntRange(min=10), default=5000, show_default=True)
+@click.option('--reward-real', help='AutoGAN/random, --select-top: real images in the FID statistics  [default: all]', metavar='INT', type=click.IntRange(min=2))
+@click.option('--detector',    help='AutoGAN/random, --select-top: feature detector (offline, inception, path or URL)  [default: offline]', metavar='SPEC')
 @click.option('--g-batch',     help='AutoGAN/random: G batch', metavar='INT', type=click.IntRange(min=1), default=128, show_default=True)
+# Selection (AutoGAN Sec. 3.3.2, for every method).
+@click.option('--select-top',  help='Re-train the top K candidates from scratch and keep the best by the metric of --reward', metavar='K', type=click.IntRange(min=1))
+@click.option('--select-kimg', help='--select-top: re-training budget of each candidate', metavar='KIMG', type=click.FloatRange(min=0, min_open=True))
+@click.option('--select-args', help='--select-top: other train.py options of the re-training, quoted', metavar='ARGS')
 # Run.
 @click.option('--gpus',        help='alphaGAN: processes (GPUs) sharing every batch (with --device=cpu: CPU processes)', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--seed',        help='Random seed', metavar='INT', type=click.IntRange(min=0), default=0, show_default=True)
