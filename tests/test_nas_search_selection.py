@@ -6,6 +6,7 @@ import json
 import os
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -191,3 +192,32 @@ def test_alphagan_selection_takes_the_metric_options(cli_data, tmp_path, capsys)
     plain = run_inprocess(capsys, 'search.py', f'--outdir={tmp_path / "runs"}', f'--data={cli_data["d16"]}', *TINY,
                           '--dry-run')
     assert plain.returncode == 0 and '"select_kwargs"' not in plain.stdout # a search without it: config unchanged
+
+def test_alphagan_candidates_are_the_newest_distinct_iterations(tmp_path):
+    """Run 1 wrote iterations 1-3 but its state at 2 was resumed by run 2, which wrote 3 and 4: iteration 3 is run 2's,
+    and equal architectures count once (the newest iteration names them)."""
+    from nas import backbones
+    rng = np.random.default_rng(0)
+    a, b, c = [backbones.get('conventional').sample_genotype(rng, channels=dict(g_channels=4)) for _ in range(3)]
+    run1, run2 = tmp_path / '00000-run', tmp_path / '00001-run'
+    for run_dir, files in [(run1, {1: a, 2: b, 3: a}), (run2, {3: c, 4: b})]:
+        os.makedirs(run_dir)
+        for iteration, genotype in files.items():
+            genotype.to_json(sl.genotype_path(run_dir, iteration))
+    with open(run2 / 'search_options.json', 'w') as f:
+        json.dump(dict(resume=None), f)
+    resume = str(run1 / 'search-state-000002.pt')
+    found = selection.recent_genotypes(str(run2), resume, 5)
+    assert [g['source'] for g in found] == ['iteration 4', 'iteration 3', 'iteration 1']
+    assert [selection.architecture(g['genotype']) for g in found] == [selection.architecture(x) for x in [b, c, a]]
+    assert [g['source'] for g in selection.recent_genotypes(str(run2), resume, 2)] == ['iteration 4', 'iteration 3']
+    assert [g['source'] for g in selection.recent_genotypes(str(run2), None, 5)] == ['iteration 4', 'iteration 3']
+
+@pytest.mark.parametrize('name', ['autogan/autogan', 'random/autogan'])
+def test_ranked_candidates_come_best_first(name, data, tmp_path, monkeypatch):
+    FakeRetraining(monkeypatch, rewards=[0.5, 0.5]) # equal metric: the earlier candidate, the search's pick, stays
+    kwargs = dict(RUNS[name]['algorithm_kwargs'], **({'beam_size': 2} if name.startswith('autogan') else {}))
+    found = run_search(name, data, tmp_path / 'run', algorithm_kwargs=kwargs, select_kwargs=dict(SELECT, top=2))['found']
+    scores = [c['search_score'] for c in found['provenance']['extra']['selection']['candidates']]
+    assert len(scores) == 2 and scores[0] > scores[1]
+    assert architecture(found) == architecture(Genotype.from_json(sl.genotype_path(tmp_path / 'run', 2)).to_dict())
