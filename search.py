@@ -109,6 +109,8 @@ def main(**kwargs):
     if opts.resume not in [None, 'latest'] and not os.path.isfile(opts.resume):
         raise UserError(f'--resume: {opts.resume}: no such file')
     c, desc = config.setup_search_config(opts, given)
+    if 'select_kwargs' in c:
+        check_train_options(c.select_kwargs.train_args)
     if opts.resume == 'latest': # --resume alone: the newest run directory of this configuration
         from torch_utils import checkpoint
         c.resume = checkpoint.find_latest_checkpoint(opts.outdir, desc, kind='search')
@@ -130,6 +132,17 @@ def main(**kwargs):
         if not opts.dry_run:
             # Every process stops on the same averaged statistics: process 0 alone says why.
             distributed.launch(search_process, c.num_gpus, c, error_rank=0, device=c.device)
+
+#----------------------------------------------------------------------------
+# --select-args must be train.py options, names and values, before the search runs (train.py checks how they combine
+# with a genotype when the first candidate trains).
+
+def check_train_options(train_args):
+    import train
+    try:
+        train.main.make_context('train.py', ['--outdir=.', '--data=.', *train_args])
+    except click.ClickException as err:
+        raise UserError(f'--select-args: {err.format_message()}') from err
 
 #----------------------------------------------------------------------------
 # One process of the search: process 0 logs and writes the run directory, every process steps.

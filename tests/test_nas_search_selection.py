@@ -136,6 +136,8 @@ TINY = ['--backbone=conventional', '--g-channels=4', '--d-channels=4', '--batch=
     (['--select-top=4', '--select-kimg=1', '--iters=3'], ['--select-top=4', 'at most 3', '--iters=3']),
     (['--select-top=2', '--select-kimg=1', '--select-args=--kimg=5'], ['--select-args: --kimg is set by the selection']),
     (['--select-top=2', '--select-kimg=1', '--select-args="--cfg'], ['--select-args: No closing quotation']),
+    (['--select-top=2', '--select-kimg=1', '--select-args=--bacth=4'], ['--select-args: No such option', '--bacth']),
+    (['--select-top=2', '--select-kimg=1', '--select-args=--cfg=foo'], ['--select-args: Invalid value', '--cfg']),
     (['--method=autogan', '--backbone=autogan', '--select-top=3', '--select-kimg=1', '--beam-size=2'],
      ['--select-top=3', 'at most 2', '--beam-size=2']),
     (['--method=alphagan'], ['--detector: only for --method=autogan or random, or with --select-top']),
