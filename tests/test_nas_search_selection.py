@@ -14,8 +14,10 @@ from cli_helpers import PoolDetector, assert_one_line_error, make_images, run_in
 from nas.genotype import Genotype
 from nas.search import search_loop as sl
 from nas.search import selection
+from nas.search.reward import RewardEvaluator
 from recorded import load
 from test_nas_search_recorded import RECORDED, RUNS, run_search, search_config
+from training import stylegan2_ada_import
 
 pytestmark = pytest.mark.filterwarnings('ignore:`torch.jit:DeprecationWarning')
 
@@ -96,9 +98,9 @@ def test_resume_keeps_finished_candidates(data, tmp_path, monkeypatch):
     assert first.trained == [1, 2] and not os.path.exists(tmp_path / 'run1' / 'found.json')
     second = FakeRetraining(monkeypatch, rewards=[0.25, 1.0, 0.5])
     os.makedirs(tmp_path / 'run2')
+    resume = str(tmp_path / 'run1' / 'search-state-000003.pt')
     found = sl.search_loop(**search_config('random/conventional', data, tmp_path / 'run2', num_iters=3,
-                                           algorithm_kwargs=kwargs, resume=str(tmp_path / 'run1' / 'search-state-000003.pt'),
-                                           select_kwargs=dict(SELECT, top=3)))
+                                           algorithm_kwargs=kwargs, resume=resume, select_kwargs=dict(SELECT, top=3)))
     assert second.trained == [3] # the two finished candidates are taken over
     selected = found.provenance['extra']['selection']
     assert [c['value'] for c in selected['candidates']] == [4.0, 1.0, 2.0] and selected['picked'] == 1
@@ -106,8 +108,7 @@ def test_resume_keeps_finished_candidates(data, tmp_path, monkeypatch):
     third = FakeRetraining(monkeypatch, rewards=[0.25, 1.0, 0.5])
     os.makedirs(tmp_path / 'run3')
     sl.search_loop(**search_config('random/conventional', data, tmp_path / 'run3', num_iters=3, algorithm_kwargs=kwargs,
-                                   resume=str(tmp_path / 'run1' / 'search-state-000003.pt'),
-                                   select_kwargs=dict(SELECT, top=3, kimg=1)))
+                                   resume=resume, select_kwargs=dict(SELECT, top=3, kimg=1)))
     assert third.trained == [1, 2, 3]
 
 #----------------------------------------------------------------------------
@@ -134,7 +135,7 @@ TINY = ['--backbone=conventional', '--g-channels=4', '--d-channels=4', '--batch=
     (['--select-kimg=1'], ['--select-kimg: only with --select-top']),
     (['--select-args=--cfg=conv_cifar'], ['--select-args: only with --select-top']),
     (['--select-top=4', '--select-kimg=1', '--iters=3'], ['--select-top=4', 'at most 3', '--iters=3']),
-    (['--select-top=2', '--select-kimg=1', '--select-args=--kimg=5'], ['--select-args: --kimg is set by the selection']),
+    (['--select-top=2', '--select-kimg=1', '--select-args=--kimg=5'], ['--select-args: --kimg is set by the']),
     (['--select-top=2', '--select-kimg=1', '--select-args="--cfg'], ['--select-args: No closing quotation']),
     (['--select-top=2', '--select-kimg=1', '--select-args=--bacth=4'], ['--select-args: No such option', '--bacth']),
     (['--select-top=2', '--select-kimg=1', '--select-args=--cfg=foo'], ['--select-args: Invalid value', '--cfg']),
@@ -165,11 +166,10 @@ def test_search_selects_through_train_py(cli_data, tmp_path, capsys, cache):
     for i, candidate in enumerate(selected['candidates']): # each a train.py run of its genotype, measured again here
         snapshot = candidate['network']
         assert os.path.isfile(snapshot) and f'select/candidate-{i + 1}/' in snapshot
-        from training import stylegan2_ada_import
         G = stylegan2_ada_import.load_network(snapshot)['G_ema']
         assert architecture(G.init_kwargs['genotype']) == \
             architecture(Genotype.from_json(run_dir / 'select' / f'candidate-{i + 1}.json').to_dict())
-        evaluator = selection.RewardEvaluator('cpu', 'fid', 10, dict(
+        evaluator = RewardEvaluator('cpu', 'fid', 10, dict(
             dataset_kwargs=dict(class_name='training.dataset.ImageFolderDataset', path=cli_data['d16']), max_real=10,
             detector=cli_data['detector'], batch_size=10))
         assert 1 / selection.score_network(evaluator, snapshot, 'cpu') == pytest.approx(candidate['value'], rel=1e-6)
@@ -219,7 +219,8 @@ def test_alphagan_candidates_are_the_newest_distinct_iterations(tmp_path):
 def test_ranked_candidates_come_best_first(name, data, tmp_path, monkeypatch):
     FakeRetraining(monkeypatch, rewards=[0.5, 0.5]) # equal metric: the earlier candidate, the search's pick, stays
     kwargs = dict(RUNS[name]['algorithm_kwargs'], **({'beam_size': 2} if name.startswith('autogan') else {}))
-    found = run_search(name, data, tmp_path / 'run', algorithm_kwargs=kwargs, select_kwargs=dict(SELECT, top=2))['found']
+    found = run_search(name, data, tmp_path / 'run', algorithm_kwargs=kwargs,
+                       select_kwargs=dict(SELECT, top=2))['found']
     scores = [c['search_score'] for c in found['provenance']['extra']['selection']['candidates']]
     assert len(scores) == 2 and scores[0] > scores[1]
     assert architecture(found) == architecture(Genotype.from_json(sl.genotype_path(tmp_path / 'run', 2)).to_dict())
