@@ -142,6 +142,7 @@ TINY = ['--backbone=conventional', '--g-channels=4', '--d-channels=4', '--batch=
     (['--method=autogan', '--backbone=autogan', '--select-top=3', '--select-kimg=1', '--beam-size=2'],
      ['--select-top=3', 'at most 2', '--beam-size=2']),
     (['--method=alphagan'], ['--detector: only for --method=autogan or random, or with --select-top']),
+    (['--method=alphagan', '--gpus=2', '--select-top=1', '--select-kimg=1'], ['--select-top', 'not with --gpus=2']),
 ])
 def test_bad_selection_options_are_one_line_errors(args, fragments, cli_data, tmp_path, capsys):
     method = [] if any(a.startswith('--method') for a in args) else ['--method=random']
