@@ -192,6 +192,8 @@ def test_alphagan_selection_takes_the_metric_options(cli_data, tmp_path, capsys)
     assert config['select_kwargs'] == dict(top=2, kimg=0.5, data=cli_data['d16'], train_args=['--cfg=conv_cifar',
         '--batch=8'], seed=0, reward='fid', reward_samples=20, evaluator_kwargs=dict(dataset_kwargs=config[
         'training_set_kwargs'], max_real=None, detector=cli_data['detector'], batch_size=20))
+    assert 'Selection:              top 2 re-trained 0.5 kimg each by train.py --cfg=conv_cifar --batch=8, picked by ' \
+        'fid of 20 images' in res.stdout
     plain = run_inprocess(capsys, 'search.py', f'--outdir={tmp_path / "runs"}', f'--data={cli_data["d16"]}', *TINY,
                           '--dry-run')
     assert plain.returncode == 0 and '"select_kwargs"' not in plain.stdout # a search without it: config unchanged

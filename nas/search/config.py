@@ -171,5 +171,9 @@ def describe_search(c, opts):
         print(line)
     num_d = sum(p.numel() for p in D.parameters())
     print(f'D parameters:           {num_d}')
+    if 'select_kwargs' in c:
+        s = c.select_kwargs
+        print(f'Selection:              top {s.top} re-trained {s.kimg:g} kimg each by train.py '
+              f'{" ".join(s.train_args)}'.rstrip() + f', picked by {s.reward} of {s.reward_samples} images')
 
 #----------------------------------------------------------------------------
