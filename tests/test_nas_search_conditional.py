@@ -215,6 +215,17 @@ def test_conditional_search_retrain_generate(data, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(images['pkl', 1], images['safetensors', 1]))
     assert not any(np.array_equal(a, b) for a, b in zip(images['pkl', 0], images['pkl', 1]))
 
+@pytest.mark.parametrize('args', [['--method=alphagan'], ['--method=alphagan', '--mode=micro'], ['--method=autogan'],
+                                  ['--method=random', '--backbone=autogan'], ['--method=random', '--mode=macro_dynw']])
+def test_every_method_configures_a_conditional_search(data, tmp_path, capsys, args):
+    reward = ['--reward=fid', f'--detector={data["detector"]}'] if 'alphagan' not in args[0] else []
+    res = run_inprocess(capsys, 'search.py', f'--outdir={tmp_path}', f'--data={data["labelled"]}', '--cond=1', '--dry-run',
+                        *args, *reward)
+    assert res.returncode == 0, res.stderr
+    c = json.loads(res.stdout.split('Search options:')[1].split('\n\n')[0])
+    assert c['training_set_kwargs']['use_labels'] is True
+    assert c['provenance']['extra'] == dict(cond=True, c_dim=C_DIM)
+
 def test_cond_without_labels_is_a_one_line_error(data, tmp_path, capsys):
     res = run_inprocess(capsys, 'search.py', f'--outdir={tmp_path / "runs"}', f'--data={data["plain"]}', '--cond=1',
                         '--dry-run')
