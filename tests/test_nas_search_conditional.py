@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import dnnlib
-from cli_helpers import assert_one_line_error, make_images, run, run_inprocess
+from cli_helpers import assert_one_line_error, make_images, run_inprocess
 from nas import backbones
 from nas.search import search_loop as sl
 from nas.search.autogan import staged_D
@@ -40,7 +40,9 @@ CELL_INCREASE = C_DIM * Z_DIM
 SG2_INCREASE = C_DIM * W_DIM + W_DIM + W_DIM * W_DIM
 
 def sampled_genotype(backbone, mode=None):
-    channels = dict(channel_base=64, channel_max=8, num_mapping_layers=2) if backbone == 'stylegan2' else dict(g_channels=4)
+    channels = dict(g_channels=4)
+    if backbone == 'stylegan2':
+        channels = dict(channel_base=64, channel_max=8, num_mapping_layers=2)
     return backbones.get(backbone).sample_genotype(np.random.default_rng(1), resolution=16, channels=channels,
                                                    mode=mode).to_dict()
 
@@ -50,15 +52,15 @@ def build_G(name, c_dim):
     backbone, kind, mode = (name.split('/') + [None])[:3]
     sg2 = dict(common, w_dim=W_DIM, mapping_kwargs=dict(num_layers=2), synthesis_kwargs=SG2_SYNTHESIS)
     if name == 'conventional/supernet':
-        return dnnlib.util.construct_class_by_name(class_name='nas.space.supernet_conventional.SupernetGenerator', g_channels=4,
-                                                   **common)
+        return dnnlib.util.construct_class_by_name(class_name='nas.space.supernet_conventional.SupernetGenerator',
+                                                   g_channels=4, **common)
     if name == 'autogan/supernet':
         G = autogan_space.SharedGenerator(g_channels=4, **common)
         G.set_arch(autogan_space.random_sample(np.random.default_rng(1)))
         return G
     if backbone == 'stylegan2' and kind == 'supernet':
-        return dnnlib.util.construct_class_by_name(class_name='nas.space.supernet_stylegan2.SupernetGenerator', mode=mode,
-                                                   **sg2)
+        return dnnlib.util.construct_class_by_name(class_name='nas.space.supernet_stylegan2.SupernetGenerator',
+                                                   mode=mode, **sg2)
     if backbone == 'stylegan2':
         return dnnlib.util.construct_class_by_name(class_name=backbones.get('stylegan2').generator_class,
                                                    genotype=sampled_genotype('stylegan2', mode), **sg2)
@@ -133,8 +135,8 @@ def data(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('data')
     detector = str(tmp / 'tiny.pt')
     torch.jit.save(torch.jit.script(TinyDetector()), detector)
-    return dict(labelled=make_images(tmp / 'labelled', 8, 16, num_classes=C_DIM), plain=make_images(tmp / 'plain', 8, 16),
-                detector=detector)
+    return dict(labelled=make_images(tmp / 'labelled', 8, 16, num_classes=C_DIM),
+                plain=make_images(tmp / 'plain', 8, 16), detector=detector)
 
 @pytest.fixture
 def seen(monkeypatch):
@@ -154,7 +156,8 @@ def seen(monkeypatch):
 def assert_class_labels(labels):
     assert labels
     for c in labels:
-        assert c.shape[1] == C_DIM and torch.equal(c.sum(dim=1), torch.ones(c.shape[0])) and set(c.unique().tolist()) <= {0, 1}
+        assert c.shape[1] == C_DIM and set(c.unique().tolist()) <= {0, 1}
+        assert torch.equal(c.sum(dim=1), torch.ones(c.shape[0]))
     assert len(set(torch.cat(labels).argmax(dim=1).tolist())) > 1
 
 def class_reward(G):
@@ -179,8 +182,8 @@ def test_every_method_feeds_labels_to_G_and_D(name, data, tmp_path, seen):
 def test_metric_reward_samples_the_data_labels(data, tmp_path, monkeypatch, seen):
     monkeypatch.setenv('GANAS_CACHE', str(tmp_path / 'cache'))
     dataset_kwargs = dict(class_name='training.dataset.ImageFolderDataset', path=data['labelled'], use_labels=True)
-    reward = RewardEvaluator(torch.device('cpu'), 'fid', 16, dict(dataset_kwargs=dataset_kwargs, detector=data['detector'],
-                                                                   batch_size=8))
+    evaluator_kwargs = dict(dataset_kwargs=dataset_kwargs, detector=data['detector'], batch_size=8)
+    reward = RewardEvaluator(torch.device('cpu'), 'fid', 16, evaluator_kwargs)
     assert reward(build_G('autogan/derived', C_DIM)) > 0
     assert_class_labels(seen['G'])
 
@@ -190,26 +193,27 @@ def test_metric_reward_samples_the_data_labels(data, tmp_path, monkeypatch, seen
 
 TINY = ['--g-channels=8', '--d-channels=8', '--batch=4', '--T=1', '--S=1', '--R=1', '--workers=0', '--device=cpu']
 
-def test_conditional_search_retrain_generate(data, tmp_path):
-    res = run('search.py', f'--outdir={tmp_path / "search"}', f'--data={data["labelled"]}', '--iters=1', '--cond=1', *TINY)
+def test_conditional_search_retrain_generate(data, tmp_path, capsys):
+    res = run_inprocess(capsys, 'search.py', f'--outdir={tmp_path / "search"}', f'--data={data["labelled"]}',
+                        '--iters=1', '--cond=1', *TINY)
     assert res.returncode == 0, res.stderr
     run_dir = os.path.join(tmp_path, 'search', os.listdir(tmp_path / 'search')[0])
     assert run_dir.endswith('-cond')
     with open(os.path.join(run_dir, 'found.json')) as f:
         assert json.load(f)['provenance']['extra'] == dict(cond=True, c_dim=C_DIM)
 
-    res = run('train.py', f'--outdir={tmp_path / "train"}', f'--data={data["labelled"]}',
-              f'--genotype={os.path.join(run_dir, "found.json")}', '--cond=1', '--kimg=0.008', '--g-channels=8',
-              '--d-channels=8', '--batch=4', '--tick=0.004', '--snap=1', '--metrics=none', '--workers=0',
-              '--grid-images=4', '--device=cpu')
+    res = run_inprocess(capsys, 'train.py', f'--outdir={tmp_path / "train"}', f'--data={data["labelled"]}',
+                        f'--genotype={os.path.join(run_dir, "found.json")}', '--cond=1', '--kimg=0.008',
+                        '--g-channels=8', '--d-channels=8', '--batch=4', '--tick=0.004', '--snap=1', '--metrics=none',
+                        '--workers=0', '--grid-images=4', '--device=cpu')
     assert res.returncode == 0, res.stderr
     train_dir = os.path.join(tmp_path, 'train', os.listdir(tmp_path / 'train')[0])
     snapshot = os.path.join(train_dir, 'network-snapshot-000000')
     images = dict()
     for network, class_idx in [('pkl', 0), ('pkl', 1), ('safetensors', 1)]:
         out = tmp_path / f'out-{network}-{class_idx}'
-        res = run('generate.py', f'--network={snapshot}.{network}', '--seeds=0-1', f'--class={class_idx}',
-                  f'--outdir={out}', '--device=cpu')
+        res = run_inprocess(capsys, 'generate.py', f'--network={snapshot}.{network}', '--seeds=0-1',
+                            f'--class={class_idx}', f'--outdir={out}', '--device=cpu')
         assert res.returncode == 0, res.stderr
         images[network, class_idx] = [np.asarray(PIL.Image.open(out / f'seed000{s}.png')) for s in range(2)]
     assert all(np.array_equal(a, b) for a, b in zip(images['pkl', 1], images['safetensors', 1]))
@@ -219,8 +223,8 @@ def test_conditional_search_retrain_generate(data, tmp_path):
                                   ['--method=random', '--backbone=autogan'], ['--method=random', '--mode=macro_dynw']])
 def test_every_method_configures_a_conditional_search(data, tmp_path, capsys, args):
     reward = ['--reward=fid', f'--detector={data["detector"]}'] if 'alphagan' not in args[0] else []
-    res = run_inprocess(capsys, 'search.py', f'--outdir={tmp_path}', f'--data={data["labelled"]}', '--cond=1', '--dry-run',
-                        *args, *reward)
+    res = run_inprocess(capsys, 'search.py', f'--outdir={tmp_path}', f'--data={data["labelled"]}', '--cond=1',
+                        '--dry-run', *args, *reward)
     assert res.returncode == 0, res.stderr
     c = json.loads(res.stdout.split('Search options:')[1].split('\n\n')[0])
     assert c['training_set_kwargs']['use_labels'] is True
