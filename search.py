@@ -22,6 +22,7 @@ from torch_utils import distributed
 # Required.
 @click.option('--outdir',      help='Where to save the results', metavar='DIR', required=True)
 @click.option('--data',        help='Training data (directory or zip)', metavar='PATH', required=True)
+# Labels.
 @bool_option('--cond',        help='Search conditional G and D on the dataset\'s labels')
 # Space and method.
 @click.option('--method',      help='Search algorithm', metavar=f'[{"|".join(methods.names())}]', default='alphagan', show_default=True)

@@ -12,7 +12,7 @@ from torch_utils import misc
 # its forward calls _run(z, c, {cell name: extra arguments}), which runs the named cells in order, each as
 # cell(x, skip_outs, *arguments) -> (its skip-out, its output). Running fewer cells than were built (AutoGAN's growing
 # search) gives bottom_width * 2^cells pixels. Conditional (c_dim > 0): a class embedding, a bias-free
-# Linear(c -> z_dim), is added to z before l1, as conditional cGAN generators feed the label in with the latent
+# Linear(c -> z_dim), is added to z before l1, so that the label enters with the latent as in conditional GANs
 # (Mirza & Osindero 2014); it works unchanged for every op of the cells, searched and derived alike, and adds
 # c_dim * z_dim parameters. With one-hot labels it is an embedding table, initialised N(0, 1) on z's scale.
 
