@@ -131,7 +131,7 @@ class Discriminator(torch.nn.Module):
         """Logits [N, 1] of the last block's features h [N, C, H, W] and the labels c."""
         features = F.relu(h).sum(dim=[2, 3])
         out = self.l5(features)
-        if self.embed is not None:
+        if self.c_dim > 0: # not self.embed: pickles written before it have none
             misc.assert_shape(c, [h.shape[0], self.c_dim])
             out = out + (self.embed(c.to(features.dtype)) * features).sum(dim=1, keepdim=True)
         return out
