@@ -230,6 +230,15 @@ def test_every_method_configures_a_conditional_search(data, tmp_path, capsys, ar
     assert c['training_set_kwargs']['use_labels'] is True
     assert c['provenance']['extra'] == dict(cond=True, c_dim=C_DIM)
 
+def test_selection_retrains_conditional_candidates(data, tmp_path, capsys):
+    res = run_inprocess(capsys, 'search.py', f'--outdir={tmp_path}', f'--data={data["labelled"]}', '--cond=1',
+                        '--dry-run', '--select-top=1', '--select-kimg=0.5', '--select-args=--batch=8',
+                        f'--detector={data["detector"]}')
+    assert res.returncode == 0, res.stderr
+    c = json.loads(res.stdout.split('Search options:')[1].split('\n\n')[0])
+    assert c['select_kwargs']['train_args'] == ['--cond=1', '--batch=8']
+    assert c['select_kwargs']['evaluator_kwargs']['dataset_kwargs']['use_labels'] is True # the metric's labels
+
 def test_cond_without_labels_is_a_one_line_error(data, tmp_path, capsys):
     res = run_inprocess(capsys, 'search.py', f'--outdir={tmp_path / "runs"}', f'--data={data["plain"]}', '--cond=1',
                         '--dry-run')
