@@ -1,7 +1,8 @@
 """One StyleGAN2 G+D training step of a StyleGAN2-ADA-shaped code base, for bench/train_step.py --peer: run as
 `python bench/gan_step.py --root=DIR`, it imports training.* and torch_utils.* from DIR only (this repository or a
 stylegan2-ada-pytorch checkout: the two share package names, hence one process per code base) and prints the median
-seconds per step as JSON on its last line.
+seconds per step as JSON on its last line, with the median CPU time per step (all threads), which moves less with the
+load of a shared machine than the wall time does.
 
 A step is what both training loops do per minibatch, without G_ema and augmentation: for each phase, zero the
 gradients, let the phase's network take gradients, accumulate the phase's loss, and take an Adam step (lr 0.0025,
@@ -80,12 +81,13 @@ def main():
     step = build(args.root, args.device, args.resolution, args.channels, args.batch, args.map, args.reg, seed=0,
                  cbase=args.cbase, fp16_res=args.fp16_res)
     step() # warm-up: allocator, first-call caches
-    times = []
+    times, cpu_times = [], []
     for _ in range(args.steps):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         step()
         times.append(time.perf_counter() - start)
-    print(json.dumps(dict(seconds=statistics.median(times), all=times)))
+        cpu_times.append(time.process_time() - cpu_start)
+    print(json.dumps(dict(seconds=statistics.median(times), all=times, cpu_seconds=statistics.median(cpu_times))))
 
 #----------------------------------------------------------------------------
 

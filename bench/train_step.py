@@ -78,7 +78,7 @@ def compare_with_peer(peer, resolution, channels, cbase, batch, map_layers, fp16
           f'channel_max {channels}; batch {batch}; mapping layers {map_layers}; fp16 res {fp16_res}; {steps} steps x '
           f'{reps} processes per side, interleaved')
     for reg in [False, True]:
-        times = dict(ours=[], peer=[])
+        times, cpu_times = dict(ours=[], peer=[]), dict(ours=[], peer=[])
         for _rep in range(reps):
             for side, root in roots.items():
                 cmd = [sys.executable, os.path.join(here, 'gan_step.py'), f'--root={root}', f'--resolution={resolution}',
@@ -88,11 +88,15 @@ def compare_with_peer(peer, resolution, channels, cbase, batch, map_layers, fp16
                 proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
                 if proc.returncode != 0:
                     raise click.ClickException(f'{side} step failed:\n{proc.stderr[-2000:]}')
-                times[side].append(json.loads(proc.stdout.strip().splitlines()[-1])['seconds'])
+                result = json.loads(proc.stdout.strip().splitlines()[-1])
+                times[side].append(result['seconds'])
+                cpu_times[side].append(result['cpu_seconds'])
         ours, theirs = statistics.median(times['ours']), statistics.median(times['peer'])
+        ours_cpu, theirs_cpu = statistics.median(cpu_times['ours']), statistics.median(cpu_times['peer'])
         print(f'regularisers {"on " if reg else "off"}: ours {ours:.3f} s/step, stylegan2-ada-pytorch {theirs:.3f} s/step, '
               f'ratio {ours / theirs:.2f}x  (ours {[round(t, 3) for t in times["ours"]]}, peer '
-              f'{[round(t, 3) for t in times["peer"]]})', flush=True)
+              f'{[round(t, 3) for t in times["peer"]]}); CPU time ours {ours_cpu:.3f} s/step, peer {theirs_cpu:.3f} s/step, '
+              f'ratio {ours_cpu / theirs_cpu:.2f}x; load average {os.getloadavg()[0]:.1f}', flush=True)
 
 #----------------------------------------------------------------------------
 
