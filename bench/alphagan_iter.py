@@ -18,12 +18,12 @@ import json
 import logging
 import os
 import resource
-import statistics
 import sys
-import time
 import types
 
 import torch
+
+from step_timer import time_steps # bench/, the script's directory
 
 #----------------------------------------------------------------------------
 
@@ -154,16 +154,9 @@ def main():
     torch.manual_seed(args.seed)
     build = dict(ours=build_ours, peer=build_peer)[args.side]
     step = build(os.path.abspath(args.root), args.channels, args.batch, args.resolution)
-    step() # warm-up: allocator, first-call caches
-    times, cpu_times = [], []
-    for _ in range(args.iters):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        step()
-        times.append(time.perf_counter() - start)
-        cpu_times.append(time.process_time() - cpu_start)
+    result = time_steps(step, args.iters)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 # KiB on Linux
-    print(json.dumps(dict(seconds=statistics.median(times), all=times, cpu_seconds=statistics.median(cpu_times),
-                          peak_rss_mib=peak_mib)))
+    print(json.dumps(dict(result, peak_rss_mib=peak_mib)))
 
 #----------------------------------------------------------------------------
 

@@ -1,9 +1,14 @@
 """Shared by the benchmarks: a synthetic dataset zip, a CLI's options parsed exactly as the user's command line
-would be (so a benchmark never drifts from the script it measures), and the device's name."""
+would be (so a benchmark never drifts from the script it measures), a side-by-side child process, and the device's
+name."""
 
+import json
 import os
+import subprocess
+import sys
 import zipfile
 
+import click
 import numpy as np
 import PIL.Image
 import torch
@@ -26,6 +31,15 @@ def cli_options(command, args):
     """The option values `command` (a click command) would receive for `args`, defaults filled in."""
     with command.make_context(command.name or 'bench', list(args)) as ctx:
         return dnnlib.EasyDict(ctx.params)
+
+def run_child(script, args, root, what):
+    """Runs bench/`script` with `args` in its own process from `root` (ours or a peer's code base) and returns the JSON
+    of its last output line; a failure ends the benchmark with `what` and the child's error."""
+    cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), script), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+    if proc.returncode != 0:
+        raise click.ClickException(f'{what} failed:\n{proc.stderr[-2000:]}')
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 def device_name(device):
     if device == 'cuda':

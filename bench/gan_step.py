@@ -13,9 +13,9 @@ lazy regularisers are due, at the gain of the paper's intervals (4 and 16).
 import argparse
 import inspect
 import json
-import statistics
 import sys
-import time
+
+from step_timer import time_steps # bench/, the script's directory
 
 #----------------------------------------------------------------------------
 
@@ -80,14 +80,7 @@ def main():
     args = parser.parse_args()
     step = build(args.root, args.device, args.resolution, args.channels, args.batch, args.map, args.reg, seed=0,
                  cbase=args.cbase, fp16_res=args.fp16_res)
-    step() # warm-up: allocator, first-call caches
-    times, cpu_times = [], []
-    for _ in range(args.steps):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        step()
-        times.append(time.perf_counter() - start)
-        cpu_times.append(time.process_time() - cpu_start)
-    print(json.dumps(dict(seconds=statistics.median(times), all=times, cpu_seconds=statistics.median(cpu_times))))
+    print(json.dumps(time_steps(step, args.steps)))
 
 #----------------------------------------------------------------------------
 

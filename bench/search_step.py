@@ -16,7 +16,6 @@ code base in its own processes, interleaved, median of --reps, with each side's 
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 
@@ -26,7 +25,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import search                  # noqa: E402
-from bench.common import cli_options, device_name, make_zip  # noqa: E402
+from bench.common import cli_options, device_name, make_zip, run_child  # noqa: E402
 from nas.search import config, search_loop  # noqa: E402
 
 #----------------------------------------------------------------------------
@@ -74,12 +73,9 @@ def compare_with_peer(peer, resolution, channels, batch, iters, reps):
     times, cpu_times, peaks = dict(ours=[], peer=[]), dict(ours=[], peer=[]), dict(ours=[], peer=[])
     for _rep in range(reps):
         for side, root in roots.items():
-            cmd = [sys.executable, os.path.join(here, 'alphagan_iter.py'), f'--side={side}', f'--root={root}',
-                   f'--channels={channels}', f'--batch={batch}', f'--resolution={resolution}', f'--iters={iters}']
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
-            if proc.returncode != 0:
-                raise click.ClickException(f'{side} iteration failed:\n{proc.stderr[-2000:]}')
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            result = run_child('alphagan_iter.py', [f'--side={side}', f'--root={root}', f'--channels={channels}',
+                               f'--batch={batch}', f'--resolution={resolution}', f'--iters={iters}'], root,
+                               f'{side} iteration')
             times[side].append(result['seconds'])
             cpu_times[side].append(result['cpu_seconds'])
             peaks[side].append(result['peak_rss_mib'])

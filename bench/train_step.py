@@ -14,7 +14,6 @@ Examples:
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 
@@ -24,7 +23,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import train                   # noqa: E402
-from bench.common import cli_options, device_name, make_zip  # noqa: E402
+from bench.common import cli_options, device_name, make_zip, run_child  # noqa: E402
 from training import training_loop  # noqa: E402
 
 #----------------------------------------------------------------------------
@@ -81,14 +80,10 @@ def compare_with_peer(peer, resolution, channels, cbase, batch, map_layers, fp16
         times, cpu_times = dict(ours=[], peer=[]), dict(ours=[], peer=[])
         for _rep in range(reps):
             for side, root in roots.items():
-                cmd = [sys.executable, os.path.join(here, 'gan_step.py'), f'--root={root}', f'--resolution={resolution}',
-                       f'--channels={channels}', f'--cbase={cbase}', f'--fp16-res={fp16_res}', f'--batch={batch}',
-                       f'--map={map_layers}', f'--steps={steps}',
-                       f'--device={device}'] + ['--reg'] * reg
-                proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
-                if proc.returncode != 0:
-                    raise click.ClickException(f'{side} step failed:\n{proc.stderr[-2000:]}')
-                result = json.loads(proc.stdout.strip().splitlines()[-1])
+                args = [f'--root={root}', f'--resolution={resolution}', f'--channels={channels}', f'--cbase={cbase}',
+                        f'--fp16-res={fp16_res}', f'--batch={batch}', f'--map={map_layers}', f'--steps={steps}',
+                        f'--device={device}'] + ['--reg'] * reg
+                result = run_child('gan_step.py', args, root, f'{side} step')
                 times[side].append(result['seconds'])
                 cpu_times[side].append(result['cpu_seconds'])
         ours, theirs = statistics.median(times['ours']), statistics.median(times['peer'])
