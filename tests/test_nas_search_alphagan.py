@@ -327,3 +327,34 @@ def test_state_dict_round_trip_continues_identically():
     assert alg2.num_weight_steps == alg.num_weight_steps == 2
 
 #----------------------------------------------------------------------------
+
+#----------------------------------------------------------------------------
+# What the weight and architecture steps do not compute: gradients nothing reads. A G step leaves D's weights and
+# G's alphas without gradients, every parameter requires gradients again afterwards (also after an error inside),
+# and G_bar and D_bar are the same modules in every iteration, overwritten with G's and D's values.
+
+def test_steps_take_only_the_gradients_they_use():
+    from nas.search.base import g_step, trainable_only
+    G, D = make_nets()
+    opt = torch.optim.Adam(G.weight_parameters(), lr=1e-3)
+    g_step(G, D, opt, torch.randn([4, G.z_dim]), torch.zeros([4, 0]))
+    assert all(p.grad is None for p in list(D.parameters()) + list(G.arch_parameters()))
+    assert all(p.grad is not None for p in G.weight_parameters() if p.requires_grad)
+    assert all(p.requires_grad for p in list(G.parameters()) + list(D.parameters()))
+    with pytest.raises(RuntimeError, match='inside'):
+        with trainable_only([G, D], G.arch_parameters()):
+            assert not any(p.requires_grad for p in D.parameters())
+            raise RuntimeError('inside')
+    assert all(p.requires_grad for p in list(G.parameters()) + list(D.parameters()))
+
+def test_bars_are_reused_and_overwritten():
+    G, D = make_nets()
+    alg = AlphaGAN(G, D, 'cpu', T=1, S=1, R=1)
+    data = FakeData()
+    G_bar, D_bar = alg.solve_bars(data)
+    G_bar_again, D_bar_again = alg.solve_bars(data)
+    assert G_bar_again is G_bar and D_bar_again is D_bar
+    assert changed(G.state_dict().values(), G_bar.state_dict().values()) # R steps moved it
+    fresh = alg._copy('G_bar', G)
+    assert fresh is G_bar
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), G.state_dict().values()))
