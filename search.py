@@ -71,6 +71,10 @@ from torch_utils import distributed
 @click.option('--reward-real', help='AutoGAN/random: real images in the FID statistics  [default: all]', metavar='INT', type=click.IntRange(min=2))
 @click.option('--detector',    help='AutoGAN/random: feature detector (offline, inception, path or URL)  [default: offline]', metavar='SPEC')
 @click.option('--g-batch',     help='AutoGAN/random: G batch', metavar='INT', type=click.IntRange(min=1), default=128, show_default=True)
+# Resource budget (all methods).
+@click.option('--max-params',  help='Parameter budget of the found G, e.g. 3M  [default: none]', metavar='AMOUNT', type=dnnlib.util.AMOUNT)
+@click.option('--max-flops',   help='FLOP budget of the found G per image (2 x MACs), e.g. 1.5G  [default: none]', metavar='AMOUNT', type=dnnlib.util.AMOUNT)
+@click.option('--cost-weight', help='alphaGAN: weight of the expected-cost penalty  [default: 1]', metavar='FLOAT', type=click.FloatRange(min=0))
 # Run.
 @click.option('--gpus',        help='alphaGAN: processes (GPUs) sharing every batch (with --device=cpu: CPU processes)', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--seed',        help='Random seed', metavar='INT', type=click.IntRange(min=0), default=0, show_default=True)
@@ -105,6 +109,7 @@ def main(**kwargs):
     if opts.resume not in [None, 'latest'] and not os.path.isfile(opts.resume):
         raise UserError(f'--resume: {opts.resume}: no such file')
     c, desc = config.setup_search_config(opts, given)
+    config.check_budget(c)
     if opts.resume == 'latest': # --resume alone: the newest run directory of this configuration
         from torch_utils import checkpoint
         c.resume = checkpoint.find_latest_checkpoint(opts.outdir, desc, kind='search')
