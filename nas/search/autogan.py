@@ -346,14 +346,30 @@ class AutoGAN(SearchAlgorithm):
             actions, _probs = self.controller.greedy(initial)
         return beam['sample'] + self._split(actions[0].tolist())
 
-    def derive(self, **provenance):
-        """Genotype of current_best(); cells not searched yet take the first choice of every token, no skips.
-        channels.g_channels is the re-training width (train.py --genotype builds it); the search's is in extra."""
+    def best_within_budget(self):
+        """current_best(), or with a budget it breaks, the best ranked child within it, else the cheapest fit."""
         sample = self.current_best()
-        searched = len(sample)
         if not self.within_budget(sample):
             ranked = [s for s, _reward in self.found or []] + [beam['sample'] for beam in self.beams]
             sample = next((s for s in ranked if self.within_budget(s)), self.fallback)
+        return sample
+
+    def derive(self, **provenance):
+        """Genotype of best_within_budget()."""
+        return self.sample_genotype(self.best_within_budget(), **provenance)
+
+    def ranked_genotypes(self, k, **provenance):
+        """The final ranking's k best children within budget, best first, with their rewards: the candidates
+        Sec. 3.3.2 re-trains from scratch (before the last iteration, or none within budget: the result so far)."""
+        ranking = [(s, reward) for s, reward in self.found or [] if self.within_budget(s)]
+        ranking = ranking or [(self.best_within_budget(), None)]
+        return [dict(genotype=self.sample_genotype(sample, **provenance), source=f'beam {i + 1}', search_score=reward)
+                for i, (sample, reward) in enumerate(ranking[:k])]
+
+    def sample_genotype(self, sample, **provenance):
+        """Genotype of a sample; cells not searched yet take the first choice of every token, no skips.
+        channels.g_channels is the re-training width (train.py --genotype builds it); the search's is in extra."""
+        searched = len(sample)
         sample = self._complete(sample)
         extra = dict(provenance.pop('extra', None) or {}, searched_cells=searched, search_g_channels=self.G.g_channels)
         provenance = dict(dict(method='autogan'), **provenance, extra=extra)
@@ -428,8 +444,14 @@ def describe(algorithm, G, dataset, c):
             f'controller steps; cells added after iterations {list(algorithm.grow_iters)}',
             f'G parameters:           {sum(p.numel() for p in G.parameters())} (shared G)']
 
+def max_candidates(c):
+    """Its final ranking: the beam_size best of num_candidates children."""
+    kwargs = c.algorithm_kwargs
+    return (min(kwargs.beam_size, kwargs.num_candidates),
+            f'its final beam, --beam-size={kwargs.beam_size} of --num-candidates={kwargs.num_candidates}')
+
 @methods.register('autogan', backbones=['autogan'], iters=90, n_critic=5, collapse_kwargs=dict(watch_ops=[]),
-                  describe=describe, options=['shared_epochs', 'shared_steps', 'ctrl_steps', 'ctrl_batch', 'ctrl_lr',
+                  describe=describe, max_candidates=max_candidates, options=['shared_epochs', 'shared_steps', 'ctrl_steps', 'ctrl_batch', 'ctrl_lr',
                   'entropy_weight', 'grow_iters', 'single_level', 'num_candidates', 'beam_size', 'dynamic_reset', 'reset_stat',
                   'reset_threshold',
                   'reset_baseline', 'reward', 'reward_samples', 'reward_real', 'detector', 'g_batch'])
