@@ -13,6 +13,7 @@ from cli_helpers import assert_one_line_error, make_images, run_inprocess
 from dnnlib.util import UserError, parse_amount
 from nas import backbones
 from nas import cost
+from nas import report
 from nas.genotype import Genotype
 from nas.search.alphagan import AlphaGAN
 from nas.search.autogan import AutoGAN
@@ -217,6 +218,11 @@ def test_budgeted_search_finds_a_genotype_within_budget(name, images, tmp_path):
     counted = built_cost(Genotype.from_dict(found))
     assert {m: written['provenance']['extra'][m] for m in cost.METRICS} == counted
     assert counted['flops'] <= limit
+    with open(tmp_path / 'search_options.json', 'w', encoding='utf-8') as f: # as search.py writes it
+        json.dump(dict(algorithm_kwargs=algorithm_kwargs, num_iters=2), f)
+    with open(report.write_report(str(tmp_path)), encoding='utf-8') as f:
+        page = f.read()
+    assert f'--max-flops={limit:,}' in page and f'G: {cost.describe(counted)}' in page
 
 def test_found_json_records_the_cost_without_a_budget(images, tmp_path):
     found = run_search('alphagan/conventional', images, tmp_path)['found']
