@@ -8,7 +8,7 @@ import click
 import torch
 
 import dnnlib
-from dnnlib.util import UserError, cli_main
+from dnnlib.util import UserError, bool_option, cli_main
 from nas import backbones
 from nas.search import config
 from nas.search import methods
@@ -22,6 +22,8 @@ from torch_utils import distributed
 # Required.
 @click.option('--outdir',      help='Where to save the results', metavar='DIR', required=True)
 @click.option('--data',        help='Training data (directory or zip)', metavar='PATH', required=True)
+# Labels.
+@bool_option('--cond',        help='Search conditional G and D on the dataset\'s labels')
 # Space and method.
 @click.option('--method',      help='Search algorithm', metavar=f'[{"|".join(methods.names())}]', default='alphagan', show_default=True)
 @click.option('--backbone',    help='Search space  [default: autogan for --method=autogan; else stylegan2 with --mode, else conventional]', type=click.Choice(backbones.names()))

@@ -30,11 +30,12 @@ def count_generator(G):
     G.train(mode)
     return dict(params=int(params), flops=int(counter.get_total_flops()))
 
-def genotype_cost(genotype, img_channels=3):
-    """count_generator() of the generator `genotype` builds (Backbone.build_generator: its recorded widths). The
-    build draws its initial weights from a forked RNG, so the caller's random stream is untouched."""
+def genotype_cost(genotype, img_channels=3, c_dim=0):
+    """count_generator() of the generator `genotype` builds (Backbone.build_generator: its recorded widths; c_dim > 0:
+    conditional on that many label dimensions, as the search). The build draws its initial weights from a forked
+    RNG, so the caller's random stream is untouched."""
     with torch.random.fork_rng(devices=[]):
-        G = backbones.get(genotype.backbone).build_generator(genotype, img_channels=img_channels)
+        G = backbones.get(genotype.backbone).build_generator(genotype, img_channels=img_channels, c_dim=c_dim)
     return count_generator(G)
 
 def describe(cost):
@@ -55,10 +56,12 @@ class CostModel:
         sizes,                      # Options per slot.
         genotype_of,                # callable(indices) -> Genotype.
         img_channels    = 3,        # Output channels of the counted generators.
+        c_dim           = 0,        # Label dimensions of the counted generators, 0 = unconditional.
     ):
         self.sizes = [int(n) for n in sizes]
         self.genotype_of = genotype_of
         self.img_channels = img_channels
+        self.c_dim = c_dim
         self._exact = dict()        # cache: tuple(indices) -> exact cost
         zero = [0] * len(self.sizes)
         self.base = self.exact(zero)
@@ -73,7 +76,7 @@ class CostModel:
         """Exact cost of the built generator of `indices`."""
         key = tuple(int(i) for i in indices)
         if key not in self._exact:
-            self._exact[key] = genotype_cost(self.genotype_of(list(key)), self.img_channels)
+            self._exact[key] = genotype_cost(self.genotype_of(list(key)), self.img_channels, self.c_dim)
         return self._exact[key]
 
     def cost(self, indices):
@@ -189,16 +192,17 @@ def derive_choices(G, indices, **provenance):
     return genotype
 
 def supernet_cost_model(G):
-    return CostModel(supernet_slots(G), lambda indices: derive_choices(G, indices), img_channels=G.img_channels)
+    return CostModel(supernet_slots(G), lambda indices: derive_choices(G, indices), img_channels=G.img_channels,
+                     c_dim=G.c_dim)
 
 #----------------------------------------------------------------------------
 # A backbone's genotypes as choices (Backbone.choice_sizes / genotype_from_choices): what random search samples
 # and AutoGAN's controller emits.
 
-def space_cost_model(backbone, resolution, channels=None, mode=None, img_channels=3):
+def space_cost_model(backbone, resolution, channels=None, mode=None, img_channels=3, c_dim=0):
     b = backbones.get(backbone)
     return CostModel(b.choice_sizes(resolution=resolution, channels=channels, mode=mode),
                      lambda indices: b.genotype_from_choices(indices, resolution=resolution, channels=channels,
-                                                             mode=mode), img_channels=img_channels)
+                                                             mode=mode), img_channels=img_channels, c_dim=c_dim)
 
 #----------------------------------------------------------------------------

@@ -78,6 +78,12 @@ def test_count_equals_a_hand_count():
     params = (4 * 18 + 18) + (2 * 3 * 9 + 3) + (3 * 3 * 4 + 3) + 3 * 9
     assert cost.count_generator(HandCounted()) == dict(params=params, flops=2 * macs)
 
+def test_conditional_cost_counts_the_class_embedding():
+    genotype = backbones.get('conventional').genotype_from_choices([0] * 18, resolution=16, channels=dict(g_channels=4))
+    plain, conditional = cost.genotype_cost(genotype), cost.genotype_cost(genotype, c_dim=10)
+    assert conditional['params'] - plain['params'] == 10 * 128 # bias-free Linear(c -> z), z_dim 128
+    assert conditional['flops'] - plain['flops'] == 2 * 10 * 128
+
 @pytest.mark.parametrize('kind', ['conventional', 'stylegan2'])
 def test_expected_cost_is_differentiable_and_exact_at_one_hot(kind):
     G = supernet(kind)

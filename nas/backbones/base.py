@@ -80,11 +80,11 @@ class Backbone:
         """The Genotype taking option indices[i] of every choice; channels None = the space's default widths."""
         raise NotImplementedError
 
-    def build_generator(self, genotype, img_channels=3):
+    def build_generator(self, genotype, img_channels=3, c_dim=0):
         """The generator `genotype` describes at the widths it records, as train.py --genotype builds it (z_dim 128
-        for the cell spaces); nas.cost counts its parameters and FLOPs."""
+        for the cell spaces; c_dim > 0: conditional); nas.cost counts its parameters and FLOPs."""
         return dnnlib.util.construct_class_by_name(class_name=self.generator_class, genotype=genotype.to_dict(),
-            z_dim=128, g_channels=genotype.channels['g_channels'], img_resolution=genotype.resolution,
+            z_dim=128, c_dim=c_dim, g_channels=genotype.channels['g_channels'], img_resolution=genotype.resolution,
             img_channels=img_channels)
 
     def search_networks(self, opts, batch_size):

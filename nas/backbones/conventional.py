@@ -43,7 +43,7 @@ class Generator(cell_generator.CellGenerator):
     def __init__(self,
         genotype,                   # Genotype.to_dict(), backbone 'conventional' (searched at any resolution, Table 2).
         z_dim           = 128,      # Input latent (Z) dimensionality.
-        c_dim           = 0,        # Conditioning label dimensionality; the conventional backbone is unconditional.
+        c_dim           = 0,        # Conditioning label dimensionality, 0 = unconditional (see CellGenerator).
         img_resolution  = 32,       # Output resolution, 8 * bottom_width.
         img_channels    = 3,        # Number of output color channels.
         g_channels      = 256,      # Channels of every feature map (paper: 256).
@@ -52,12 +52,12 @@ class Generator(cell_generator.CellGenerator):
     ):
         super().__init__()
         g = self._set_genotype(genotype, 'conventional')
-        self._build('conventional', z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init,
+        self._build(z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init,
                     cells=lambda: {name: Cell(name, g.ops[name], g_channels) for name in primitives.CONVENTIONAL_CELLS})
 
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode='const', **kwargs):
-        """Images in [-1, 1]; c and the StyleGAN2 sampling arguments are accepted and ignored."""
-        return self._run(z, {name: () for name in self.cells})
+        """Images in [-1, 1] of labels c; the StyleGAN2 sampling arguments are accepted and ignored."""
+        return self._run(z, c, {name: () for name in self.cells})
 
 #----------------------------------------------------------------------------
 # Re-training presets of a conventional (alphaGAN/AutoGAN) genotype: paper supp. A.1.1 (CIFAR-10: 50k G iterations,

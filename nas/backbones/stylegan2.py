@@ -97,10 +97,10 @@ class StyleGAN2Backbone(base.Backbone):
     def _channels(self, channels):
         return dict(channels or dict(channel_base=32768, channel_max=512, num_mapping_layers=8))
 
-    def build_generator(self, genotype, img_channels=3):
+    def build_generator(self, genotype, img_channels=3, c_dim=0):
         ch = genotype.channels # z and w 512 and no fp16, as train.py builds a StyleGAN2 genotype
         return dnnlib.util.construct_class_by_name(class_name=self.generator_class, genotype=genotype.to_dict(),
-            z_dim=512, w_dim=512, img_resolution=genotype.resolution, img_channels=img_channels,
+            z_dim=512, c_dim=c_dim, w_dim=512, img_resolution=genotype.resolution, img_channels=img_channels,
             mapping_kwargs=dict(num_layers=ch['num_mapping_layers']),
             synthesis_kwargs=dict(channel_base=ch['channel_base'], channel_max=ch['channel_max'], num_fp16_res=0,
                                   conv_clamp=None))

@@ -93,15 +93,14 @@ def top_k(rewards, k):
 # AutoGAN D runs block1, the next s of block2/block3, then block4. Another D sees images resized to its input.
 
 def staged_D(D, img, c, stage):
-    if not all(hasattr(D, name) for name in ('block1', 'block2', 'block3', 'block4', 'l5')):
+    if not all(hasattr(D, name) for name in ('block1', 'block2', 'block3', 'block4', 'head')):
         if img.shape[-1] != D.img_resolution:
             img = F.interpolate(img, size=[D.img_resolution, D.img_resolution], mode='nearest')
         return D(img, c)
     h = D.block1(img)
     for block in [D.block2, D.block3][:stage]:
         h = block(h)
-    h = D.block4(h)
-    return D.l5(F.relu(h).sum(dim=[2, 3]))
+    return D.head(D.block4(h), c)
 
 def _reinit(module):
     """Fresh random weights in every submodule (and the network's own init rule when it has one)."""
@@ -183,7 +182,7 @@ class AutoGAN(SearchAlgorithm):
         self.budget = cost.Budget(max_params, max_flops)
         if self.budget: # genotypes as derive() writes them; a budget the space cannot meet ends here
             self.cost_model = cost.space_cost_model('autogan', G.img_resolution,
-                channels=dict(g_channels=derived_channels), img_channels=G.img_channels)
+                channels=dict(g_channels=derived_channels), img_channels=G.img_channels, c_dim=G.c_dim)
             self.fallback = autogan_space.split_tokens(self.budget.check(self.cost_model))
 
         self.single_level = single_level

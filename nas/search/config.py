@@ -66,11 +66,13 @@ def setup_search_config(opts, given=()):
 
     # Dataset.
     c.training_set_kwargs = dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset', path=opts.data,
-                                            use_labels=False, max_size=None, xflip=False)
+                                            use_labels=opts.cond, max_size=None, xflip=False)
     try:
         dataset = dnnlib.util.construct_class_by_name(**c.training_set_kwargs)
     except UserError as err:
         raise UserError(f'--data: {err}') from err
+    if opts.cond and not dataset.has_labels:
+        raise UserError(f'--cond: {opts.data} has no labels (dataset.json)')
     resolution = dataset.resolution
     reason = backbones.get(opts.backbone).resolution_error(resolution)
     if reason is not None:
@@ -79,6 +81,7 @@ def setup_search_config(opts, given=()):
     c.training_set_kwargs.resolution = resolution
     c.training_set_kwargs.max_size = len(dataset)
     dataset_name = dataset.name
+    label_dim = dataset.label_dim
     num_images = len(dataset)
     if num_images < 2:
         raise UserError(f'--data: {opts.data} has {num_images} image(s); '
@@ -110,13 +113,15 @@ def setup_search_config(opts, given=()):
     if method.collapse_kwargs is not None:
         c.collapse_kwargs = dnnlib.EasyDict(method.collapse_kwargs)
     c.provenance = dict(method=opts.method, data=dataset_name)
+    if opts.cond: # the derived G re-trains conditional with train.py --cond=1 on labels of this many classes
+        c.provenance['extra'] = dict(cond=True, c_dim=label_dim)
     c.resume = opts.resume
     select_kwargs = selection_config(opts, c)
     if select_kwargs is not None: # absent without --select-top: the config of a plain search stays what it was
         c.select_kwargs = select_kwargs
 
     desc = f'{dataset_name}-{opts.backbone}' + backbones.get(opts.backbone).run_desc(opts.mode)
-    desc += f'-{opts.method}-{preset}batch{c.batch_size}'
+    desc += f'-{opts.method}-{preset}batch{c.batch_size}' + ('-cond' if opts.cond else '')
     return c, desc
 
 #----------------------------------------------------------------------------
@@ -142,6 +147,8 @@ def selection_config(opts, c):
         train_args = shlex.split(opts.select_args or '')
     except ValueError as err:
         raise UserError(f'--select-args: {err}') from err
+    if opts.cond: # the candidates re-train conditional, as the search ran
+        train_args = ['--cond=1'] + train_args
     from nas.search import selection
     for arg in train_args:
         if arg.split('=', 1)[0] in selection.OWN_TRAIN_OPTIONS:

@@ -84,7 +84,7 @@ class RandomSearch(SearchAlgorithm):
     def _sample_within_budget(self, rng, G, channels, mode):
         backbone = backbones.get(self.space)
         kwargs = dict(resolution=G.img_resolution, channels=channels, mode=mode)
-        model = cost.space_cost_model(self.space, img_channels=G.img_channels, **kwargs)
+        model = cost.space_cost_model(self.space, img_channels=G.img_channels, c_dim=G.c_dim, **kwargs)
         self.budget.check(model)
         sizes = backbone.choice_sizes(**kwargs)
         genotypes = []

@@ -175,9 +175,9 @@ def save_search_state(run_dir, iteration, algorithm, data, history, monitor, opt
 #----------------------------------------------------------------------------
 # The end of a search on process 0: found.json, the final plots and the report.
 
-def write_results(run_dir, genotype, history, algorithm=None, img_channels=3):
+def write_results(run_dir, genotype, history, algorithm=None, img_channels=3, c_dim=0):
     found = copy.deepcopy(genotype) # found.json adds the exact cost of the generator it builds (nas.cost)
-    found_cost = cost.genotype_cost(genotype, img_channels)
+    found_cost = cost.genotype_cost(genotype, img_channels, c_dim)
     found.provenance['extra'] = dict(found.provenance.get('extra') or {}, **found_cost)
     found.to_json(os.path.join(run_dir, 'found.json'))
     history.plot(run_dir, genotype, algorithm)
@@ -335,7 +335,8 @@ def search_loop(
         genotype = selection.select_genotype(run_dir, algorithm, dict(provenance, seed=random_seed,
             iteration=num_iters), device=device.type, resume=resume, **select_kwargs)
     if writer:
-        write_results(run_dir, genotype, history, algorithm, img_channels=dataset.num_channels)
+        write_results(run_dir, genotype, history, algorithm, img_channels=dataset.num_channels,
+                      c_dim=dataset.label_dim)
     distributed.print0('Exiting...')
     return genotype
 
