@@ -18,13 +18,14 @@ UNITS = dict(params='parameters', flops='FLOPs per image')
 # element-wise work (activations, normalisation, noise, demodulation, interpolation) is not counted.
 
 def count_generator(G):
-    """{'params': int, 'flops': int} of generator G (one image, eval mode, constant noise)."""
+    """{'params': int, 'flops': int} of generator G (one image of class 0, eval mode, constant noise)."""
     params = sum(p.numel() for p in G.parameters())
     device = next(G.parameters()).device
     mode = G.training
     G.eval()
     z = torch.zeros([1, G.z_dim], device=device)
     c = torch.zeros([1, G.c_dim], device=device)
+    c[:, :1] = 1 # class 0 (nothing without labels)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         G(z, c, noise_mode='const')
     G.train(mode)
