@@ -75,7 +75,7 @@ from torch_utils import distributed
 @click.option('--g-batch',     help='AutoGAN/random: G batch', metavar='INT', type=click.IntRange(min=1), default=128, show_default=True)
 # Resource budget (all methods).
 @click.option('--max-params',  help='Parameter budget of the found G, e.g. 3M  [default: none]', metavar='AMOUNT', type=dnnlib.util.AMOUNT)
-@click.option('--max-flops',   help='FLOP budget of the found G per image (2 x MACs), e.g. 1.5G  [default: none]', metavar='AMOUNT', type=dnnlib.util.AMOUNT)
+@click.option('--max-flops',   help='FLOP budget of the found G per image (multiply-accumulates), e.g. 1.5G  [default: none]', metavar='AMOUNT', type=dnnlib.util.AMOUNT)
 @click.option('--cost-weight', help='alphaGAN: weight of the expected-cost penalty  [default: 1]', metavar='FLOAT', type=click.FloatRange(min=0))
 # Selection (AutoGAN Sec. 3.3.2, for every method).
 @click.option('--select-top',  help='Re-train the top K candidates from scratch and keep the best by the metric of --reward', metavar='K', type=click.IntRange(min=1))

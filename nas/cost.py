@@ -12,10 +12,12 @@ OPTIONS = dict(params='--max-params', flops='--max-flops')
 UNITS = dict(params='parameters', flops='FLOPs per image')
 
 #----------------------------------------------------------------------------
-# Exact cost of a built generator. params: every parameter element (sum of numel). flops: 2 x the multiply-
-# accumulates of every convolution and matrix product of one image's forward pass, as torch's FlopCounterMode
-# counts them (transposed convs, depthwise and grouped convs, StyleGAN2's modulated convs and FIR filters included);
-# element-wise work (activations, normalisation, noise, demodulation, interpolation) is not counted.
+# Exact cost of a built generator. params: every parameter element (sum of numel). flops: the multiply-accumulates
+# (MACs) of every convolution and matrix product of one image's forward pass, half of what torch's FlopCounterMode
+# counts (transposed convs, depthwise and grouped convs, StyleGAN2's modulated convs and FIR filters included);
+# element-wise work (activations, normalisation, noise, demodulation, interpolation) is not counted. MACs are what
+# the papers call FLOPs: the published AutoGAN CIFAR-10 G counts 1.765 G here, 1.77 G in alphaGAN Table 2, and
+# alphaGAN_(l) 2.718 G against 2.78 G.
 
 def count_generator(G):
     """{'params': int, 'flops': int} of generator G (one image of class 0, eval mode, constant noise)."""
@@ -29,7 +31,7 @@ def count_generator(G):
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         G(z, c, noise_mode='const')
     G.train(mode)
-    return dict(params=int(params), flops=int(counter.get_total_flops()))
+    return dict(params=int(params), flops=int(counter.get_total_flops()) // 2) # FlopCounterMode: 2 per MAC
 
 def genotype_cost(genotype, img_channels=3, c_dim=0):
     """count_generator() of the generator `genotype` builds (Backbone.build_generator: its recorded widths; c_dim > 0:
