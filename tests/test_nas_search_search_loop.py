@@ -69,7 +69,7 @@ def test_two_iterations_write_the_run_directory(data, tmp_path):
     assert found.provenance['iteration'] == 2 and found.provenance['method'] == 'alphagan' and found.provenance['seed'] == 3
     state = checkpoint.load_state(tmp_path / 'run' / 'search-state-000002.pt')
     assert state['iteration'] == 2 and len(state['history']) == 2 and state['data']['num_batches'] == dict(train=2, val=6)
-    assert PIL.Image.open(tmp_path / 'run' / 'fakes000002.png').size == (128, 32) # 4x1 grid of 32x32
+    assert PIL.Image.open(tmp_path / 'run' / 'fakes000002.png').size == (64, 64) # 2x2 grid of 32x32
 
 def test_resume_equals_uninterrupted(data, tmp_path):
     kw = dict(image_snapshot_iters=None, state_snapshot_iters=2)
