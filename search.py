@@ -73,6 +73,10 @@ from torch_utils import distributed
 @click.option('--reward-real', help='AutoGAN/random, --select-top: real images in the FID statistics  [default: all]', metavar='INT', type=click.IntRange(min=2))
 @click.option('--detector',    help='AutoGAN/random, --select-top: feature detector (offline, inception, path or URL)  [default: offline]', metavar='SPEC')
 @click.option('--g-batch',     help='AutoGAN/random: G batch', metavar='INT', type=click.IntRange(min=1), default=128, show_default=True)
+# Resource budget (all methods).
+@click.option('--max-params',  help='Parameter budget of the found G, e.g. 3M  [default: none]', metavar='AMOUNT', type=dnnlib.util.AMOUNT)
+@click.option('--max-flops',   help='FLOP budget of the found G per image (multiply-accumulates), e.g. 1.5G  [default: none]', metavar='AMOUNT', type=dnnlib.util.AMOUNT)
+@click.option('--cost-weight', help='alphaGAN: weight of the expected-cost penalty  [default: 1]', metavar='FLOAT', type=click.FloatRange(min=0))
 # Selection (AutoGAN Sec. 3.3.2, for every method).
 @click.option('--select-top',  help='Re-train the top K candidates from scratch and keep the best by the metric of --reward', metavar='K', type=click.IntRange(min=1))
 @click.option('--select-kimg', help='--select-top: re-training budget of each candidate', metavar='KIMG', type=click.FloatRange(min=0, min_open=True))
@@ -111,6 +115,7 @@ def main(**kwargs):
     if opts.resume not in [None, 'latest'] and not os.path.isfile(opts.resume):
         raise UserError(f'--resume: {opts.resume}: no such file')
     c, desc = config.setup_search_config(opts, given)
+    config.check_budget(c)
     if 'select_kwargs' in c:
         check_train_options(c.select_kwargs.train_args)
     if opts.resume == 'latest': # --resume alone: the newest run directory of this configuration

@@ -13,6 +13,8 @@ import torch
 import dnnlib
 from cli_helpers import assert_one_line_error, make_images, run_inprocess
 from nas import backbones
+from nas import cost
+from nas.genotype import Genotype
 from nas.search import search_loop as sl
 from nas.search.autogan import staged_D
 from nas.search.reward import RewardEvaluator
@@ -200,7 +202,10 @@ def test_conditional_search_retrain_generate(data, tmp_path, capsys):
     run_dir = os.path.join(tmp_path, 'search', os.listdir(tmp_path / 'search')[0])
     assert run_dir.endswith('-cond')
     with open(os.path.join(run_dir, 'found.json')) as f:
-        assert json.load(f)['provenance']['extra'] == dict(cond=True, c_dim=C_DIM)
+        found = json.load(f)
+    extra = found['provenance']['extra']
+    assert dict(cond=extra.pop('cond'), c_dim=extra.pop('c_dim')) == dict(cond=True, c_dim=C_DIM)
+    assert extra == cost.genotype_cost(Genotype.from_dict(found), c_dim=C_DIM) # the conditional G's cost
 
     res = run_inprocess(capsys, 'train.py', f'--outdir={tmp_path / "train"}', f'--data={data["labelled"]}',
                         f'--genotype={os.path.join(run_dir, "found.json")}', '--cond=1', '--kimg=0.008',

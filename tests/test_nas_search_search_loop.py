@@ -63,6 +63,8 @@ def test_two_iterations_write_the_run_directory(data, tmp_path):
     # Entropy of 18 near-uniform edges: 9 with 6 ops, 9 with 3 ops.
     assert stats[0]['Search/entropy_alpha'] == pytest.approx((np.log(6) + np.log(3)) / 2, abs=1e-3)
     found = Genotype.from_json(tmp_path / 'run' / 'found.json')
+    found_cost = {name: found.provenance['extra'].pop(name) for name in ['params', 'flops']} # found.json adds them
+    assert found_cost['params'] > 0 and found_cost['flops'] > 0
     assert found.to_dict() == genotype.to_dict() == Genotype.from_json(tmp_path / 'run' / 'genotype-000002.json').to_dict()
     assert found.provenance['iteration'] == 2 and found.provenance['method'] == 'alphagan' and found.provenance['seed'] == 3
     state = checkpoint.load_state(tmp_path / 'run' / 'search-state-000002.pt')

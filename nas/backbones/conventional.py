@@ -93,16 +93,17 @@ class ConventionalBackbone(base.Backbone):
     def space_size(self, mode=None, resolution=None, **op_sets):
         return primitives.conventional_space_size(**op_sets)
 
-    def sample_genotype(self, rng, resolution=32, channels=None, mode=None):
-        ops = {cell: dict() for cell in primitives.CONVENTIONAL_CELLS}
-        for cell, edge, kind in primitives.conventional_edges(): # edges first, then skips, per cell
-            op = base.choice(rng, primitives.candidates(self.name, kind))
-            if edge.startswith('skip.'):
-                ops[cell].setdefault('skip', dict())[edge[len('skip.'):]] = op
-            else:
-                ops[cell][edge] = op
-        for cell_ops in ops.values():
-            cell_ops.setdefault('skip', dict())
+    def choice_sizes(self, resolution=32, channels=None, mode=None):
+        return [len(primitives.candidates(self.name, kind)) for _cell, _edge, kind in primitives.conventional_edges()]
+
+    def genotype_from_choices(self, indices, resolution=32, channels=None, mode=None):
+        chosen = {(cell, edge): primitives.candidates(self.name, kind)[index]
+                  for (cell, edge, kind), index in zip(primitives.conventional_edges(), indices)}
+        ops = dict()
+        for cell in primitives.CONVENTIONAL_CELLS:
+            ops[cell] = {edge: chosen[(cell, edge)]
+                         for edge in primitives.CONVENTIONAL_UP_EDGES + primitives.CONVENTIONAL_NORMAL_EDGES}
+            ops[cell]['skip'] = {src: chosen[(cell, f'skip.{src}')] for src in primitives.CONVENTIONAL_SKIPS[cell]}
         channels = dict(channels or dict(g_channels=256))
         return Genotype(backbone=self.name, mode=mode or self.modes[0], resolution=resolution, channels=channels,
             ops=ops).validate()

@@ -98,6 +98,8 @@ def setup_search_config(opts, given=()):
     c.num_iters = opts.iters or method.iters or backbone_defaults['iters']
     c.G_kwargs, c.D_kwargs = backbones.get(opts.backbone).search_networks(opts, c.batch_size)
     preset = method.configure(opts, c)
+    if opts.get('max_params') is not None or opts.get('max_flops') is not None: # all methods; absent, c is unchanged
+        c.algorithm_kwargs.update(max_params=opts.get('max_params'), max_flops=opts.get('max_flops'))
     c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=opts.device == 'cuda', num_workers=opts.workers,
                                            prefetch_factor=2 if opts.workers > 0 else None)
     # A method that trains on all the data still has one image held out: the search loop always builds two splits.
@@ -162,7 +164,8 @@ def selection_config(opts, c):
 # --dry-run: build the networks (and the algorithm) in memory and describe them and the space; nothing touches the
 # disk and no reward is computed.
 
-def describe_search(c, opts):
+def build_search(c):
+    """(dataset, G, D, algorithm) of config `c`, built on the CPU."""
     dataset = dnnlib.util.construct_class_by_name(**c.training_set_kwargs)
     common_kwargs = dict(c_dim=dataset.label_dim, img_resolution=dataset.resolution, img_channels=dataset.num_channels)
     try:
@@ -171,6 +174,16 @@ def describe_search(c, opts):
         raise UserError(f'--backbone: the supernet {c.G_kwargs.class_name} is not available ({err})') from err
     D = dnnlib.util.construct_class_by_name(**c.D_kwargs, **common_kwargs)
     algorithm = dnnlib.util.construct_class_by_name(G=G, D=D, device=torch.device('cpu'), **c.algorithm_kwargs)
+    return dataset, G, D, algorithm
+
+def check_budget(c):
+    """--max-params/--max-flops: the algorithm, built in memory, checks that the space can meet them (a UserError
+    naming the option otherwise) before anything is written."""
+    if c.algorithm_kwargs.get('max_params') is not None or c.algorithm_kwargs.get('max_flops') is not None:
+        build_search(c)
+
+def describe_search(c, opts):
+    dataset, G, D, algorithm = build_search(c)
     size = G.space_size()
     print(f'Search space size:      {size} (~{float(size):.3g}) architectures')
     describe = methods.get(opts.method).describe

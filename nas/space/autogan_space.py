@@ -50,6 +50,15 @@ def genotype_to_sample(genotype):
         raise ValueError(f'genotype: backbone: expected \'autogan\', got {g.backbone!r}')
     return [encode_cell(g.ops[name], i) for i, name in enumerate(primitives.AUTOGAN_CELLS)]
 
+def split_tokens(tokens):
+    """Every cell's token indices in one flat list (the order of Backbone.choice_sizes) -> a full sample."""
+    sample, start = [], 0
+    for s in range(len(primitives.AUTOGAN_CELLS)):
+        count = len(primitives.autogan_token_sizes(s))
+        sample.append(tuple(int(t) for t in tokens[start:start + count]))
+        start += count
+    return sample
+
 def random_sample(rng, num_cells=3):
     """Uniform sample from a numpy Generator: every token independent."""
     return [tuple(int(rng.integers(n)) for n in primitives.autogan_token_sizes(s)) for s in range(num_cells)]
