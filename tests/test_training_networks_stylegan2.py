@@ -269,6 +269,9 @@ def test_pickle_roundtrip_reproduces_outputs(safe):
 
 def test_fp16_channels_last_first_block(monkeypatch):
     monkeypatch.setattr(nets, '_fp16_active', lambda use_fp16, force_fp32, device: use_fp16 and not force_fp32)
+    cpu_rule = nets._memory_format # on CPU every block is channels-last; here the blocks choose as on CUDA
+    monkeypatch.setattr(nets, '_memory_format',
+        lambda cl, fp16, device, *fused: cpu_rule(cl, fp16, torch.device('cuda'), *fused))
     blocks = [nets.SynthesisBlock(0, 8, w_dim=8, resolution=4, img_channels=3, use_fp16=True, fp16_channels_last=cl)
               for cl in [False, True]]
     blocks[1].load_state_dict(blocks[0].state_dict())
@@ -278,3 +281,42 @@ def test_fp16_channels_last_first_block(monkeypatch):
     assert not x.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(x_cl.float(), x.float(), rtol=1e-2, atol=1e-2)
     assert torch.allclose(img_cl, img, rtol=1e-2, atol=1e-2)
+
+#----------------------------------------------------------------------------
+# On CPU, G's and D's blocks run channels-last in FP32 too (for speed; G's only with unfused modulated convs, as in
+# training): the same numbers as the contiguous layout to float tolerance, forward and gradients, with every conv
+# layer inside a block seeing channels-last input and giving channels-last output.
+
+def channels_last_seen(net):
+    """Records, for every conv layer inside a block of `net`, whether its input and output were channels-last."""
+    seen = []
+    layer_types = (nets.SynthesisLayer, nets.ToRGBLayer, nets.Conv2dLayer)
+    blocks = [m for m in net.modules() if isinstance(m, (nets.SynthesisBlock, nets.DiscriminatorBlock))]
+    for layer in {m for block in blocks for m in block.modules() if isinstance(m, layer_types)}:
+        layer.register_forward_hook(lambda _m, inputs, y: seen.append(all(
+            t.is_contiguous(memory_format=torch.channels_last) for t in [inputs[0], y])))
+    return seen
+
+def step_outputs(G, D, z, fused_modconv):
+    """G's image, D's logits, and the gradients of all of G's and D's parameters for one D(G(z)) pass."""
+    img = G(z, None, noise_mode='const', fused_modconv=fused_modconv)
+    logits = D(img, None)
+    params = list(G.parameters()) + list(D.parameters())
+    grads = torch.autograd.grad(logits.square().sum(), params)
+    return [img, logits, *grads]
+
+@pytest.mark.parametrize('architecture', nets.ARCHITECTURES)
+@pytest.mark.parametrize('fused_modconv', [False, True])
+def test_cpu_blocks_run_channels_last_with_the_contiguous_numbers(monkeypatch, architecture, fused_modconv):
+    G, D = tiny_G(architecture=architecture, conv_clamp=256), tiny_D(architecture=architecture)
+    z = torch.randn(4, 16)
+    seen_G, seen_D = channels_last_seen(G), channels_last_seen(D)
+    channels_last = step_outputs(G, D, z, fused_modconv)
+    assert len(seen_G) >= 6 and len(seen_D) >= 4
+    assert all(seen_D) and (not any(seen_G) if fused_modconv else all(seen_G))
+    seen_G.clear(), seen_D.clear()
+    monkeypatch.setattr(nets, '_memory_format', lambda *args: torch.contiguous_format)
+    contiguous = step_outputs(G, D, z, fused_modconv)
+    assert len(seen_G) >= 6 and len(seen_D) >= 4 and not any(seen_G + seen_D)
+    for a, b in zip(channels_last, contiguous, strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5 * b.abs().max().item())

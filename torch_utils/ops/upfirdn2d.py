@@ -127,10 +127,13 @@ def _upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain):
     if f is None:
         f = torch.ones([1, 1], dtype=x.dtype, device=x.device)
 
-    # Upsample by inserting up-1 zeros after every pixel.
+    # Upsample by inserting up-1 zeros after every pixel. The reshapes leave the result contiguous; a channels-last
+    # input stays channels-last (CPU blocks run so), for the filter's conv and the layers after it.
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
     x = x.reshape([batch_size, num_channels, in_height, 1, in_width, 1])
     x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
-    x = x.reshape([batch_size, num_channels, in_height * upy, in_width * upx])
+    x = x.reshape([batch_size, num_channels, in_height * upy, in_width * upx]).contiguous(memory_format=memory_format)
 
     # Pad, or crop where the padding is negative.
     x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
