@@ -65,12 +65,16 @@ from torch_utils import distributed
 # Random search.
 @click.option('--train-steps', help='Random: D steps per candidate', metavar='INT', type=click.IntRange(min=1), default=500, show_default=True)
 @click.option('--weight-sharing', help='Random search: one shared G trained on random architectures scores every candidate (AutoGAN Sec. 4.3.5)', is_flag=True)
-# Reward (AutoGAN and random search).
-@click.option('--reward',      help='AutoGAN/random: IS or 1/FID of a child  [default: is with a detector that has logits, else fid]', type=click.Choice(['is', 'fid']))
-@click.option('--reward-samples', help='AutoGAN/random: generated images per reward (IS: 10 splits)', metavar='INT', type=click.IntRange(min=10), default=5000, show_default=True)
-@click.option('--reward-real', help='AutoGAN/random: real images in the FID statistics  [default: all]', metavar='INT', type=click.IntRange(min=2))
-@click.option('--detector',    help='AutoGAN/random: feature detector (offline, inception, path or URL)  [default: offline]', metavar='SPEC')
+# Reward (AutoGAN and random search) and the metric of --select-top.
+@click.option('--reward',      help='AutoGAN/random, --select-top: IS or 1/FID of a child  [default: is with a detector that has logits, else fid]', type=click.Choice(['is', 'fid']))
+@click.option('--reward-samples', help='AutoGAN/random, --select-top: generated images per reward (IS: 10 splits)', metavar='INT', type=click.IntRange(min=10), default=5000, show_default=True)
+@click.option('--reward-real', help='AutoGAN/random, --select-top: real images in the FID statistics  [default: all]', metavar='INT', type=click.IntRange(min=2))
+@click.option('--detector',    help='AutoGAN/random, --select-top: feature detector (offline, inception, path or URL)  [default: offline]', metavar='SPEC')
 @click.option('--g-batch',     help='AutoGAN/random: G batch', metavar='INT', type=click.IntRange(min=1), default=128, show_default=True)
+# Selection (AutoGAN Sec. 3.3.2, for every method).
+@click.option('--select-top',  help='Re-train the top K candidates from scratch and keep the best by the metric of --reward', metavar='K', type=click.IntRange(min=1))
+@click.option('--select-kimg', help='--select-top: re-training budget of each candidate', metavar='KIMG', type=click.FloatRange(min=0, min_open=True))
+@click.option('--select-args', help='--select-top: other train.py options of the re-training, quoted', metavar='ARGS')
 # Run.
 @click.option('--gpus',        help='alphaGAN: processes (GPUs) sharing every batch (with --device=cpu: CPU processes)', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--seed',        help='Random seed', metavar='INT', type=click.IntRange(min=0), default=0, show_default=True)
@@ -105,6 +109,8 @@ def main(**kwargs):
     if opts.resume not in [None, 'latest'] and not os.path.isfile(opts.resume):
         raise UserError(f'--resume: {opts.resume}: no such file')
     c, desc = config.setup_search_config(opts, given)
+    if 'select_kwargs' in c:
+        check_train_options(c.select_kwargs.train_args)
     if opts.resume == 'latest': # --resume alone: the newest run directory of this configuration
         from torch_utils import checkpoint
         c.resume = checkpoint.find_latest_checkpoint(opts.outdir, desc, kind='search')
@@ -126,6 +132,17 @@ def main(**kwargs):
         if not opts.dry_run:
             # Every process stops on the same averaged statistics: process 0 alone says why.
             distributed.launch(search_process, c.num_gpus, c, error_rank=0, device=c.device)
+
+#----------------------------------------------------------------------------
+# --select-args must be train.py options, names and values, before the search runs (train.py checks how they combine
+# with a genotype when the first candidate trains).
+
+def check_train_options(train_args):
+    import train
+    try:
+        train.main.make_context('train.py', ['--outdir=.', '--data=.', *train_args])
+    except click.ClickException as err:
+        raise UserError(f'--select-args: {err.format_message()}') from err
 
 #----------------------------------------------------------------------------
 # One process of the search: process 0 logs and writes the run directory, every process steps.

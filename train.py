@@ -111,6 +111,7 @@ def setup_training_config(opts):
     # A conventional or AutoGAN genotype has its own presets and networks.
     if backbone.retrain_specs is not None:
         c = setup_conventional_config(opts, c, backbone, genotype, resolution)
+        set_optimizer_overrides(opts, c)
         return c, run_desc(given, dataset_name, opts.cfg, genotype)
     if opts.cfg in CELL_SPECS:
         raise UserError(f'--cfg={opts.cfg}: only for a conventional or autogan --genotype')
@@ -183,6 +184,7 @@ def setup_training_config(opts):
 
     set_augmentation(opts, c)
     set_logging(opts, c)
+    set_optimizer_overrides(opts, c)
     return c, run_desc(given, dataset_name, opts.cfg, genotype)
 
 #----------------------------------------------------------------------------
@@ -229,6 +231,15 @@ def setup_conventional_config(opts, c, backbone, genotype, resolution):
 
 #----------------------------------------------------------------------------
 # Options shared by both configs.
+
+def set_optimizer_overrides(opts, c):
+    """--glr, --dlr (StyleGAN3's names) and --n-critic replace the preset's values."""
+    if opts.glr is not None:
+        c.G_opt_kwargs.lr = opts.glr
+    if opts.dlr is not None:
+        c.D_opt_kwargs.lr = opts.dlr
+    if opts.n_critic is not None:
+        c.n_critic = opts.n_critic
 
 DEFAULT_ADA_TARGET = 0.6
 DEFAULT_AUGPIPE = 'bgc'
@@ -430,6 +441,9 @@ def find_resume(resume, outdir, c):
 @click.option('--d-channels', help='Conventional/AutoGAN genotype: D channels  [default: the genotype\'s or 128]', metavar='INT', type=click.IntRange(min=1))
 @click.option('--lr-decay',   help='Learning-rate schedule  [default: linear for a conventional genotype, else none]', type=click.Choice(['linear', 'none']))
 @click.option('--ema-kimg',   help='Override the G_ema half-life in kimg (0 = off)', metavar='KIMG', type=click.FloatRange(min=0))
+@click.option('--glr',        help='Override G learning rate', metavar='FLOAT', type=click.FloatRange(min=0, min_open=True))
+@click.option('--dlr',        help='Override D learning rate', metavar='FLOAT', type=click.FloatRange(min=0, min_open=True))
+@click.option('--n-critic',   help='Override D steps per G step  [default: 5 for a conventional/AutoGAN genotype, else 1]', metavar='INT', type=click.IntRange(min=1))
 @click.option('--gamma',      help='Override R1 gamma', metavar='FLOAT', type=click.FloatRange(min=0))
 @click.option('--pl-weight',  help='Override the path-length regularisation weight, 0 = off  [default: 2; 0 for --cfg=cifar and a searched StyleGAN2 genotype]', metavar='FLOAT', type=click.FloatRange(min=0))
 @click.option('--kimg',       help='Override training duration', metavar='KIMG', type=click.FloatRange(min=0, min_open=True))

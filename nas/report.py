@@ -29,6 +29,7 @@ from nas.space import primitives
 SECTIONS = [
     ('summary',      'Run'),
     ('architecture', 'Architecture'),
+    ('selection',    'Selection: the top candidates re-trained from scratch'),
     ('alphas',       'Op weights (alpha) and W choice (beta) over iterations'),
     ('curves',       'Curves'),
     ('samples',      'Samples over time'),
@@ -306,6 +307,23 @@ def _architecture(run_dir, genotype):
     parts.append('<details><summary>genotype JSON</summary>' + pre(_genotype_text(genotype, run_dir)) + '</details>')
     return '\n'.join(parts)
 
+def _selection(run_dir):
+    """search.py --select-top's table (selection.json, also while the stage runs), None without one."""
+    path = os.path.join(run_dir, 'selection.json')
+    if not os.path.isfile(path):
+        return None
+    record = read_json(path)
+    rows = []
+    for i, entry in enumerate(record['candidates']):
+        search = '-' if entry['search_score'] is None else f'{entry["search_score"]:.6g}'
+        rows.append([str(i + 1), esc(entry['source']), search, f'{entry["value"]:.6g}',
+                     'picked' if i == record.get('picked') else '', esc(entry['network'])])
+    state = 'picked by' if record.get('picked') is not None else 'in progress, so far'
+    text = (f'<p>{len(rows)} candidate(s), each re-trained for {record["kimg"]:g} kimg with train.py '
+            f'{esc(" ".join(record["train_args"]))}, {state} {esc(record["metric"])} of {record["samples"]} images '
+            f'(detector {esc(record["detector"] or "offline")}):</p>')
+    return text + table(['#', 'candidate', 'search score', esc(record['metric']), '', 'network'], rows)
+
 def _alphas(run_dir, genotype):
     parts = []
     path = os.path.join(run_dir, 'alphas.png')
@@ -422,6 +440,7 @@ def build_report(run_dir):
     bodies = dict(
         summary=_summary(run_dir, kind, options, records),
         architecture=_architecture(run_dir, genotype),
+        selection=_selection(run_dir),
         alphas=_alphas(run_dir, genotype),
         curves=_curves(run_dir, records),
         samples=_samples(run_dir, kind, options),
@@ -430,7 +449,7 @@ def build_report(run_dir):
         reproduce=_reproduce(run_dir, options, options_name),
     )
     title = f'{os.path.basename(os.path.abspath(run_dir))}: {kind} report'
-    return page(title, [(sid, heading, bodies[sid]) for sid, heading in SECTIONS])
+    return page(title, [(sid, heading, bodies[sid]) for sid, heading in SECTIONS if bodies[sid] is not None])
 
 def write_report(run_dir, path=None):
     """Write <run_dir>/report.html (or `path`) atomically; return its path."""

@@ -79,6 +79,18 @@ def test_autogan_defaults_are_the_papers(data, tmp_path, capsys):
     assert c['G_kwargs']['class_name'] == 'nas.space.autogan_space.Generator'
     assert c['lr_schedule'] == 'linear' and c['ema_kimg'] == 222
 
+def test_learning_rates_and_n_critic_override_every_preset(data, tmp_path, capsys):
+    genotype = os.path.join(GENOTYPES, 'alphagan_s_cifar10.json')
+    for extra in [[f'--genotype={genotype}'], ['--cfg=cifar']]:
+        base = dry_run_options(run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d32"]}', '--dry-run', *extra))
+        c = dry_run_options(run_inprocess(capsys, 'train.py', f'--outdir={tmp_path}', f'--data={data["d32"]}', '--dry-run', *extra,
+                                          '--glr=0.0001', '--dlr=0.0004', '--n-critic=2'))
+        assert (c['G_opt_kwargs']['lr'], c['D_opt_kwargs']['lr'], c['n_critic']) == (1e-4, 4e-4, 2)
+        assert base['G_opt_kwargs']['lr'] != 1e-4 and base['D_opt_kwargs']['lr'] != 4e-4 and base.get('n_critic', 1) != 2
+        assert {k: v for k, v in c.items() if k not in ('G_opt_kwargs', 'D_opt_kwargs', 'n_critic', 'run_dir')} == \
+               {k: v for k, v in base.items() if k not in ('G_opt_kwargs', 'D_opt_kwargs', 'n_critic', 'run_dir')}
+    assert not os.listdir(tmp_path)
+
 def test_conventional_retrain_then_generate(data, tmp_path):
     genotype = os.path.join(GENOTYPES, 'alphagan_l_cifar10.json')
     res = run('train.py', f'--outdir={tmp_path / "runs"}', f'--data={data["d32"]}', f'--genotype={genotype}',

@@ -53,15 +53,19 @@ RUNS = {
                                                synthesis_kwargs=SG2_SYNTHESIS))),
 }
 
-def run_search(name, data, run_dir, **overrides):
-    """The statistics (no timings), the found genotype and the digest of the final search state of one run."""
+def search_config(name, data, run_dir, **overrides):
+    """search_loop's options of one run."""
     c = dict(run_dir=str(run_dir), training_set_kwargs=dict(class_name='training.dataset.ImageFolderDataset', path=data),
              data_loader_kwargs=dict(num_workers=0), num_iters=2, batch_size=4, random_seed=3, device='cpu',
              image_snapshot_iters=None, state_snapshot_iters=2, max_grid_images=4,
              provenance=dict(method=name.split('/')[0], data='tiny'), progress=False)
     c.update(RUNS[name], **overrides)
+    return c
+
+def run_search(name, data, run_dir, **overrides):
+    """The statistics (no timings), the found genotype and the digest of the final search state of one run."""
     os.makedirs(run_dir, exist_ok=True)
-    found = sl.search_loop(**c)
+    found = sl.search_loop(**search_config(name, data, run_dir, **overrides))
     with open(os.path.join(run_dir, 'stats.jsonl')) as f:
         stats = [{k: v for k, v in json.loads(line).items() if not k.startswith('Timing/') and k != 'timestamp'}
                  for line in f]

@@ -323,9 +323,19 @@ class AutoGAN(SearchAlgorithm):
         return beam['sample'] + self._split(actions[0].tolist())
 
     def derive(self, **provenance):
-        """Genotype of current_best(); cells not searched yet take the first choice of every token, no skips.
+        """Genotype of current_best()."""
+        return self.sample_genotype(self.current_best(), **provenance)
+
+    def ranked_genotypes(self, k, **provenance):
+        """The final ranking's k best children, best first, with their rewards: the candidates Sec. 3.3.2 re-trains
+        from scratch (before the last iteration: the result so far alone)."""
+        ranking = self.found if self.found is not None else [(self.current_best(), None)]
+        return [dict(genotype=self.sample_genotype(sample, **provenance), source=f'beam {i + 1}', search_score=reward)
+                for i, (sample, reward) in enumerate(ranking[:k])]
+
+    def sample_genotype(self, sample, **provenance):
+        """Genotype of a sample; cells not searched yet take the first choice of every token, no skips.
         channels.g_channels is the re-training width (train.py --genotype builds it); the search's is in extra."""
-        sample = self.current_best()
         searched = len(sample)
         sample = sample + [(0,) * len(primitives.autogan_token_sizes(s))
                            for s in range(searched, len(primitives.AUTOGAN_CELLS))]
@@ -402,8 +412,14 @@ def describe(algorithm, G, dataset, c):
             f'controller steps; cells added after iterations {list(algorithm.grow_iters)}',
             f'G parameters:           {sum(p.numel() for p in G.parameters())} (shared G)']
 
+def max_candidates(c):
+    """Its final ranking: the beam_size best of num_candidates children."""
+    kwargs = c.algorithm_kwargs
+    return (min(kwargs.beam_size, kwargs.num_candidates),
+            f'its final beam, --beam-size={kwargs.beam_size} of --num-candidates={kwargs.num_candidates}')
+
 @methods.register('autogan', backbones=['autogan'], iters=90, n_critic=5, collapse_kwargs=dict(watch_ops=[]),
-                  describe=describe, options=['shared_epochs', 'shared_steps', 'ctrl_steps', 'ctrl_batch', 'ctrl_lr',
+                  describe=describe, max_candidates=max_candidates, options=['shared_epochs', 'shared_steps', 'ctrl_steps', 'ctrl_batch', 'ctrl_lr',
                   'entropy_weight', 'grow_iters', 'single_level', 'num_candidates', 'beam_size', 'dynamic_reset', 'reset_stat',
                   'reset_threshold',
                   'reset_baseline', 'reward', 'reward_samples', 'reward_real', 'detector', 'g_batch'])

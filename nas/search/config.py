@@ -2,6 +2,8 @@
 package API: search.py's options -> the plain JSON config `c` that nas.search.search_loop runs, the checks that
 name the option at fault, and the --dry-run description. search.py, bench/ and the tests build configs here."""
 
+import shlex
+
 import torch
 
 import dnnlib
@@ -20,12 +22,15 @@ def flag(name):
 # Build the search config `c` (plain JSON) from the CLI options; every check names its option. `given` holds the
 # options set on the command line.
 
+SELECT_READS = ('reward', 'reward_samples', 'reward_real', 'detector') # the metric of --select-top, for every method
+
 def check_options(opts, given):
     method = methods.get(opts.method)
     for name in sorted(given):
         readers = methods.option_methods(name)
-        if opts.method not in readers:
-            raise UserError(f'{flag(name)}: only for --method={" or ".join(readers)}, not --method={opts.method}')
+        if opts.method not in readers and not (name in SELECT_READS and opts.get('select_top') is not None):
+            also = ', or with --select-top' if name in SELECT_READS else ''
+            raise UserError(f'{flag(name)}: only for --method={" or ".join(readers)}{also}, not --method={opts.method}')
     with_modes = [name for name in backbones.names() if len(backbones.get(name).modes) > 1]
     if opts.backbone is None:
         mode_backbones = [name for name in method.backbones if name in with_modes]
@@ -104,10 +109,47 @@ def setup_search_config(opts, given=()):
         c.collapse_kwargs = dnnlib.EasyDict(method.collapse_kwargs)
     c.provenance = dict(method=opts.method, data=dataset_name)
     c.resume = opts.resume
+    select_kwargs = selection_config(opts, c)
+    if select_kwargs is not None: # absent without --select-top: the config of a plain search stays what it was
+        c.select_kwargs = select_kwargs
 
     desc = f'{dataset_name}-{opts.backbone}' + backbones.get(opts.backbone).run_desc(opts.mode)
     desc += f'-{opts.method}-{preset}batch{c.batch_size}'
     return c, desc
+
+#----------------------------------------------------------------------------
+# --select-top=K --select-kimg=N (nas.search.selection): the candidates the method offers, the re-training budget and
+# train.py options, and the metric (the run's reward: AutoGAN's and random search's own, alphaGAN's from the same
+# options, 1/FID with the offline detector by default).
+
+def selection_config(opts, c):
+    top = opts.get('select_top')
+    if top is None:
+        for name in ['select_kimg', 'select_args']:
+            if opts.get(name) is not None:
+                raise UserError(f'{flag(name)}: only with --select-top')
+        return None
+    if opts.select_kimg is None:
+        raise UserError('--select-top: needs --select-kimg, the re-training budget of each candidate')
+    most, bound = methods.get(opts.method).max_candidates(c)
+    if top > most:
+        raise UserError(f'--select-top={top}: --method={opts.method} offers at most {most} candidate(s) ({bound})')
+    if c.num_gpus != 1:
+        raise UserError(f'--select-top: re-trains on one device; not with --gpus={c.num_gpus}')
+    try:
+        train_args = shlex.split(opts.select_args or '')
+    except ValueError as err:
+        raise UserError(f'--select-args: {err}') from err
+    from nas.search import selection
+    for arg in train_args:
+        if arg.split('=', 1)[0] in selection.OWN_TRAIN_OPTIONS:
+            raise UserError(f'--select-args: {arg.split("=", 1)[0]} is set by the selection itself')
+    metric = {k: v for k, v in c.algorithm_kwargs.items() if k in ['reward', 'reward_samples', 'evaluator_kwargs']}
+    if not metric: # a method without a reward (alphaGAN): the same options define the metric
+        from nas.search.reward import reward_config
+        metric = {k: v for k, v in reward_config(opts, c).items() if k != 'reward_note'}
+    return dnnlib.EasyDict(top=top, kimg=opts.select_kimg, data=opts.data, train_args=train_args,
+                           seed=opts.seed, **metric)
 
 #----------------------------------------------------------------------------
 # --dry-run: build the networks (and the algorithm) in memory and describe them and the space; nothing touches the
@@ -129,5 +171,9 @@ def describe_search(c, opts):
         print(line)
     num_d = sum(p.numel() for p in D.parameters())
     print(f'D parameters:           {num_d}')
+    if 'select_kwargs' in c:
+        s = c.select_kwargs
+        print(f'Selection:              top {s.top} re-trained {s.kimg:g} kimg each by train.py '
+              f'{" ".join(s.train_args)}'.rstrip() + f', picked by {s.reward} of {s.reward_samples} images')
 
 #----------------------------------------------------------------------------

@@ -26,11 +26,14 @@ def register(name,
     val_fraction    = None,     # Share of the data in the validation split, None = one image held out.
     collapse_kwargs = None,     # health.CollapseMonitor options of its runs, None = the defaults.
     describe        = None,     # callable(algorithm, G, dataset, c) -> lines of --dry-run, None = none.
+    max_candidates  = None,     # callable(c) -> (most candidates it offers --select-top, the options bounding them),
+                                # None = one per iteration (the derived genotypes of the last iterations).
 ):
     def decorator(configure):
         _methods[name] = dnnlib.EasyDict(name=name, module=configure.__module__, configure=configure,
             backbones=list(backbones), options=tuple(options), iters=iters, n_critic=n_critic,
-            val_fraction=val_fraction, collapse_kwargs=collapse_kwargs, describe=describe)
+            val_fraction=val_fraction, collapse_kwargs=collapse_kwargs, describe=describe,
+            max_candidates=max_candidates or (lambda c: (c.num_iters, f'one per iteration, --iters={c.num_iters}')))
         return configure
     return decorator
 

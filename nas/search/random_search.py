@@ -10,6 +10,7 @@ import dnnlib
 from nas import backbones
 from nas.genotype import Genotype
 from nas.search import methods
+from nas.search.autogan import top_k
 from nas.search.base import SearchAlgorithm, d_step, g_step
 from nas.search.reward import RewardEvaluator, reward_config
 
@@ -116,9 +117,17 @@ class RandomSearch(SearchAlgorithm):
 
     def derive(self, **provenance):
         """The best candidate so far (candidate 0 before any is trained)."""
-        index = 0 if self.best is None else self.best
+        return self.candidate_genotype(0 if self.best is None else self.best, **provenance)
+
+    def ranked_genotypes(self, k, **provenance):
+        """The k best candidates by reward, best first (earlier index on ties, as `best`)."""
+        return [dict(genotype=self.candidate_genotype(i, **provenance), source=f'iteration {i + 1}',
+                     search_score=self.rewards[i]) for i in top_k(self.rewards, k)]
+
+    def candidate_genotype(self, index, **provenance):
+        """Candidate `index` with its reward (None before it is trained) in provenance.extra."""
         extra = dict(provenance.pop('extra', None) or {}, candidate=index,
-                     reward=None if self.best is None else self.rewards[index])
+                     reward=self.rewards[index] if index < len(self.rewards) else None)
         d = self.genotypes[index].to_dict()
         d['provenance'] = dict(dict(method='random'), **provenance, extra=extra)
         return Genotype.from_dict(d)

@@ -208,6 +208,8 @@ def search_loop(
     progress                = True,     # tqdm bar per iteration (on stdout, so stderr holds only errors).
     rank                    = 0,        # This process; process 0 writes the run directory.
     num_gpus                = 1,        # Processes sharing every batch (data-parallel alphaGAN).
+    select_kwargs           = None,     # Re-train the top candidates and keep the best (selection.select_genotype
+                                        # options), None = the search's own result.
 ):
     # Initialize.
     start_time = time.time()
@@ -323,6 +325,10 @@ def search_loop(
     if genotype is None:
         genotype = algorithm.derive(**provenance, seed=random_seed, iteration=start_iter)
     logs.close()
+    if writer and select_kwargs is not None:
+        from nas.search import selection
+        genotype = selection.select_genotype(run_dir, algorithm, dict(provenance, seed=random_seed,
+            iteration=num_iters), device=device.type, resume=resume, **select_kwargs)
     if writer:
         write_results(run_dir, genotype, history, algorithm)
     distributed.print0('Exiting...')
