@@ -66,11 +66,12 @@ def plot_alphas(history, path, max_cols=6):
 #----------------------------------------------------------------------------
 # architecture.png: the genotype as its backbone lays it out (Backbone.architecture_graph, nas/backbones/base.py),
 # every op and W choice written on the drawing. One x unit is 1.6 inches, one y unit 1.2 inches. A 'skip' edge is a
-# dashed curve above or below the nodes it passes, its label at the curve's middle; every arrow stops at
-# the outline of its nodes.
+# dashed curve above or below the nodes it passes, its label at the curve's middle; every arrow stops at the outline
+# of its nodes.
 
 X_INCH, Y_INCH = 1.6, 1.2
 NOTE_INCH = 0.22                # Height of one note line under the drawing.
+BOX_STEM = 0.12                 # x units from a box's left end to where the op arrows between boxes run.
 GRAPH_COLOURS = plt.get_cmap('tab10')
 
 def architecture_figure(genotype):
@@ -104,7 +105,7 @@ def draw_graph(graph, title, fontsize=9):
     nodes = graph.nodes
     def anchor(name, style):
         node = nodes[name]
-        return (node.x + (0.12 if style != 'w' else 0), node.y) if node.shape == 'box' else (node.x, node.y)
+        return (node.x + (BOX_STEM if style != 'w' else 0), node.y) if node.shape == 'box' else (node.x, node.y)
     curves = {i: _skip_curve(anchor(e.source, e.style), anchor(e.target, e.style), e.route)
               for i, e in enumerate(graph.edges) if e.style == 'skip'}
     xs = [n.x for n in nodes.values()] + [n.x + _box_width(n.label, fontsize) for n in nodes.values() if n.shape == 'box']
@@ -115,15 +116,16 @@ def draw_graph(graph, title, fontsize=9):
     notes = [line for note in graph.notes
              for line in textwrap.wrap(note, int(width * 72 / (0.6 * (fontsize - 1))))] # 0.6 em per character
     top, bottom = 0.4, 0.1 + NOTE_INCH * len(notes)
-    fig = plt.figure(figsize=(width, height + top + bottom))
-    ax = fig.add_axes([0, bottom / (height + top + bottom), 1, height / (height + top + bottom)])
+    total = height + top + bottom
+    fig = plt.figure(figsize=(width, total))
+    ax = fig.add_axes([0, bottom / total, 1, height / total])
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     ax.axis('off')
-    fig.suptitle(title, fontsize=fontsize + 2, y=1 - 0.1 / (height + top + bottom), va='top')
+    fig.suptitle(title, fontsize=fontsize + 2, y=1 - 0.1 / total, va='top')
     for i, note in enumerate(notes):
-        fig.text(0.01, (bottom - 0.05 - NOTE_INCH * (i + 0.5)) / (height + top + bottom), note, fontsize=fontsize - 1,
-                 color='0.3', va='center')
+        fig.text(0.01, (bottom - 0.05 - NOTE_INCH * (i + 0.5)) / total, note, fontsize=fontsize - 1, color='0.3',
+                 va='center')
 
     # Groups behind, then the nodes (drawn first, so their outlines are placed when the arrows stop at them), then the
     # edges and their labels on top.
