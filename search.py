@@ -8,7 +8,7 @@ import click
 import torch
 
 import dnnlib
-from dnnlib.util import UserError, cli_main
+from dnnlib.util import UserError, bool_option, cli_main
 from nas import backbones
 from nas.search import config
 from nas.search import methods
@@ -22,6 +22,8 @@ from torch_utils import distributed
 # Required.
 @click.option('--outdir',      help='Where to save the results', metavar='DIR', required=True)
 @click.option('--data',        help='Training data (directory or zip)', metavar='PATH', required=True)
+# Labels.
+@bool_option('--cond',        help='Search conditional G and D on the dataset\'s labels')
 # Space and method.
 @click.option('--method',      help='Search algorithm', metavar=f'[{"|".join(methods.names())}]', default='alphagan', show_default=True)
 @click.option('--backbone',    help='Search space  [default: autogan for --method=autogan; else stylegan2 with --mode, else conventional]', type=click.Choice(backbones.names()))
@@ -71,6 +73,10 @@ from torch_utils import distributed
 @click.option('--reward-real', help='AutoGAN/random, --select-top: real images in the FID statistics  [default: all]', metavar='INT', type=click.IntRange(min=2))
 @click.option('--detector',    help='AutoGAN/random, --select-top: feature detector (offline, inception, path or URL)  [default: offline]', metavar='SPEC')
 @click.option('--g-batch',     help='AutoGAN/random: G batch', metavar='INT', type=click.IntRange(min=1), default=128, show_default=True)
+# Resource budget (all methods).
+@click.option('--max-params',  help='Parameter budget of the found G, e.g. 3M  [default: none]', metavar='AMOUNT', type=dnnlib.util.AMOUNT)
+@click.option('--max-flops',   help='FLOP budget of the found G per image (multiply-accumulates), e.g. 1.5G  [default: none]', metavar='AMOUNT', type=dnnlib.util.AMOUNT)
+@click.option('--cost-weight', help='alphaGAN: weight of the expected-cost penalty  [default: 1]', metavar='FLOAT', type=click.FloatRange(min=0))
 # Selection (AutoGAN Sec. 3.3.2, for every method).
 @click.option('--select-top',  help='Re-train the top K candidates from scratch and keep the best by the metric of --reward', metavar='K', type=click.IntRange(min=1))
 @click.option('--select-kimg', help='--select-top: re-training budget of each candidate', metavar='KIMG', type=click.FloatRange(min=0, min_open=True))
@@ -109,6 +115,7 @@ def main(**kwargs):
     if opts.resume not in [None, 'latest'] and not os.path.isfile(opts.resume):
         raise UserError(f'--resume: {opts.resume}: no such file')
     c, desc = config.setup_search_config(opts, given)
+    config.check_budget(c)
     if 'select_kwargs' in c:
         check_train_options(c.select_kwargs.train_args)
     if opts.resume == 'latest': # --resume alone: the newest run directory of this configuration

@@ -96,6 +96,10 @@ def setup_training_config(opts):
         raise UserError(f'--data: resolution {resolution} of {opts.data} {reason}{needs}')
     if opts.cond and not training_set.has_labels:
         raise UserError(f'--cond: {opts.data} has no labels (dataset.json)')
+    searched_c_dim = (genotype.provenance.get('extra') or {}).get('c_dim') if genotype is not None else None
+    if opts.cond and searched_c_dim is not None and searched_c_dim != training_set.label_dim:
+        raise UserError(f'--cond: {opts.genotype} was searched on {searched_c_dim} classes, {opts.data} has '
+                        f'{training_set.label_dim}')
     c.training_set_kwargs.resolution = resolution
     c.training_set_kwargs.max_size = len(training_set)
     if opts.subset is not None: # limited-data training (StyleGAN2-ADA --subset): a fixed random subset, seeded by --seed
@@ -193,8 +197,6 @@ def setup_training_config(opts):
 # (alphaGAN: linear decay; AutoGAN: constant), no augmentation or regularisers.
 
 def setup_conventional_config(opts, c, backbone, genotype, resolution):
-    if opts.cond:
-        raise UserError(f'--cond: the {genotype.backbone} generator is unconditional')
     cfg = opts.cfg or backbone.default_retrain_cfg(resolution)
     if cfg not in backbone.retrain_specs:
         raise UserError(f'--cfg={cfg}: {genotype.backbone} genotypes take {" or ".join(backbone.retrain_specs)}')

@@ -136,6 +136,28 @@ class IntListParamType(click.ParamType):
 
 INT_LIST = IntListParamType()
 
+_AMOUNT_SUFFIXES = {'': 1, 'k': 10**3, 'm': 10**6, 'g': 10**9} # decimal: 1.5G = 1,500,000,000
+
+def parse_amount(s):
+    """Parse a positive count with an optional decimal suffix, '250k', '3M', '1.5G' or '12345', into an int."""
+    m = re.fullmatch(r'\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmMgG]?)\s*', str(s))
+    value = round(float(m.group(1)) * _AMOUNT_SUFFIXES[m.group(2).lower()]) if m is not None else 0
+    if value < 1:
+        raise UserError(f'cannot parse "{s}" as a positive count like 3M, 1.5G or 250k')
+    return value
+
+class AmountParamType(click.ParamType):
+    """click type of parse_amount whose errors name the option."""
+    name = 'amount'
+
+    def convert(self, value, param, ctx):
+        try:
+            return value if isinstance(value, int) else parse_amount(value)
+        except UserError as err:
+            self.fail(str(err), param, ctx)
+
+AMOUNT = AmountParamType()
+
 def bool_option(*param_decls, help, default=False, **kwargs): # pylint: disable=redefined-builtin
     """A click option of StyleGAN2-ADA's BOOL kind: `--mirror=1`, `--mirror=false`, `--mirror yes` (click's boolean
     words: 1/0, true/false, yes/no, on/off, t/f, y/n), and `--mirror` alone still means true."""

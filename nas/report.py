@@ -268,6 +268,10 @@ def _summary(run_dir, kind, options, records):
         note = options.get('algorithm_kwargs', {}).get('reward_note') # AutoGAN and random search
         if note is not None:
             rows.append(['reward', esc(note.removeprefix('Reward: '))])
+        from nas import cost # imports torch; only needed here
+        budget = cost.Budget(*(options.get('algorithm_kwargs', {}).get(f'max_{m}') for m in cost.METRICS))
+        if budget:
+            rows.append(['budget', esc(budget.describe())])
         result = os.path.join(run_dir, 'found.json')
     else:
         rows.append(['kimg', f'{_scalar(last.get("Progress/kimg")) or 0:g} of {esc(options.get("total_kimg", "?"))}'])
@@ -295,6 +299,10 @@ def _architecture(run_dir, genotype):
     prov = genotype.provenance
     parts = [f'<p>{esc(genotype.backbone)} / {esc(genotype.mode)} / {genotype.resolution}px, '
              f'method {esc(prov.get("method"))}, iteration {esc(prov.get("iteration"))}</p>']
+    extra = prov.get('extra') or {}
+    if 'params' in extra and 'flops' in extra: # found.json: the exact cost of the generator it builds
+        from nas import cost # imports torch; only needed here
+        parts.append(f'<p>G: {esc(cost.describe(extra))}</p>')
     drawn = os.path.join(run_dir, 'architecture.png')
     if os.path.isfile(drawn):
         parts.append(figure(drawn, 'architecture.png'))

@@ -5,6 +5,7 @@ import contextlib
 import glob
 import importlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -79,12 +80,16 @@ def run_and_kill(script, args, outdir, number, ready, delay, log_path):
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
 
-def make_images(path, count, size):
-    """`count` random RGB PNGs of `size` x `size` in the folder `path`; returns it as a string."""
+def make_images(path, count, size, num_classes=None):
+    """`count` random RGB PNGs of `size` x `size` in the folder `path`, image i of class i % num_classes in its
+    dataset.json (None = no labels); returns the folder as a string."""
     os.makedirs(path, exist_ok=True)
     rnd = np.random.RandomState(0)
     for i in range(count):
         PIL.Image.fromarray(rnd.randint(0, 256, [size, size, 3], dtype=np.uint8)).save(os.path.join(path, f'{i:02d}.png'))
+    if num_classes is not None:
+        with open(os.path.join(path, 'dataset.json'), 'w') as f:
+            json.dump({'labels': [[f'{i:02d}.png', i % num_classes] for i in range(count)]}, f)
     return str(path)
 
 def assert_one_line_error(res, *fragments):

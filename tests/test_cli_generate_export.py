@@ -34,11 +34,11 @@ def stylegan2_G(c_dim=0, num_fp16_res=0):
                 tensor.copy_(torch.randn_like(tensor) * 0.3)
     return G.eval()
 
-def conventional_G():
+def conventional_G(c_dim=0):
     torch.manual_seed(2)
     with open(os.path.join(ROOT, 'nas', 'genotypes', 'alphagan_l_cifar10.json')) as f:
         genotype = json.load(f)
-    return conventional.Generator(genotype, z_dim=8, img_resolution=16, g_channels=8).eval()
+    return conventional.Generator(genotype, z_dim=8, c_dim=c_dim, img_resolution=16, g_channels=8).eval()
 
 def reference_images(G, z, c, truncation_psi, noise_mode='const'):
     with torch.no_grad():
@@ -53,7 +53,7 @@ def run(*args):
 
 #----------------------------------------------------------------------------
 
-@pytest.mark.parametrize('make_G,c_dim', [(stylegan2_G, 0), (stylegan2_G, 4), (conventional_G, 0)])
+@pytest.mark.parametrize('make_G,c_dim', [(stylegan2_G, 0), (stylegan2_G, 4), (conventional_G, 0), (conventional_G, 4)])
 def test_torchscript_export_matches_pytorch(tmp_path, make_G, c_dim):
     G = make_G(c_dim) if c_dim else make_G()
     path = str(tmp_path / 'G.pt')

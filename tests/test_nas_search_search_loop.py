@@ -63,11 +63,13 @@ def test_two_iterations_write_the_run_directory(data, tmp_path):
     # Entropy of 18 near-uniform edges: 9 with 6 ops, 9 with 3 ops.
     assert stats[0]['Search/entropy_alpha'] == pytest.approx((np.log(6) + np.log(3)) / 2, abs=1e-3)
     found = Genotype.from_json(tmp_path / 'run' / 'found.json')
+    found_cost = {name: found.provenance['extra'].pop(name) for name in ['params', 'flops']} # found.json adds them
+    assert found_cost['params'] > 0 and found_cost['flops'] > 0
     assert found.to_dict() == genotype.to_dict() == Genotype.from_json(tmp_path / 'run' / 'genotype-000002.json').to_dict()
     assert found.provenance['iteration'] == 2 and found.provenance['method'] == 'alphagan' and found.provenance['seed'] == 3
     state = checkpoint.load_state(tmp_path / 'run' / 'search-state-000002.pt')
     assert state['iteration'] == 2 and len(state['history']) == 2 and state['data']['num_batches'] == dict(train=2, val=6)
-    assert PIL.Image.open(tmp_path / 'run' / 'fakes000002.png').size == (128, 32) # 4x1 grid of 32x32
+    assert PIL.Image.open(tmp_path / 'run' / 'fakes000002.png').size == (64, 64) # 2x2 grid of 32x32
 
 def test_resume_equals_uninterrupted(data, tmp_path):
     kw = dict(image_snapshot_iters=None, state_snapshot_iters=2)

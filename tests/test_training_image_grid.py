@@ -27,6 +27,10 @@ def test_grid_size_for_resolution_and_cap():
     assert image_grid.grid_size_for(32) == (32, 32)
     gw, gh = image_grid.grid_size_for(32, max_images=10)
     assert gw * gh <= 10 and gw >= 1 and gh >= 1
+    # A cap keeps the screen's shape: a square one stays square, a 30x16 one stays wider than high.
+    assert image_grid.grid_size_for(32, max_images=64) == (8, 8)
+    assert image_grid.grid_size_for(256, max_images=200) == (19, 10)
+    assert image_grid.grid_size_for(32, max_images=1) == (1, 1)
 
 def test_save_grid_and_image_modes(tmp_path):
     rgb = np.random.RandomState(0).uniform(-1, 1, [4, 3, 8, 8]).astype(np.float32)

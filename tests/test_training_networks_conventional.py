@@ -93,8 +93,6 @@ def test_generator_ops_follow_genotype():
 
 def test_generator_rejects_bad_arguments():
     g = load('alphagan_s_cifar10')
-    with pytest.raises(ValueError, match='c_dim'):
-        Generator(g, c_dim=10)
     with pytest.raises(ValueError, match='img_resolution 32 is not 8 \\* bottom_width 6'):
         Generator(g, img_resolution=32, bottom_width=6)
     g['ops']['cell1']['n0'] = 'conv_2x2'

@@ -11,9 +11,9 @@ from dnnlib.util import atomic_write
 def grid_size_for(resolution, max_images=None):
     gw = int(np.clip(7680 // resolution, 7, 32))
     gh = int(np.clip(4320 // resolution, 4, 32))
-    if max_images is not None and gw * gh > max_images:
-        gw = max(min(gw, max_images), 1)
-        gh = max(max_images // gw, 1)
+    if max_images is not None and gw * gh > max_images: # fewer images, same screen shape (64 at 32 px: 8x8, not 32x2)
+        gw = int(np.clip(round(np.sqrt(max_images * gw / gh)), 1, gw))
+        gh = int(np.clip(max_images // gw, 1, gh))
     return gw, gh
 
 #----------------------------------------------------------------------------

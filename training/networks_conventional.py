@@ -103,20 +103,20 @@ class DisBlock(torch.nn.Module):
 
 #----------------------------------------------------------------------------
 # Discriminator of AutoGAN/alphaGAN (fixed during search and re-training): OptimizedDisBlock(down) ->
-# DisBlock(down) -> DisBlock -> DisBlock -> ReLU -> spatial sum -> Linear(C -> 1, no bias).
+# DisBlock(down) -> DisBlock -> DisBlock -> ReLU -> spatial sum -> Linear(C -> 1, no bias). Conditional (c_dim > 0):
+# the projection discriminator (Miyato & Koyama 2018, Eq. 3): the output adds <embed(c), features>, embed a
+# bias-free spectral-norm Linear(c -> C) (an embedding table for one-hot labels; c_dim * C parameters).
 
 @persistence.persistent_class
 class Discriminator(torch.nn.Module):
     def __init__(self,
-        c_dim           = 0,        # Conditioning label dimensionality; unconditional, c is ignored.
+        c_dim           = 0,        # Conditioning label dimensionality, 0 = unconditional.
         img_resolution  = 32,       # Input resolution (any multiple of 4).
         img_channels    = 3,        # Number of input color channels.
         d_channels      = 128,      # Channels of every block (paper: 128).
         sn              = True,     # Spectral normalisation on every conv and the linear layer?
     ):
         super().__init__()
-        if c_dim != 0:
-            raise ValueError(f'c_dim: the conventional discriminator is unconditional, got c_dim={c_dim}')
         self.c_dim = c_dim
         self.img_resolution = img_resolution
         self.img_channels = img_channels
@@ -125,11 +125,21 @@ class Discriminator(torch.nn.Module):
         self.block3 = DisBlock(d_channels, sn=sn)
         self.block4 = DisBlock(d_channels, sn=sn)
         self.l5 = SNLinear(d_channels, 1, bias=False, sn=sn)
+        self.embed = SNLinear(c_dim, d_channels, bias=False, sn=sn) if c_dim > 0 else None
+
+    def head(self, h, c):
+        """Logits [N, 1] of the last block's features h [N, C, H, W] and the labels c."""
+        features = F.relu(h).sum(dim=[2, 3])
+        out = self.l5(features)
+        if self.c_dim > 0: # not self.embed: pickles written before it have none
+            misc.assert_shape(c, [h.shape[0], self.c_dim])
+            out = out + (self.embed(c.to(features.dtype)) * features).sum(dim=1, keepdim=True)
+        return out
 
     def forward(self, img, c=None, **kwargs):
         """Logits [N, 1]."""
         misc.assert_shape(img, [None, self.img_channels, self.img_resolution, self.img_resolution])
         h = self.block4(self.block3(self.block2(self.block1(img))))
-        return self.l5(F.relu(h).sum(dim=[2, 3]))
+        return self.head(h, c)
 
 #----------------------------------------------------------------------------

@@ -41,8 +41,11 @@ class AutoGANBackbone(base.Backbone):
     def space_size(self, mode=None, resolution=None):
         return primitives.autogan_space_size()
 
-    def sample_genotype(self, rng, resolution=32, channels=None, mode=None):
-        g = autogan_space.sample_to_genotype(autogan_space.random_sample(rng), resolution=resolution)
+    def choice_sizes(self, resolution=32, channels=None, mode=None):
+        return [n for s in range(len(primitives.AUTOGAN_CELLS)) for n in primitives.autogan_token_sizes(s)]
+
+    def genotype_from_choices(self, indices, resolution=32, channels=None, mode=None):
+        g = autogan_space.sample_to_genotype(autogan_space.split_tokens(indices), resolution=resolution)
         g.channels = dict(channels or g.channels)
         return g.validate()
 

@@ -3,6 +3,7 @@ Gong et al. 2019), as one Backbone object per space, and the registry the CLIs, 
 
 import collections
 
+import dnnlib
 from nas.space import primitives
 
 #----------------------------------------------------------------------------
@@ -30,10 +31,6 @@ def names():
 def by_search_class(class_name):
     """The Backbone whose search generator is `class_name`, or None."""
     return next((b for b in _backbones.values() if b.search_class == class_name), None)
-
-def choice(rng, options):
-    """One of `options`, uniformly, from a numpy Generator (random search's draws)."""
-    return options[int(rng.integers(len(options)))]
 
 #----------------------------------------------------------------------------
 # The drawing of a genotype (architecture.png, nas/viz.py): plain data a backbone lays out, in figure units (an x
@@ -85,8 +82,26 @@ class Backbone:
         raise NotImplementedError
 
     def sample_genotype(self, rng, resolution=32, channels=None, mode=None):
-        """A uniform sample of the space (every choice independent) from a numpy Generator, as a Genotype."""
+        """A uniform sample of the space (every choice independent, drawn in choice order) from a numpy Generator,
+        as a Genotype."""
+        sizes = self.choice_sizes(resolution=resolution, channels=channels, mode=mode)
+        return self.genotype_from_choices([int(rng.integers(n)) for n in sizes], resolution=resolution,
+                                          channels=channels, mode=mode)
+
+    def choice_sizes(self, resolution=32, channels=None, mode=None):
+        """Options of every independent choice of a genotype (its default op sets), in genotype_from_choices order."""
         raise NotImplementedError
+
+    def genotype_from_choices(self, indices, resolution=32, channels=None, mode=None):
+        """The Genotype taking option indices[i] of every choice; channels None = the space's default widths."""
+        raise NotImplementedError
+
+    def build_generator(self, genotype, img_channels=3, c_dim=0):
+        """The generator `genotype` describes at the widths it records, as train.py --genotype builds it (z_dim 128
+        for the cell spaces; c_dim > 0: conditional); nas.cost counts its parameters and FLOPs."""
+        return dnnlib.util.construct_class_by_name(class_name=self.generator_class, genotype=genotype.to_dict(),
+            z_dim=128, c_dim=c_dim, g_channels=genotype.channels['g_channels'], img_resolution=genotype.resolution,
+            img_channels=img_channels)
 
     def search_networks(self, opts, batch_size):
         """(G_kwargs, D_kwargs) of the search: the searched generator and the discriminator, from search.py's

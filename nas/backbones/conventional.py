@@ -43,7 +43,7 @@ class Generator(cell_generator.CellGenerator):
     def __init__(self,
         genotype,                   # Genotype.to_dict(), backbone 'conventional' (searched at any resolution, Table 2).
         z_dim           = 128,      # Input latent (Z) dimensionality.
-        c_dim           = 0,        # Conditioning label dimensionality; the conventional backbone is unconditional.
+        c_dim           = 0,        # Conditioning label dimensionality, 0 = unconditional (see CellGenerator).
         img_resolution  = 32,       # Output resolution, 8 * bottom_width.
         img_channels    = 3,        # Number of output color channels.
         g_channels      = 256,      # Channels of every feature map (paper: 256).
@@ -52,12 +52,12 @@ class Generator(cell_generator.CellGenerator):
     ):
         super().__init__()
         g = self._set_genotype(genotype, 'conventional')
-        self._build('conventional', z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init,
+        self._build(z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init,
                     cells=lambda: {name: Cell(name, g.ops[name], g_channels) for name in primitives.CONVENTIONAL_CELLS})
 
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode='const', **kwargs):
-        """Images in [-1, 1]; c and the StyleGAN2 sampling arguments are accepted and ignored."""
-        return self._run(z, {name: () for name in self.cells})
+        """Images in [-1, 1] of labels c; the StyleGAN2 sampling arguments are accepted and ignored."""
+        return self._run(z, c, {name: () for name in self.cells})
 
 #----------------------------------------------------------------------------
 # Re-training presets of a conventional (alphaGAN/AutoGAN) genotype: paper supp. A.1.1 (CIFAR-10: 50k G iterations,
@@ -93,16 +93,17 @@ class ConventionalBackbone(base.Backbone):
     def space_size(self, mode=None, resolution=None, **op_sets):
         return primitives.conventional_space_size(**op_sets)
 
-    def sample_genotype(self, rng, resolution=32, channels=None, mode=None):
-        ops = {cell: dict() for cell in primitives.CONVENTIONAL_CELLS}
-        for cell, edge, kind in primitives.conventional_edges(): # edges first, then skips, per cell
-            op = base.choice(rng, primitives.candidates(self.name, kind))
-            if edge.startswith('skip.'):
-                ops[cell].setdefault('skip', dict())[edge[len('skip.'):]] = op
-            else:
-                ops[cell][edge] = op
-        for cell_ops in ops.values():
-            cell_ops.setdefault('skip', dict())
+    def choice_sizes(self, resolution=32, channels=None, mode=None):
+        return [len(primitives.candidates(self.name, kind)) for _cell, _edge, kind in primitives.conventional_edges()]
+
+    def genotype_from_choices(self, indices, resolution=32, channels=None, mode=None):
+        chosen = {(cell, edge): primitives.candidates(self.name, kind)[index]
+                  for (cell, edge, kind), index in zip(primitives.conventional_edges(), indices)}
+        ops = dict()
+        for cell in primitives.CONVENTIONAL_CELLS:
+            ops[cell] = {edge: chosen[(cell, edge)]
+                         for edge in primitives.CONVENTIONAL_UP_EDGES + primitives.CONVENTIONAL_NORMAL_EDGES}
+            ops[cell]['skip'] = {src: chosen[(cell, f'skip.{src}')] for src in primitives.CONVENTIONAL_SKIPS[cell]}
         channels = dict(channels or dict(g_channels=256))
         return Genotype(backbone=self.name, mode=mode or self.modes[0], resolution=resolution, channels=channels,
             ops=ops).validate()

@@ -69,21 +69,41 @@ class StyleGAN2Backbone(base.Backbone):
     def space_size(self, mode=None, resolution=None, **kwargs):
         return primitives.stylegan2_space_size(mode, resolution, **kwargs)
 
-    def sample_genotype(self, rng, resolution=32, channels=None, mode=None):
-        mode = mode or self.modes[0]
-        shared_ops, dynamic_w = self.mode_flags(mode)
-        channels = dict(channels or dict(channel_base=32768, channel_max=512, num_mapping_layers=8))
+    def choice_sizes(self, resolution=32, channels=None, mode=None):
+        shared_ops, dynamic_w = self.mode_flags(mode or self.modes[0])
         layers = primitives.stylegan2_layers(resolution)
-        ops = dict()
+        sizes = []
         for kind in ('normal', 'up'):
             count = 1 if shared_ops else sum(1 for _name, k in layers if k == kind)
-            ops[kind] = [base.choice(rng, primitives.candidates(self.name, kind)) for _ in range(count)]
-        w_idx = None
+            sizes += [len(primitives.candidates(self.name, kind))] * count
         if dynamic_w:
-            w_idx = layers_to_w_idx([rng.integers(channels['num_mapping_layers'])
-                                     for _ in primitives.stylegan2_w_slots(resolution)])
+            sizes += [self._channels(channels)['num_mapping_layers']] * len(primitives.stylegan2_w_slots(resolution))
+        return sizes
+
+    def genotype_from_choices(self, indices, resolution=32, channels=None, mode=None):
+        mode = mode or self.modes[0]
+        shared_ops, dynamic_w = self.mode_flags(mode)
+        channels = self._channels(channels)
+        layers = primitives.stylegan2_layers(resolution)
+        indices, ops = list(indices), dict()
+        for kind in ('normal', 'up'):
+            count = 1 if shared_ops else sum(1 for _name, k in layers if k == kind)
+            ops[kind] = [primitives.candidates(self.name, kind)[i] for i in indices[:count]]
+            indices = indices[count:]
+        w_idx = layers_to_w_idx(indices) if dynamic_w else None
         g = Genotype(backbone=self.name, mode=mode, resolution=resolution, channels=channels, ops=ops, w_idx=w_idx)
         return g.validate()
+
+    def _channels(self, channels):
+        return dict(channels or dict(channel_base=32768, channel_max=512, num_mapping_layers=8))
+
+    def build_generator(self, genotype, img_channels=3, c_dim=0):
+        ch = genotype.channels # z and w 512 and no fp16, as train.py builds a StyleGAN2 genotype
+        return dnnlib.util.construct_class_by_name(class_name=self.generator_class, genotype=genotype.to_dict(),
+            z_dim=512, c_dim=c_dim, w_dim=512, img_resolution=genotype.resolution, img_channels=img_channels,
+            mapping_kwargs=dict(num_layers=ch['num_mapping_layers']),
+            synthesis_kwargs=dict(channel_base=ch['channel_base'], channel_max=ch['channel_max'], num_fp16_res=0,
+                                  conv_clamp=None))
 
     def search_networks(self, opts, batch_size):
         widths = dict(channel_base=int(32768 * opts.width_frac), channel_max=max(int(512 * opts.width_frac), 1))

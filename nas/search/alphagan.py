@@ -7,6 +7,7 @@ import torch
 
 import dnnlib
 from nas import backbones
+from nas import cost
 from nas.search import methods
 from nas.search.base import SearchAlgorithm, d_step, g_step, optimizer_step
 from nas.space import mixed
@@ -64,6 +65,9 @@ class AlphaGAN(SearchAlgorithm):
         bar_update      = 'weights',    # What G_bar updates: 'weights' (best, Table 3), 'arch' or 'both'.
         search_D        = False,        # Search D's architecture too (Table 3); D must have arch_parameters().
         warmup_iters    = 0,            # Iterations with alpha frozen, weights only (supp. Table 1 warm-up: half).
+        max_params      = None,         # Parameter budget of the derived G (nas.cost), None = none.
+        max_flops       = None,         # FLOP budget of the derived G per image (nas.cost), None = none.
+        cost_weight     = 1.0,          # Weight of the expected-cost hinge in the architecture loss.
     ):
         super().__init__(G, D, device)
         assert bar_update in ['weights', 'arch', 'both']
@@ -84,6 +88,11 @@ class AlphaGAN(SearchAlgorithm):
         self.arch_params = _arch(G) + (_arch(D) if search_D else [])
         self.arch_opt = torch.optim.Adam(self.arch_params, lr=arch_lr, betas=tuple(float(b) for b in arch_betas),
                                          weight_decay=arch_wd)
+        self.budget = cost.Budget(max_params, max_flops)
+        self.cost_weight = cost_weight
+        if self.budget: # exact per-op costs of G's edges; a budget the space cannot meet ends here
+            self.cost_model = cost.supernet_cost_model(G)
+            self.budget.check(self.cost_model)
 
     def _z(self, n):
         return torch.randn([n, self.G.z_dim], device=self.device)
@@ -154,7 +163,8 @@ class AlphaGAN(SearchAlgorithm):
             # Only the alphas' gradients are used (first order): autograd.grad leaves out the weight gradients of the
             # four networks, about a third of a full backward pass.
             alphas = self.arch_params + [p for _net, bar in shared for p in _arch(bar)]
-            grads = dict(zip(alphas, torch.autograd.grad(gap, alphas, allow_unused=True)))
+            loss = gap + self.cost_penalty() if self.budget else gap
+            grads = dict(zip(alphas, torch.autograd.grad(loss, alphas, allow_unused=True)))
             for p in self.arch_params:
                 p.grad = grads[p]
             for net, bar in shared:
@@ -170,10 +180,26 @@ class AlphaGAN(SearchAlgorithm):
                 p.grad = None # the weight part's last gradients do not outlive the step
         return gaps
 
+    # Resource-aware search: the architecture loss adds cost_weight * sum_m relu(E[cost_m] / limit_m - 1), the
+    # expected cost of G's derived network under the softmax op probabilities (nas.cost.CostModel, exact per op), a
+    # hinge that leaves the alphas free within budget. The derived genotype is the argmax when it fits, else the
+    # greedy best-within-budget choice (Budget.repair: next-best ops by alpha).
+
+    def expected_cost(self):
+        return self.cost_model.expected(cost.supernet_probs(self.G))
+
+    def cost_penalty(self):
+        return self.cost_weight * self.budget.penalty(self.expected_cost())
+
     def derive(self, **provenance):
         """G's architecture; with search_D, D's searched ops go into provenance.extra.D_ops."""
         if self.search_D and hasattr(self.D, 'derive_ops'):
             provenance = dict(provenance, extra=dict(provenance.get('extra') or {}, D_ops=self.D.derive_ops()))
+        if self.budget:
+            indices = cost.supernet_argmax(self.G)
+            if not self.budget.fits(self.cost_model.cost(indices)):
+                scores = [row.log_softmax(dim=-1).tolist() for p in self.G.arch_parameters() for row in p.detach()]
+                return cost.derive_choices(self.G, self.budget.repair(self.cost_model, indices, scores), **provenance)
         return self.G.derive(**provenance)
 
     def step(self, iteration, data):
@@ -187,6 +213,9 @@ class AlphaGAN(SearchAlgorithm):
         gaps = self.arch_part(data, G_bar, D_bar)
         stats['Search/duality_gap'] = sum(gaps) / len(gaps)
         stats['Search/duality_gap_last'] = gaps[-1]
+        if self.budget:
+            with torch.no_grad():
+                stats.update({f'Search/expected_{m}': float(v) for m, v in self.expected_cost().items()})
         return stats
 
     def state_dict(self):
@@ -214,7 +243,7 @@ def describe(algorithm, G, dataset, c):
 
 @methods.register('alphagan', backbones=['conventional', 'stylegan2'], n_critic=1, val_fraction=0.5,
                   describe=describe, options=['preset', 'T', 'S', 'R', 'arch_lr', 'arch_wd', 'bar_update', 'search_d',
-                                              'gumbel', 'gumbel_tau', 'warmup', 'up_ops',
+                                              'gumbel', 'gumbel_tau', 'warmup', 'up_ops', 'cost_weight',
                                               'gpus']) # its updates average gradients over processes
 def configure(opts, c):
     if opts.search_d:
@@ -231,6 +260,10 @@ def configure(opts, c):
         n_critic=opts.n_critic, lr=opts.lr, betas=[0.0, 0.999], arch_lr=opts.arch_lr, arch_betas=[0.5, 0.999],
         arch_wd=opts.arch_wd, bar_update=opts.bar_update, search_D=opts.search_d,
         warmup_iters=c.num_iters // 2 if opts.warmup else 0)
+    if opts.get('max_params') is not None or opts.get('max_flops') is not None:
+        c.algorithm_kwargs.cost_weight = opts.cost_weight if opts.get('cost_weight') is not None else 1.0
+    elif opts.get('cost_weight') is not None:
+        raise dnnlib.util.UserError('--cost-weight: only with --max-params or --max-flops')
     return f'{opts.preset}-'
 
 #----------------------------------------------------------------------------

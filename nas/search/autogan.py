@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import dnnlib
+from nas import cost
 from nas.search import methods
 from nas.search.base import SearchAlgorithm, d_step, g_step
 from nas.search.controller import Controller
@@ -92,15 +93,14 @@ def top_k(rewards, k):
 # AutoGAN D runs block1, the next s of block2/block3, then block4. Another D sees images resized to its input.
 
 def staged_D(D, img, c, stage):
-    if not all(hasattr(D, name) for name in ('block1', 'block2', 'block3', 'block4', 'l5')):
+    if not all(hasattr(D, name) for name in ('block1', 'block2', 'block3', 'block4', 'head')):
         if img.shape[-1] != D.img_resolution:
             img = F.interpolate(img, size=[D.img_resolution, D.img_resolution], mode='nearest')
         return D(img, c)
     h = D.block1(img)
     for block in [D.block2, D.block3][:stage]:
         h = block(h)
-    h = D.block4(h)
-    return D.l5(F.relu(h).sum(dim=[2, 3]))
+    return D.head(D.block4(h), c)
 
 def _reinit(module):
     """Fresh random weights in every submodule (and the network's own init rule when it has one)."""
@@ -149,6 +149,8 @@ class AutoGAN(SearchAlgorithm):
         beam_size       = 5,            # Beams kept (authors' code: top 5).
         derived_channels = 256,         # g_channels written into genotypes: the re-training width (published: 256).
         seed            = 0,            # Seed of the controller's draws.
+        max_params      = None,         # Parameter budget of the derived G (nas.cost), None = none.
+        max_flops       = None,         # FLOP budget of the derived G per image (nas.cost), None = none.
     ):
         super().__init__(G, D, device)
         assert all(0 < it < num_iters for it in grow_iters) and list(grow_iters) == sorted(grow_iters)
@@ -177,6 +179,11 @@ class AutoGAN(SearchAlgorithm):
         self.dynamic_reset = dynamic_reset
         self.resetter = DynamicReset(reset_window, reset_threshold, reset_stat)
         self.generator = torch.Generator().manual_seed(seed)
+        self.budget = cost.Budget(max_params, max_flops)
+        if self.budget: # genotypes as derive() writes them; a budget the space cannot meet ends here
+            self.cost_model = cost.space_cost_model('autogan', G.img_resolution,
+                channels=dict(g_channels=derived_channels), img_channels=G.img_channels, c_dim=G.c_dim)
+            self.fallback = autogan_space.split_tokens(self.budget.check(self.cost_model))
 
         self.single_level = single_level
         self.stage = len(primitives.AUTOGAN_CELLS) - 1 if single_level else 0 # resolution and D depth
@@ -224,8 +231,24 @@ class AutoGAN(SearchAlgorithm):
         samples = [self.beams[i]['sample'] + self._split(a) for i, a in zip(idx, actions.tolist())]
         return samples, actions, log_probs, entropies, state
 
+    # Resource-aware search: a child whose derived G (later cells completed as derive() does) is over budget gets
+    # reward 0, the lowest IS and 1/FID give, so the controller learns to avoid it and beam search ranks it last;
+    # derive() returns the best ranked child within budget, else the space's cheapest architecture that fits.
+    def _complete(self, sample):
+        """A sample of the first cells completed with the first choice of every token of the later ones."""
+        return sample + [(0,) * len(primitives.autogan_token_sizes(s))
+                         for s in range(len(sample), len(primitives.AUTOGAN_CELLS))]
+
+    def within_budget(self, sample):
+        if not self.budget:
+            return True
+        indices = [t for tokens in self._complete(sample) for t in tokens]
+        return self.budget.fits(self.cost_model.cost(indices)) and self.budget.fits(self.cost_model.exact(indices))
+
     # Reward of one child.
     def child_reward(self, sample):
+        if not self.within_budget(sample):
+            return 0.0
         with torch.no_grad():
             self.G.set_arch(sample)
         return self.reward(self.G)
@@ -322,14 +345,23 @@ class AutoGAN(SearchAlgorithm):
             actions, _probs = self.controller.greedy(initial)
         return beam['sample'] + self._split(actions[0].tolist())
 
+    def best_within_budget(self):
+        """current_best(), or with a budget it breaks, the best ranked child within it, else the cheapest fit."""
+        sample = self.current_best()
+        if not self.within_budget(sample):
+            ranked = [s for s, _reward in self.found or []] + [beam['sample'] for beam in self.beams]
+            sample = next((s for s in ranked if self.within_budget(s)), self.fallback)
+        return sample
+
     def derive(self, **provenance):
-        """Genotype of current_best()."""
-        return self.sample_genotype(self.current_best(), **provenance)
+        """Genotype of best_within_budget()."""
+        return self.sample_genotype(self.best_within_budget(), **provenance)
 
     def ranked_genotypes(self, k, **provenance):
-        """The final ranking's k best children, best first, with their rewards: the candidates Sec. 3.3.2 re-trains
-        from scratch (before the last iteration: the result so far alone)."""
-        ranking = self.found if self.found is not None else [(self.current_best(), None)]
+        """The final ranking's k best children within budget, best first, with their rewards: the candidates
+        Sec. 3.3.2 re-trains from scratch (before the last iteration, or none within budget: the result so far)."""
+        ranking = [(s, reward) for s, reward in self.found or [] if self.within_budget(s)]
+        ranking = ranking or [(self.best_within_budget(), None)]
         return [dict(genotype=self.sample_genotype(sample, **provenance), source=f'beam {i + 1}', search_score=reward)
                 for i, (sample, reward) in enumerate(ranking[:k])]
 
@@ -337,8 +369,7 @@ class AutoGAN(SearchAlgorithm):
         """Genotype of a sample; cells not searched yet take the first choice of every token, no skips.
         channels.g_channels is the re-training width (train.py --genotype builds it); the search's is in extra."""
         searched = len(sample)
-        sample = sample + [(0,) * len(primitives.autogan_token_sizes(s))
-                           for s in range(searched, len(primitives.AUTOGAN_CELLS))]
+        sample = self._complete(sample)
         extra = dict(provenance.pop('extra', None) or {}, searched_cells=searched, search_g_channels=self.G.g_channels)
         provenance = dict(dict(method='autogan'), **provenance, extra=extra)
         return autogan_space.sample_to_genotype(sample, resolution=self.G.img_resolution,

@@ -66,11 +66,13 @@ def setup_search_config(opts, given=()):
 
     # Dataset.
     c.training_set_kwargs = dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset', path=opts.data,
-                                            use_labels=False, max_size=None, xflip=False)
+                                            use_labels=opts.cond, max_size=None, xflip=False)
     try:
         dataset = dnnlib.util.construct_class_by_name(**c.training_set_kwargs)
     except UserError as err:
         raise UserError(f'--data: {err}') from err
+    if opts.cond and not dataset.has_labels:
+        raise UserError(f'--cond: {opts.data} has no labels (dataset.json)')
     resolution = dataset.resolution
     reason = backbones.get(opts.backbone).resolution_error(resolution)
     if reason is not None:
@@ -79,6 +81,7 @@ def setup_search_config(opts, given=()):
     c.training_set_kwargs.resolution = resolution
     c.training_set_kwargs.max_size = len(dataset)
     dataset_name = dataset.name
+    label_dim = dataset.label_dim
     num_images = len(dataset)
     if num_images < 2:
         raise UserError(f'--data: {opts.data} has {num_images} image(s); '
@@ -95,6 +98,8 @@ def setup_search_config(opts, given=()):
     c.num_iters = opts.iters or method.iters or backbone_defaults['iters']
     c.G_kwargs, c.D_kwargs = backbones.get(opts.backbone).search_networks(opts, c.batch_size)
     preset = method.configure(opts, c)
+    if opts.get('max_params') is not None or opts.get('max_flops') is not None: # all methods; absent, c is unchanged
+        c.algorithm_kwargs.update(max_params=opts.get('max_params'), max_flops=opts.get('max_flops'))
     c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=opts.device == 'cuda', num_workers=opts.workers,
                                            prefetch_factor=2 if opts.workers > 0 else None)
     # A method that trains on all the data still has one image held out: the search loop always builds two splits.
@@ -108,13 +113,15 @@ def setup_search_config(opts, given=()):
     if method.collapse_kwargs is not None:
         c.collapse_kwargs = dnnlib.EasyDict(method.collapse_kwargs)
     c.provenance = dict(method=opts.method, data=dataset_name)
+    if opts.cond: # the derived G re-trains conditional with train.py --cond=1 on labels of this many classes
+        c.provenance['extra'] = dict(cond=True, c_dim=label_dim)
     c.resume = opts.resume
     select_kwargs = selection_config(opts, c)
     if select_kwargs is not None: # absent without --select-top: the config of a plain search stays what it was
         c.select_kwargs = select_kwargs
 
     desc = f'{dataset_name}-{opts.backbone}' + backbones.get(opts.backbone).run_desc(opts.mode)
-    desc += f'-{opts.method}-{preset}batch{c.batch_size}'
+    desc += f'-{opts.method}-{preset}batch{c.batch_size}' + ('-cond' if opts.cond else '')
     return c, desc
 
 #----------------------------------------------------------------------------
@@ -140,6 +147,8 @@ def selection_config(opts, c):
         train_args = shlex.split(opts.select_args or '')
     except ValueError as err:
         raise UserError(f'--select-args: {err}') from err
+    if opts.cond: # the candidates re-train conditional, as the search ran
+        train_args = ['--cond=1'] + train_args
     from nas.search import selection
     for arg in train_args:
         if arg.split('=', 1)[0] in selection.OWN_TRAIN_OPTIONS:
@@ -155,7 +164,8 @@ def selection_config(opts, c):
 # --dry-run: build the networks (and the algorithm) in memory and describe them and the space; nothing touches the
 # disk and no reward is computed.
 
-def describe_search(c, opts):
+def build_search(c):
+    """(dataset, G, D, algorithm) of config `c`, built on the CPU."""
     dataset = dnnlib.util.construct_class_by_name(**c.training_set_kwargs)
     common_kwargs = dict(c_dim=dataset.label_dim, img_resolution=dataset.resolution, img_channels=dataset.num_channels)
     try:
@@ -164,6 +174,16 @@ def describe_search(c, opts):
         raise UserError(f'--backbone: the supernet {c.G_kwargs.class_name} is not available ({err})') from err
     D = dnnlib.util.construct_class_by_name(**c.D_kwargs, **common_kwargs)
     algorithm = dnnlib.util.construct_class_by_name(G=G, D=D, device=torch.device('cpu'), **c.algorithm_kwargs)
+    return dataset, G, D, algorithm
+
+def check_budget(c):
+    """--max-params/--max-flops: the algorithm, built in memory, checks that the space can meet them (a UserError
+    naming the option otherwise) before anything is written."""
+    if c.algorithm_kwargs.get('max_params') is not None or c.algorithm_kwargs.get('max_flops') is not None:
+        build_search(c)
+
+def describe_search(c, opts):
+    dataset, G, D, algorithm = build_search(c)
     size = G.space_size()
     print(f'Search space size:      {size} (~{float(size):.3g}) architectures')
     describe = methods.get(opts.method).describe

@@ -8,6 +8,7 @@ import torch
 
 import dnnlib
 from nas import backbones
+from nas import cost
 from nas.genotype import Genotype
 from nas.search import methods
 from nas.search.autogan import top_k
@@ -47,6 +48,8 @@ class RandomSearch(SearchAlgorithm):
         evaluator_kwargs = {},          # metrics.fast.FastEvaluator options (dataset_kwargs or real_stats, detector).
         reward_note     = None,         # One line for the log on what the reward is and why, None = none.
         seed            = 0,            # Seed of the candidates and of each child's init and noise.
+        max_params      = None,         # Parameter budget of every candidate (nas.cost), None = none.
+        max_flops       = None,         # FLOP budget of every candidate per image (nas.cost), None = none.
     ):
         super().__init__(G, D, device)
         self.device = torch.device(device)
@@ -62,13 +65,39 @@ class RandomSearch(SearchAlgorithm):
         self.reward = RewardEvaluator(self.device, reward, reward_samples, evaluator_kwargs, reward_note)
         self.seed = seed
         rng = np.random.default_rng(seed)
-        self.genotypes = [sample_genotype(space, rng, resolution=G.img_resolution, channels=genotype_channels,
-                                          mode=mode) for _ in range(num_samples)]
+        self.budget = cost.Budget(max_params, max_flops)
+        if self.budget:
+            self.genotypes = self._sample_within_budget(rng, G, genotype_channels, mode)
+        else:
+            self.genotypes = [sample_genotype(space, rng, resolution=G.img_resolution, channels=genotype_channels,
+                                              mode=mode) for _ in range(num_samples)]
         backbones.get(space).show_genotype(G, self.genotypes[0]) # runnable for the loop's fakes grids
         self.D_init = copy.deepcopy(D.state_dict())
         self.rewards = []           # reward of every candidate trained so far
         self.best = None            # index of the best candidate so far
         self.best_G = None          # its trained child network
+
+    # With a budget, a candidate over it is rejected and drawn again (uniform over the architectures within budget);
+    # the additive cost model (a lower bound, exact outside the AutoGAN space) rejects most without a build.
+    MAX_DRAWS = 1000                # Draws per candidate before the budget is called too tight.
+
+    def _sample_within_budget(self, rng, G, channels, mode):
+        backbone = backbones.get(self.space)
+        kwargs = dict(resolution=G.img_resolution, channels=channels, mode=mode)
+        model = cost.space_cost_model(self.space, img_channels=G.img_channels, c_dim=G.c_dim, **kwargs)
+        self.budget.check(model)
+        sizes = backbone.choice_sizes(**kwargs)
+        genotypes = []
+        for _ in range(self.num_samples):
+            for _draw in range(self.MAX_DRAWS):
+                indices = [int(rng.integers(n)) for n in sizes] # as Backbone.sample_genotype draws
+                if self.budget.fits(model.cost(indices)) and self.budget.fits(model.exact(indices)):
+                    genotypes.append(backbone.genotype_from_choices(indices, **kwargs))
+                    break
+            else:
+                raise dnnlib.util.UserError(f'{self.budget.describe()}: no architecture within budget in '
+                                            f'{self.MAX_DRAWS} uniform draws')
+        return genotypes
 
     def build_child(self, index):
         """Candidate `index`'s generator with fresh weights."""

@@ -1,6 +1,7 @@
 """Architecture search driver, the twin of the StyleGAN2-ADA training loop (Karras et al. 2020) for alphaGAN
 (Tian et al. 2022) and AutoGAN (Gong et al. 2019): splits, iterations, genotypes, plots, exact resume."""
 
+import copy
 import json
 import math
 import os
@@ -12,6 +13,7 @@ import torch
 import tqdm
 
 import dnnlib
+from nas import cost
 from nas import viz
 from nas.search.base import SearchData
 from torch_utils import checkpoint
@@ -173,10 +175,13 @@ def save_search_state(run_dir, iteration, algorithm, data, history, monitor, opt
 #----------------------------------------------------------------------------
 # The end of a search on process 0: found.json, the final plots and the report.
 
-def write_results(run_dir, genotype, history, algorithm=None):
-    genotype.to_json(os.path.join(run_dir, 'found.json'))
+def write_results(run_dir, genotype, history, algorithm=None, img_channels=3, c_dim=0):
+    found = copy.deepcopy(genotype) # found.json adds the exact cost of the generator it builds (nas.cost)
+    found_cost = cost.genotype_cost(genotype, img_channels, c_dim)
+    found.provenance['extra'] = dict(found.provenance.get('extra') or {}, **found_cost)
+    found.to_json(os.path.join(run_dir, 'found.json'))
     history.plot(run_dir, genotype, algorithm)
-    distributed.print0(f'Found architecture: {os.path.join(run_dir, "found.json")}')
+    distributed.print0(f'Found architecture: {os.path.join(run_dir, "found.json")} ({cost.describe(found_cost)})')
     try:
         from nas import report # imported here: a broken report must not cost the search its result
         distributed.print0(f'Report: {report.write_report(run_dir)}')
@@ -330,7 +335,8 @@ def search_loop(
         genotype = selection.select_genotype(run_dir, algorithm, dict(provenance, seed=random_seed,
             iteration=num_iters), device=device.type, resume=resume, **select_kwargs)
     if writer:
-        write_results(run_dir, genotype, history, algorithm)
+        write_results(run_dir, genotype, history, algorithm, img_channels=dataset.num_channels,
+                      c_dim=dataset.label_dim)
     distributed.print0('Exiting...')
     return genotype
 

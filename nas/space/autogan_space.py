@@ -50,6 +50,15 @@ def genotype_to_sample(genotype):
         raise ValueError(f'genotype: backbone: expected \'autogan\', got {g.backbone!r}')
     return [encode_cell(g.ops[name], i) for i, name in enumerate(primitives.AUTOGAN_CELLS)]
 
+def split_tokens(tokens):
+    """Every cell's token indices in one flat list (the order of Backbone.choice_sizes) -> a full sample."""
+    sample, start = [], 0
+    for s in range(len(primitives.AUTOGAN_CELLS)):
+        count = len(primitives.autogan_token_sizes(s))
+        sample.append(tuple(int(t) for t in tokens[start:start + count]))
+        start += count
+    return sample
+
 def random_sample(rng, num_cells=3):
     """Uniform sample from a numpy Generator: every token independent."""
     return [tuple(int(rng.integers(n)) for n in primitives.autogan_token_sizes(s)) for s in range(num_cells)]
@@ -210,7 +219,7 @@ class SharedCell(_CellBase):
 class SharedGenerator(cell_generator.CellGenerator):
     def __init__(self,
         z_dim           = 128,      # Input latent (Z) dimensionality.
-        c_dim           = 0,        # Conditioning label dimensionality; unconditional.
+        c_dim           = 0,        # Conditioning label dimensionality, 0 = unconditional (see CellGenerator).
         img_resolution  = 32,       # Final output resolution, 8 * bottom_width.
         img_channels    = 3,        # Number of output color channels.
         g_channels      = 128,      # Channels of every feature map (authors' search: 128).
@@ -220,7 +229,7 @@ class SharedGenerator(cell_generator.CellGenerator):
     ):
         super().__init__()
         cells = {name: SharedCell(i, g_channels, skip_out) for i, name in enumerate(primitives.AUTOGAN_CELLS)}
-        self._build('AutoGAN', z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init, cells)
+        self._build(z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init, cells)
         self.sample = None
         self._cell_ops = None
 
@@ -236,7 +245,7 @@ class SharedGenerator(cell_generator.CellGenerator):
         """Images of the current child in [-1, 1] at bottom_width * 2^(cells in the sample)."""
         if self.sample is None:
             raise RuntimeError('SharedGenerator: call set_arch(sample) first')
-        return self._run(z, {name: (cell,) for name, cell in self._cell_ops.items()})
+        return self._run(z, c, {name: (cell,) for name, cell in self._cell_ops.items()})
 
     def child_state_dict(self):
         """The current child's weights under the names of the derived Generator (with g_channels and skip_out of
@@ -267,7 +276,7 @@ class Generator(cell_generator.CellGenerator):
     def __init__(self,
         genotype,                   # Genotype.to_dict(), backbone 'autogan'.
         z_dim           = 128,      # Input latent (Z) dimensionality.
-        c_dim           = 0,        # Conditioning label dimensionality; unconditional.
+        c_dim           = 0,        # Conditioning label dimensionality, 0 = unconditional (see CellGenerator).
         img_resolution  = 32,       # Output resolution, 8 * bottom_width.
         img_channels    = 3,        # Number of output color channels.
         g_channels      = 256,      # Channels of every feature map (published net: 256).
@@ -278,10 +287,10 @@ class Generator(cell_generator.CellGenerator):
         super().__init__()
         g = self._set_genotype(genotype, 'autogan')
         cells = {name: Cell(i, g_channels, g.ops[name], skip_out) for i, name in enumerate(primitives.AUTOGAN_CELLS)}
-        self._build('AutoGAN', z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init, cells)
+        self._build(z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init, cells)
 
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode='const', **kwargs):
-        """Images in [-1, 1]; c and the StyleGAN2 sampling arguments are accepted and ignored."""
-        return self._run(z, {name: (cell,) for name, cell in self.genotype['ops'].items()})
+        """Images in [-1, 1] of labels c; the StyleGAN2 sampling arguments are accepted and ignored."""
+        return self._run(z, c, {name: (cell,) for name, cell in self.genotype['ops'].items()})
 
 #----------------------------------------------------------------------------

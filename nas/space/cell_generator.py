@@ -9,9 +9,12 @@ from torch_utils import misc
 
 #----------------------------------------------------------------------------
 # Linear(z -> C x bw x bw), the cells (x2 each), BN-ReLU-conv3x3-tanh to RGB. A subclass calls _build with its cells;
-# its forward calls _run(z, {cell name: extra arguments}), which runs the named cells in order, each as
+# its forward calls _run(z, c, {cell name: extra arguments}), which runs the named cells in order, each as
 # cell(x, skip_outs, *arguments) -> (its skip-out, its output). Running fewer cells than were built (AutoGAN's growing
-# search) gives bottom_width * 2^cells pixels.
+# search) gives bottom_width * 2^cells pixels. Conditional (c_dim > 0): a class embedding, a bias-free
+# Linear(c -> z_dim), is added to z before l1, so that the label enters with the latent as in conditional GANs
+# (Mirza & Osindero 2014); it works unchanged for every op of the cells, searched and derived alike, and adds
+# c_dim * z_dim parameters. With one-hot labels it is an embedding table, initialised N(0, 1) on z's scale.
 
 class CellGenerator(torch.nn.Module):
     def _set_genotype(self, genotype, backbone):
@@ -24,12 +27,11 @@ class CellGenerator(torch.nn.Module):
         return g
 
     def _build(self,
-        backbone,                   # Name in error messages.
         z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, # As the subclass's constructor.
         init,                       # Weight init, one of nas.space.ops.INITS.
         cells,                      # {name: cell}, or a function returning it, called once l1 is built.
     ):
-        bottom_width = ops.bottom_width_for(backbone, c_dim, img_resolution, bottom_width)
+        bottom_width = ops.bottom_width_for(img_resolution, bottom_width)
         self.z_dim = z_dim
         self.c_dim = c_dim
         self.img_resolution = img_resolution
@@ -41,9 +43,16 @@ class CellGenerator(torch.nn.Module):
         self.cells = torch.nn.ModuleDict(cells() if callable(cells) else cells) # after l1: its init draws come first
         self.to_rgb = ops.to_rgb(g_channels, img_channels)
         ops.init_weights(self, init)
+        self.embed = None
+        if c_dim > 0: # built last: an unconditional net draws the same initial weights as before
+            self.embed = torch.nn.Linear(c_dim, z_dim, bias=False)
+            torch.nn.init.normal_(self.embed.weight)
 
-    def _run(self, z, cell_args):
+    def _run(self, z, c, cell_args):
         misc.assert_shape(z, [None, self.z_dim])
+        if self.c_dim > 0:
+            misc.assert_shape(c, [z.shape[0], self.c_dim])
+            z = z + self.embed(c.to(z.dtype))
         x = self.l1(z).reshape(-1, self.g_channels, self.bottom_width, self.bottom_width)
         skip_outs = dict()
         for name, args in cell_args.items():

@@ -114,13 +114,11 @@ OPS = {
 }
 
 #----------------------------------------------------------------------------
-# Geometry of a three-cell generator (x2 per cell, conventional and AutoGAN): unconditional, resolution 8 * bottom.
+# Geometry of a three-cell generator (x2 per cell, conventional and AutoGAN): resolution 8 * bottom.
 
-def bottom_width_for(backbone, c_dim, img_resolution, bottom_width=None):
+def bottom_width_for(img_resolution, bottom_width=None):
     if bottom_width is None:
         bottom_width = img_resolution // 8
-    if c_dim != 0:
-        raise ValueError(f'c_dim: the {backbone} generator is unconditional, got c_dim={c_dim}')
     if bottom_width * 8 != img_resolution:
         raise ValueError(f'img_resolution {img_resolution} is not 8 * bottom_width {bottom_width}')
     return bottom_width

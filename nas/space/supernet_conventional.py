@@ -63,7 +63,7 @@ class SupernetGenerator(cell_generator.CellGenerator):
 
     def __init__(self,
         z_dim           = 128,      # Input latent (Z) dimensionality.
-        c_dim           = 0,        # Conditioning label dimensionality; unconditional.
+        c_dim           = 0,        # Conditioning label dimensionality, 0 = unconditional (see CellGenerator).
         img_resolution  = 32,       # Output resolution, 8 * bottom_width.
         img_channels    = 3,        # Number of output color channels.
         g_channels      = 256,      # Channels of every feature map (paper: 256).
@@ -84,7 +84,7 @@ class SupernetGenerator(cell_generator.CellGenerator):
         self.candidates = dict(
             normal=primitives.candidates('conventional', 'normal', normal_ops),
             up=primitives.candidates('conventional', 'up', up_ops))
-        self._build('conventional', z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init,
+        self._build(z_dim, c_dim, img_resolution, img_channels, g_channels, bottom_width, init,
                     cells=lambda: {name: SearchCell(name, g_channels, **self.candidates)
                                    for name in primitives.CONVENTIONAL_CELLS})
 
@@ -160,9 +160,9 @@ class SupernetGenerator(cell_generator.CellGenerator):
     # Generator interface.
 
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode='const', **kwargs):
-        """Images in [-1, 1] from the mixed supernet; c and the StyleGAN2 sampling arguments are ignored."""
+        """Images in [-1, 1] of labels c from the mixed supernet; the StyleGAN2 sampling arguments are ignored."""
         weights = self.edge_weights()
-        return self._run(z, {name: ({edge: w for (cell, edge), w in weights.items() if cell == name},)
+        return self._run(z, c, {name: ({edge: w for (cell, edge), w in weights.items() if cell == name},)
                              for name in self.cells})
 
     def extra_repr(self):

@@ -76,6 +76,6 @@ class SupernetDiscriminator(Discriminator):
         h = self.block1(img)
         for i, name in enumerate(SEARCHED_BLOCKS):
             h = getattr(self, name)(h, weights[2 * i], weights[2 * i + 1])
-        return self.l5(F.relu(h).sum(dim=[2, 3]))
+        return self.head(h, c)
 
 #----------------------------------------------------------------------------
