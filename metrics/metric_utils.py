@@ -272,8 +272,11 @@ def compute_feature_stats_for_dataset(opts, detector, mode='features', max_items
     # Measure.
     stats = FeatureStats(max_items=num_items, **stats_kwargs)
     item_subset = [(i * opts.num_gpus + opts.rank) % num_items for i in range((num_items - 1) // opts.num_gpus + 1)]
+    # The loader's own generator: a DataLoader draws its workers' base seed from the global RNG otherwise, so a
+    # search or training run would continue differently after a measured pass than after a cached one.
     loader = torch.utils.data.DataLoader(dataset=dataset, sampler=item_subset, batch_size=opts.batch_size,
-                                         num_workers=opts.num_workers, pin_memory=(opts.device.type == 'cuda'))
+                                         num_workers=opts.num_workers, pin_memory=(opts.device.type == 'cuda'),
+                                         generator=torch.Generator().manual_seed(0))
     with progress_bar(opts, num_items, f'{getattr(dataset, "name", "dataset")} features') as bar:
         for images, _labels in loader:
             if resolution is not None:

@@ -2,9 +2,11 @@
 iterations, the derived architecture, and scalar curves such as the duality gap or the reward."""
 
 import math
+import textwrap
 
 import matplotlib
 matplotlib.use('Agg') # files only, no display
+import matplotlib.patches
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -62,62 +64,103 @@ def plot_alphas(history, path, max_cols=6):
     _save(fig, path)
 
 #----------------------------------------------------------------------------
-# architecture.png: one box per panel of the genotype's backbone (Backbone.architecture_panels): conventional and
-# AutoGAN one per cell, StyleGAN2 one strip of synthesis layers with their op and W_i.
+# architecture.png: the genotype as its backbone lays it out (Backbone.architecture_graph, nas/backbones/base.py),
+# every op and W choice written on the drawing. One x unit is 1.6 inches, one y unit 1.2 inches. A 'skip' edge is a
+# dashed curve above or below the nodes it passes, its label at the curve's middle; every arrow stops at the outline
+# of its nodes.
+
+X_INCH, Y_INCH = 1.6, 1.2
+NOTE_INCH = 0.22                # Height of one note line under the drawing.
+BOX_STEM = 0.12                 # x units from a box's left end to where the op arrows between boxes run.
+GRAPH_COLOURS = plt.get_cmap('tab10')
+
+def architecture_figure(genotype):
+    """The drawing of `genotype` as a matplotlib figure (the caller saves or closes it)."""
+    from nas import backbones # imports torch; only needed here
+    graph = backbones.get(genotype.backbone).architecture_graph(genotype)
+    return draw_graph(graph, f'{genotype.backbone} / {genotype.mode} / {genotype.resolution}px')
 
 def plot_architecture(genotype, path):
-    from nas import backbones # imports torch; only needed here
-    backbone = backbones.get(genotype.backbone)
-    graph = backbone.cell_graph(genotype)
-    if graph is not None:
-        _plot_graph(*graph, f'{genotype.backbone} / {genotype.mode} / {genotype.resolution}px', path)
-        return
-    panels = backbone.architecture_panels(genotype)
-    height = max(len(lines) for _, lines in panels) * 0.28 + 0.9
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), height), squeeze=False)
-    for ax, (title, lines) in zip(axes.flat, panels):
-        ax.axis('off')
-        ax.set_title(title, fontsize=10)
-        ax.text(0.02, 0.98, '\n'.join(lines), va='top', ha='left', family='monospace', fontsize=8,
-                transform=ax.transAxes, bbox=dict(boxstyle='round', facecolor='#eef3fb', edgecolor='#5577aa'))
-    fig.suptitle(f'{genotype.backbone} / {genotype.mode} / {genotype.resolution}px', fontsize=9)
-    fig.tight_layout()
-    _save(fig, path)
+    _save(architecture_figure(genotype), path)
 
-# A cell graph (Backbone.cell_graph): nodes as circles, edges as arrows named by their op. An edge that passes over
-# other nodes (a skip edge, more than 2 apart in x) is a dashed quadratic curve above them, its op at its top.
+def _skip_curve(p0, p1, route):
+    """Points of a cubic curve from p0 to p1 that leaves and enters vertically, 0.3 + 0.15 y-units per x-unit of
+    span above or below them, so that it passes over the nodes between."""
+    (x0, y0), (x1, y1) = p0, p1
+    bulge = 0.3 + 0.15 * abs(x1 - x0)
+    cy = max(y0, y1) + bulge if route == 'above' else min(y0, y1) - bulge
+    ts = np.linspace(0, 1, 51)[:, None]
+    return ((1 - ts) ** 3 * [x0, y0] + 3 * ts * (1 - ts) ** 2 * [x0, cy] + 3 * ts ** 2 * (1 - ts) * [x1, cy]
+            + ts ** 3 * [x1, y1])
 
-def _plot_graph(nodes, edges, title, path):
-    xs = [x for _label, x, _y in nodes.values()]
-    ys = [y for _label, _x, y in nodes.values()]
-    top = max(ys)
-    fig, ax = plt.subplots(figsize=(1.6 * (max(xs) - min(xs) + 1), 3.6))
-    for source, target, op in edges:
-        (_, x0, y0), (_, x1, y1) = nodes[source], nodes[target]
-        if x1 - x0 > 2:
-            cx, cy = (x0 + x1) / 2, max(y0, y1) + 0.3 + 0.15 * (x1 - x0) # control point of the curve
-            ts = np.linspace(0, 1, 50)[:, None]
-            curve = (1 - ts) ** 2 * [x0, y0] + 2 * ts * (1 - ts) * [cx, cy] + ts ** 2 * [x1, y1]
-            ax.plot(curve[:-3, 0], curve[:-3, 1], color='#7788bb', linestyle='--', linewidth=1)
-            ax.annotate('', xy=(x1, y1), xytext=tuple(curve[-8]), arrowprops=dict(arrowstyle='->', color='#7788bb',
-                        shrinkA=0, shrinkB=11, linewidth=1))
-            mx, my = curve[25]
-            top = max(top, my)
-        else:
-            ax.annotate('', xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle='->', color='#335',
-                        shrinkA=11, shrinkB=11, linewidth=1))
-            mx, my = (x0 + x1) / 2, (y0 + y1) / 2
-        ax.text(mx, my, op, fontsize=7, ha='center', va='center', color='#224',
-                bbox=dict(boxstyle='round,pad=0.15', facecolor='white', edgecolor='none', alpha=0.9))
-    for label, x, y in nodes.values():
-        ax.text(x, y, label, fontsize=7, ha='center', va='center',
-                bbox=dict(boxstyle='circle,pad=0.3', facecolor='#eef3fb', edgecolor='#5577aa'))
-    ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
-    ax.set_ylim(min(ys) - 0.4, top + 0.3)
+def _box_width(label, fontsize):
+    """Width in x units of a box label (an estimate: 0.6 em per character)."""
+    return max(len(line) for line in label.split('\n')) * 0.6 * fontsize / 72 / X_INCH + 0.1
+
+def _colour(index, default):
+    return default if index is None else GRAPH_COLOURS(index % GRAPH_COLOURS.N)
+
+def draw_graph(graph, title, fontsize=9):
+    """A figure of a nas.backbones.base.Graph at X_INCH x Y_INCH per unit."""
+    nodes = graph.nodes
+    def anchor(name, style):
+        node = nodes[name]
+        return (node.x + (BOX_STEM if style != 'w' else 0), node.y) if node.shape == 'box' else (node.x, node.y)
+    curves = {i: _skip_curve(anchor(e.source, e.style), anchor(e.target, e.style), e.route)
+              for i, e in enumerate(graph.edges) if e.style == 'skip'}
+    xs = [n.x for n in nodes.values()] + [n.x + _box_width(n.label, fontsize) for n in nodes.values() if n.shape == 'box']
+    xs += [x for g in graph.groups for x in (g.x0, g.x1)]
+    ys = [n.y for n in nodes.values()] + [y for c in curves.values() for y in (c[:, 1].min(), c[:, 1].max())]
+    xlim, ylim = (min(xs) - 0.5, max(xs) + 0.5), (min(ys) - 0.4, max(ys) + 0.4)
+    width, height = X_INCH * (xlim[1] - xlim[0]), Y_INCH * (ylim[1] - ylim[0])
+    notes = [line for note in graph.notes
+             for line in textwrap.wrap(note, int(width * 72 / (0.6 * (fontsize - 1))))] # 0.6 em per character
+    top, bottom = 0.4, 0.1 + NOTE_INCH * len(notes)
+    total = height + top + bottom
+    fig = plt.figure(figsize=(width, total))
+    ax = fig.add_axes([0, bottom / total, 1, height / total])
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
     ax.axis('off')
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    _save(fig, path)
+    fig.suptitle(title, fontsize=fontsize + 2, y=1 - 0.1 / total, va='top')
+    for i, note in enumerate(notes):
+        fig.text(0.01, (bottom - 0.05 - NOTE_INCH * (i + 0.5)) / total, note, fontsize=fontsize - 1, color='0.3',
+                 va='center')
+
+    # Groups behind, then the nodes (drawn first, so their outlines are placed when the arrows stop at them), then the
+    # edges and their labels on top.
+    for group in graph.groups:
+        ax.add_patch(matplotlib.patches.FancyBboxPatch((group.x0, group.y0), group.x1 - group.x0, group.y1 - group.y0,
+                     boxstyle='round,pad=0,rounding_size=0.05', facecolor='#f3f3f3', edgecolor='#c8c8c8', zorder=0))
+        ax.text(group.x1 - 0.05, (group.y0 + group.y1) / 2, group.label, fontsize=fontsize, ha='right', va='center',
+                color='0.35', zorder=1)
+    patches = dict()
+    for name, node in nodes.items():
+        edge = _colour(node.colour, '#5577aa')
+        if node.shape == 'box':
+            text = ax.text(node.x, node.y, node.label, fontsize=fontsize, ha='left', va='center', zorder=2,
+                           bbox=dict(boxstyle='round,pad=0.3', facecolor='white', edgecolor=edge, linewidth=1.5))
+        else:
+            text = ax.text(node.x, node.y, node.label, fontsize=fontsize, ha='center', va='center', zorder=2,
+                           bbox=dict(boxstyle='circle,pad=0.3', facecolor='#eef3fb', edgecolor=edge, linewidth=1.5))
+        patches[name] = text.get_bbox_patch()
+    for i, e in enumerate(graph.edges):
+        start, end = anchor(e.source, e.style), anchor(e.target, e.style)
+        colour = _colour(e.colour, '#7788bb' if e.style == 'skip' else '#334')
+        arrow = dict(arrowstyle='->', color=colour, shrinkA=1, shrinkB=1, patchB=patches[e.target],
+                     linewidth=0.9 if e.style == 'w' else 1.1)
+        if e.style == 'skip':
+            curve = curves[i]
+            ax.plot(curve[2:-4, 0], curve[2:-4, 1], color=colour, linestyle='--', linewidth=1.1, zorder=3)
+            ax.annotate('', xy=end, xytext=tuple(curve[-6]), arrowprops=arrow, zorder=3)
+            middle = curve[len(curve) // 2]
+        else:
+            ax.annotate('', xy=end, xytext=start, arrowprops=dict(arrow, patchA=patches[e.source]), zorder=3)
+            middle = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
+        if e.label:
+            ax.text(*middle, e.label, fontsize=fontsize - 0.5, ha='center', va='center', color='#223', zorder=4,
+                    bbox=dict(boxstyle='round,pad=0.15', facecolor='white', edgecolor='none', alpha=0.9))
+    return fig
 
 #----------------------------------------------------------------------------
 # Scalars over iterations (duality gap, reward, entropy): one line per series {label: (xs, ys)} on one axis.

@@ -95,7 +95,9 @@ def mean_cov(x):
 def test_dataset_stats_match_hand_computed_and_hit_the_cache(env, monkeypatch):
     opts = opts_for(env)
     det = opts.get_detector()
+    rng_state = torch.get_rng_state()
     stats = metric_utils.compute_feature_stats_for_dataset(opts, det, capture_mean_cov=True, capture_all=True)
+    assert torch.equal(torch.get_rng_state(), rng_state) # measured or cached, the caller's random stream goes on alike
     expected = reference_features(env.images, return_features=True)
     np.testing.assert_allclose(stats.get_all(), expected, rtol=1e-5, atol=1e-5)
     files = os.listdir(env.cache_dir)

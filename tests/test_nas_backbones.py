@@ -55,8 +55,8 @@ def test_sampled_genotypes_build_the_generator_class(name, mode):
     G = dnnlib.util.construct_class_by_name(class_name=backbone.generator_class, genotype=g.to_dict(),
                                             img_resolution=res, img_channels=3, **kwargs).eval()
     assert G(torch.randn([2, 8]), None).shape == (2, 3, res, res)
-    panels = backbone.architecture_panels(g)
-    assert panels and all(title and lines for title, lines in panels)
+    graph = backbone.architecture_graph(g)
+    assert graph.nodes and all(e.source in graph.nodes and e.target in graph.nodes for e in graph.edges)
 
 @pytest.mark.parametrize('name,mode', cases())
 def test_search_networks_build(name, mode):

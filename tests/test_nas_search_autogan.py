@@ -247,6 +247,16 @@ def test_metric_reward_needs_logits():
     with pytest.raises(Exception, match='--reward=is'):
         alg.child_reward([(0, 0, 0, 0)])
 
+def test_reward_leaves_the_random_streams_where_they_were():
+    def noisy_reward(G):
+        return float(torch.randn([]) + np.random.rand())
+    evaluator = reward_module.RewardEvaluator('cpu', reward=noisy_reward)
+    G = SharedGenerator(g_channels=4, img_resolution=16, bottom_width=2)
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()[1].copy()
+    first = evaluator(G)
+    assert torch.equal(torch.get_rng_state(), torch_state) and np.array_equal(np.random.get_state()[1], np_state)
+    assert evaluator(G) == first # the same draws again
+
 @pytest.mark.parametrize('given, note', [
     (None, 'Reward: 1/FID (the default: the detector offline has no logits, so no Inception Score)'),
     ('fid', 'Reward: 1/FID'),

@@ -1,6 +1,8 @@
 """What ganas knows of one search space (alphaGAN's conventional and StyleGAN2 spaces, Tian et al. 2022; AutoGAN's,
 Gong et al. 2019), as one Backbone object per space, and the registry the CLIs, search and report find them in."""
 
+import collections
+
 import dnnlib
 from nas.space import primitives
 
@@ -29,6 +31,20 @@ def names():
 def by_search_class(class_name):
     """The Backbone whose search generator is `class_name`, or None."""
     return next((b for b in _backbones.values() if b.search_class == class_name), None)
+
+#----------------------------------------------------------------------------
+# The drawing of a genotype (architecture.png, nas/viz.py): plain data a backbone lays out, in figure units (an x
+# unit is 1.6 inches, a y unit 1.2 inches). Nodes are feature maps ('circle') or layers ('box', its label starting
+# at x); an edge is an op ('op': solid arrow, its label on it), a skip or shortcut ('skip': dashed, curved 'above' or
+# 'below' the nodes it passes), or a W_i feeding a layer ('w': thin). `colour` is an index into a 10-colour palette
+# (a W_i's edge and the layers it feeds), None = the default. Groups are shaded boxes behind nodes (a resolution's
+# layers), notes are lines under the drawing.
+
+GraphNode = collections.namedtuple('GraphNode', ['label', 'x', 'y', 'shape', 'colour'], defaults=['circle', None])
+GraphEdge = collections.namedtuple('GraphEdge', ['source', 'target', 'label', 'style', 'route', 'colour'],
+                                   defaults=['op', 'straight', None])
+GraphGroup = collections.namedtuple('GraphGroup', ['label', 'x0', 'y0', 'x1', 'y1'])
+Graph = collections.namedtuple('Graph', ['nodes', 'edges', 'groups', 'notes'], defaults=[(), ()])
 
 #----------------------------------------------------------------------------
 # One search space. A backbone module subclasses this and registers an instance; every method has the form the
@@ -113,17 +129,13 @@ class Backbone:
         """The --cfg a genotype of this space re-trains with at this resolution by default."""
         raise NotImplementedError
 
-    def architecture_panels(self, genotype):
-        """The drawing (architecture.png): [(title, lines)] describing the genotype, one panel per cell or part."""
-        raise NotImplementedError
-
     def genotype_table(self, genotype):
         """The report's table of a genotype as (header, rows) of plain strings, None = show its JSON."""
         return None
 
-    def cell_graph(self, genotype):
-        """The drawing as a graph: (nodes {name: (label, x, y)}, edges [(source, target, op)]), None = draw the
-        architecture_panels as text."""
-        return None
+    def architecture_graph(self, genotype):
+        """The drawing of a genotype (architecture.png) as a Graph of its cells or layers, with every op and W
+        choice written on it."""
+        raise NotImplementedError
 
 #----------------------------------------------------------------------------

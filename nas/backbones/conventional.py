@@ -113,30 +113,27 @@ class ConventionalBackbone(base.Backbone):
                                    up_ops=opts.up_ops, gumbel=opts.gumbel, gumbel_tau=opts.gumbel_tau)
         return G_kwargs, dnnlib.EasyDict(class_name=self.discriminator_class, d_channels=opts.d_channels)
 
-    def architecture_panels(self, genotype):
-        panels = []
-        for cell, ops in genotype.ops.items():
-            edges = primitives.CONVENTIONAL_UP_EDGES + primitives.CONVENTIONAL_NORMAL_EDGES
-            lines = [f'{edge}: {ops[edge]}' for edge in edges if edge in ops]
-            lines += [f'skip from {src}: {op}' for src, op in ops.get('skip', {}).items()]
-            panels.append((cell, lines))
-        return panels
-
-    def cell_graph(self, genotype):
+    def architecture_graph(self, genotype):
         # Paper Fig. 2, cells left to right: the input, node1 = up0(input) and node3 = up1(input) after the
         # up-sampling edges, node2 = n0(node1), the output n1(node2) + n2(node3) + the skips from earlier node1s.
-        nodes, edges = {'c0.out': ('z', 0, 0)}, []
+        nodes, edges = {'c0.out': base.GraphNode('input', 0, 0)}, []
         for i, cell in enumerate(primitives.CONVENTIONAL_CELLS):
             ops, x, prev = genotype.ops[cell], 3 * i, f'c{i}.out'
-            nodes.update({f'c{i + 1}.node1': ('1', x + 1, 0.6), f'c{i + 1}.node3': ('3', x + 1, -0.6),
-                          f'c{i + 1}.node2': ('2', x + 2, 0.6), f'c{i + 1}.out': (f'{cell}\nout', x + 3, 0)})
-            edges += [(prev, f'c{i + 1}.node1', ops['up0']), (prev, f'c{i + 1}.node3', ops['up1']),
-                      (f'c{i + 1}.node1', f'c{i + 1}.node2', ops['n0']), (f'c{i + 1}.node2', f'c{i + 1}.out', ops['n1']),
-                      (f'c{i + 1}.node3', f'c{i + 1}.out', ops['n2'])]
+            nodes.update({f'c{i + 1}.node1': base.GraphNode('1', x + 1, 0.6),
+                          f'c{i + 1}.node3': base.GraphNode('3', x + 1, -0.6),
+                          f'c{i + 1}.node2': base.GraphNode('2', x + 2, 0.6),
+                          f'c{i + 1}.out': base.GraphNode(f'{cell}\nout', x + 3, 0)})
+            edges += [base.GraphEdge(prev, f'c{i + 1}.node1', ops['up0']),
+                      base.GraphEdge(prev, f'c{i + 1}.node3', ops['up1']),
+                      base.GraphEdge(f'c{i + 1}.node1', f'c{i + 1}.node2', ops['n0']),
+                      base.GraphEdge(f'c{i + 1}.node2', f'c{i + 1}.out', ops['n1']),
+                      base.GraphEdge(f'c{i + 1}.node3', f'c{i + 1}.out', ops['n2'])]
             for src, op in ops.get('skip', {}).items():
-                edges.append((f'c{primitives.CONVENTIONAL_CELLS.index(src) + 1}.node1', f'c{i + 1}.out', op))
-        nodes['c0.out'] = ('input', 0, 0)
-        return nodes, edges
+                edges.append(base.GraphEdge(f'c{primitives.CONVENTIONAL_CELLS.index(src) + 1}.node1', f'c{i + 1}.out',
+                                            op, style='skip', route='above'))
+        notes = ['solid: the edges of each cell (up-sampling into nodes 1 and 3); dashed: skip edges from an earlier '
+                 "cell's node 1 (up-sampled once per cell crossed)"]
+        return base.Graph(nodes, edges, notes=notes)
 
     def genotype_table(self, genotype):
         edges = primitives.CONVENTIONAL_UP_EDGES + primitives.CONVENTIONAL_NORMAL_EDGES

@@ -134,10 +134,40 @@ class StyleGAN2Backbone(base.Backbone):
             rows.append((f'b{genotype.resolution}.torgb', 'torgb', None, f'W{w_idx[len(layers)]}'))
         return rows
 
-    def architecture_panels(self, genotype):
-        lines = [f'{"torgb" if kind == "torgb" else name:<10s} {op or "":<14s}' + (f' {w}' if w else '')
-                 for name, kind, op, w in self._layer_rows(genotype)]
-        return [('synthesis layers (op, W)' if genotype.w_idx else 'synthesis layers (op)', lines)]
+    def architecture_graph(self, genotype):
+        # Top to bottom: the mapping network's outputs W_1..W_n on the left, the synthesis layers on the right with
+        # their op, grouped by resolution; a line from W_i to every layer that reads it (StyleGAN2 itself: W_n).
+        num_w = genotype.channels.get('num_mapping_layers', 8)
+        rows = self._layer_rows(genotype)
+        if rows[-1][1] != 'torgb':
+            rows.append((f'b{genotype.resolution}.torgb', 'torgb', None, None))
+        step = 0.42 # y units between layers
+        nodes = {'const': base.GraphNode('const 4x4', 1.2, 0, shape='box')}
+        edges, groups, prev = [], [], 'const'
+        w_step = step * len(rows) / num_w
+        nodes['z'] = base.GraphNode('z', 0, 0)
+        for i in range(1, num_w + 1):
+            nodes[f'W{i}'] = base.GraphNode(f'W{i}', 0, -i * w_step, colour=i - 1)
+            edges.append(base.GraphEdge('z' if i == 1 else f'W{i - 1}', f'W{i}', ''))
+        for k, (name, kind, op, w) in enumerate(rows):
+            w = w or f'W{num_w}' # no W choice: every layer reads the mapping's last output
+            y = -(k + 1) * step
+            label = f'{name}  {op}  ({w})' if op else f'toRGB  ({w})'
+            nodes[name] = base.GraphNode(label, 1.2, y, shape='box', colour=int(w[1:]) - 1)
+            edges += [base.GraphEdge(prev, name, ''), base.GraphEdge(w, name, '', style='w', colour=int(w[1:]) - 1)]
+            prev = name
+            res = name.split('.')[0][1:]
+            if groups and groups[-1].label == f'{res}x{res}':
+                groups[-1] = groups[-1]._replace(y0=y - step / 2)
+            elif kind != 'torgb':
+                groups.append(base.GraphGroup(f'{res}x{res}', 1.1, y - step / 2, 3.4, y + step / 2))
+        nodes['img'] = base.GraphNode(f'image {genotype.resolution}x{genotype.resolution}', 1.2,
+                                      -(len(rows) + 1) * step, shape='box')
+        edges.append(base.GraphEdge(prev, 'img', ''))
+        dynamic = 'W_i chosen per layer' if genotype.w_idx else 'every layer reads W_n (StyleGAN2)'
+        notes = [f'left: mapping network z > W1 > ... > W{num_w}; right: synthesis layers (conv0 up-samples), '
+                 f'op and W; {dynamic}']
+        return base.Graph(nodes, edges, groups, notes)
 
     def genotype_table(self, genotype):
         return ['layer', 'kind', 'op', 'W'], [[name, kind, op or '-', w or '-']

@@ -4,6 +4,7 @@ Inception Score, 1/FID (Sec. 5.1), or any function of the generator."""
 import torch
 
 import dnnlib
+from training.training_loop import isolated_rng
 
 REWARDS = ('is', 'fid')
 
@@ -17,7 +18,8 @@ def resolve_reward(reward):
     return reward
 
 #----------------------------------------------------------------------------
-# Scores a generator, higher is better: in eval mode without gradients, its training mode restored after. A metric
+# Scores a generator, higher is better: in eval mode without gradients, its training mode restored after, and
+# without moving the search's random streams (a measurement, like the training loop's metrics). A metric
 # reward goes through metrics.fast.FastEvaluator, built at the first call, against real images at the side of the
 # child's output (average-pooled, as the shared D reads them, for AutoGAN's stage-0/1 children); the real
 # statistics of each side are computed once.
@@ -56,7 +58,8 @@ class RewardEvaluator:
         was_training = G.training
         G.eval()
         try:
-            return self._evaluate(G)
+            with isolated_rng(torch.device(self.device)):
+                return self._evaluate(G)
         finally:
             G.train(was_training)
 
