@@ -90,7 +90,7 @@ def test_report_page(toy):
     assert re.findall(r'<section id="([^"]+)">', text) == SECTIONS
     assert 'http' not in text # offline: every image embedded
     grids = embedded_pngs(section(text, 'grids'))
-    assert len(grids) == len(ARMS) and all(image.size[0] == 256 for image in grids) # 8 tiles of 32 px a row
+    assert len(grids) == len(ARMS) and all(image.size == (128, 128) for image in grids) # 4x4 tiles of 32 px: 16 images
     assert len(embedded_pngs(section(text, 'curves'))) == 1
     assert all(f'<td>{arm}</td>' in section(text, 'table') for arm in ARMS)
     assert 'Welch&#x27;s t-test (unequal variances)' in section(text, 'table')
