@@ -197,3 +197,43 @@ def test_pickle_round_trip():
     assert copy.init_kwargs.up_ops == 'no_deconv'
 
 #----------------------------------------------------------------------------
+
+#----------------------------------------------------------------------------
+# On CPU the supernet's cells and the conventional D run channels-last (torch_utils.misc.activation_memory_format):
+# every conv sees and gives channels-last tensors, with the contiguous layout's image, logits and gradients to float
+# tolerance. The tolerance of a gradient is scaled by the largest gradient: the biases of convs right before the
+# training-mode BatchNorm of to_rgb have a gradient that is zero but for rounding.
+
+def _conv_layouts(nets):
+    seen = []
+    for net in nets:
+        for m in net.modules():
+            if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d):
+                m.register_forward_hook(lambda _m, inputs, y: seen.append(all(
+                    t.is_contiguous(memory_format=torch.channels_last) for t in [inputs[0], y])))
+    return seen
+
+def _image_logits_grads(G, D, z):
+    img = G(z)
+    logits = D(img)
+    params = list(G.parameters()) + list(D.parameters())
+    return [img, logits, *torch.autograd.grad(logits.square().sum(), params)]
+
+@pytest.mark.parametrize('up_ops', ['default', 'learnable_interp'])
+def test_cpu_layers_run_channels_last_with_the_contiguous_numbers(monkeypatch, up_ops):
+    from torch_utils import misc
+    from training.networks_conventional import Discriminator
+    G = make_supernet(up_ops=up_ops).eval() # eval: both passes see the same BN statistics and spectral norms
+    D = Discriminator(img_resolution=32, d_channels=C).eval()
+    z = torch.randn(4, Z)
+    seen = _conv_layouts([G, D])
+    channels_last = _image_logits_grads(G, D, z)
+    assert len(seen) > 50 and all(seen)
+    assert channels_last[0].is_contiguous() # callers get G's image in the usual layout
+    seen.clear()
+    monkeypatch.setattr(misc, 'activation_memory_format', lambda device: torch.contiguous_format)
+    contiguous = _image_logits_grads(G, D, z)
+    assert len(seen) > 50 and not any(seen)
+    scale = max(t.abs().max().item() for t in contiguous)
+    for a, b in zip(channels_last, contiguous, strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5 * scale)

@@ -33,6 +33,14 @@ def constant(value, shape=None, dtype=None, device=None, memory_format=None):
     return tensor
 
 #----------------------------------------------------------------------------
+# Memory format of convolutional activations on a device: channels-last on CPU, where oneDNN's convolutions (the
+# depthwise ones most of all) read and write NHWC without reordering, contiguous elsewhere. Chosen at forward from the
+# input's device, never stored, so weights, state dicts and pickles do not change.
+
+def activation_memory_format(device):
+    return torch.channels_last if device.type == 'cpu' else torch.contiguous_format
+
+#----------------------------------------------------------------------------
 # Silence the tracer's warnings about Python values while asserting shapes inside torch.jit.trace.
 
 @contextlib.contextmanager

@@ -75,6 +75,7 @@ class OptimizedDisBlock(torch.nn.Module):
         self.c_sc = SNConv2d(in_channels, out_channels, 1, sn=sn)
 
     def forward(self, x):
+        x = x.contiguous(memory_format=misc.activation_memory_format(x.device)) # the blocks below keep the format
         h = F.avg_pool2d(self.c2(F.relu(self.c1(x))), 2)
         return h + self.c_sc(F.avg_pool2d(x, 2))
 

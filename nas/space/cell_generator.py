@@ -54,10 +54,11 @@ class CellGenerator(torch.nn.Module):
             misc.assert_shape(c, [z.shape[0], self.c_dim])
             z = z + self.embed(c.to(z.dtype))
         x = self.l1(z).reshape(-1, self.g_channels, self.bottom_width, self.bottom_width)
+        x = x.contiguous(memory_format=misc.activation_memory_format(x.device)) # the cells keep the format
         skip_outs = dict()
         for name, args in cell_args.items():
             skip_outs[name], x = self.cells[name](x, skip_outs, *args)
-        img = self.to_rgb(x)
+        img = self.to_rgb(x).contiguous() # callers get the usual layout
         res = self.bottom_width << len(cell_args)
         misc.assert_shape(img, [z.shape[0], self.img_channels, res, res])
         return img
