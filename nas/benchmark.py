@@ -26,28 +26,29 @@ from training import stylegan2_ada_import
 GENOTYPES = os.path.join(demo.ROOT, 'nas', 'genotypes')
 
 #----------------------------------------------------------------------------
-# Budgets. Every cell-space arm re-trains with the same width, batch, kimg and recipe (train.py --cfg=conv_cifar:
-# hinge loss, Adam 2e-4 (0, 0.9), n_critic 5, AutoGAN's D; linear decay off, G_ema on); the two StyleGAN2 arms
-# share their own (train.py --cfg=stylegan2 at the dynw search's width). num: test images and generated images
-# per FID/KID (KID is unbiased at any N; FID is biased upwards at small N, so compare FIDs of equal N only).
-# full: sized for about 2 hours on 2 idle cores, quick: about 15 minutes; neither is calibrated by a measured run
-# yet (docs/results.md). toy: a few steps of everything, for the test. --scale multiplies iterations, kimg and num.
+# Budgets. Every cell-space arm re-trains with the same width, batch, kimg and recipe (demo.CELL_RECIPE: conv_cifar
+# with n_critic 1, constant learning rate, G_ema on); the two StyleGAN2 arms share their own (train.py
+# --cfg=stylegan2 at the dynw search's width). num: test images and generated images per FID/KID of the table
+# (KID is unbiased at any N; FID is biased upwards at small N, so compare FIDs of equal N only); curve_num: the same
+# for the FID-vs-kimg curve. full: sized for about 2 hours on 2 idle cores, quick: about 15 minutes (measured runs in
+# docs/results.md). toy: a few steps of everything, for the test. --scale multiplies iterations, kimg and N.
 
 SIZES = {
-    'full':  dict(seeds=3, search_channels=16, search_batch=8, search_steps=10, search_iters=16, autogan_iters=6,
-                  autogan_steps=20, random_iters=4, random_steps=40, reward_samples=100, reward_real=1000,
-                  dynw_width=1 / 32, dynw_batch=4, dynw_steps=5, dynw_iters=20,
-                  train_channels=32, train_batch=16, train_kimg=24, train_tick=4, ema_kimg=1, num=1000),
+    'full':  dict(seeds=3, search_channels=16, search_batch=8, search_steps=10, search_iters=8, autogan_iters=6,
+                  autogan_steps=20, random_iters=4, random_steps=40, reward_samples=100, reward_real=500,
+                  dynw_width=1 / 32, dynw_batch=4, dynw_steps=5, dynw_iters=12,
+                  train_channels=32, train_batch=16, train_kimg=12, train_tick=4, ema_kimg=1, num=500, curve_num=125),
     'quick': dict(seeds=2, search_channels=8, search_batch=8, search_steps=4, search_iters=6, autogan_iters=3,
-                  autogan_steps=10, random_iters=2, random_steps=20, reward_samples=50, reward_real=500,
+                  autogan_steps=10, random_iters=2, random_steps=20, reward_samples=50, reward_real=250,
                   dynw_width=1 / 64, dynw_batch=4, dynw_steps=2, dynw_iters=6,
-                  train_channels=16, train_batch=16, train_kimg=4, train_tick=1, ema_kimg=0.5, num=500),
+                  train_channels=16, train_batch=16, train_kimg=4, train_tick=2, ema_kimg=0.5, num=200, curve_num=50),
     'toy':   dict(seeds=2, search_channels=4, search_batch=2, search_steps=1, search_iters=2, autogan_iters=2,
                   autogan_steps=1, random_iters=2, random_steps=1, reward_samples=10, reward_real=10,
                   dynw_width=1 / 256, dynw_batch=2, dynw_steps=1, dynw_iters=2,
-                  train_channels=4, train_batch=4, train_kimg=0.016, train_tick=0.008, ema_kimg=0.01, num=8),
+                  train_channels=4, train_batch=4, train_kimg=0.016, train_tick=0.008, ema_kimg=0.01, num=8, curve_num=4),
 }
-SCALED = ('search_iters', 'autogan_iters', 'random_iters', 'dynw_iters', 'train_kimg', 'train_tick', 'num')
+SCALED = ('search_iters', 'autogan_iters', 'random_iters', 'dynw_iters', 'train_kimg', 'train_tick', 'num',
+          'curve_num')
 
 #----------------------------------------------------------------------------
 # The arms: (name, family, where the genotype comes from, what the search cost is). family 'cell' re-trains with the
@@ -111,8 +112,8 @@ def plan(outdir, data, cfg, seeds, device, detector):
 
     def train(name, family, genotype, seed):
         if family == 'cell':
-            recipe = ['--cfg=conv_cifar', f'--g-channels={cfg["train_channels"]}',
-                      f'--d-channels={cfg["train_channels"]}', '--lr-decay=none']
+            recipe = [*demo.CELL_RECIPE, f'--g-channels={cfg["train_channels"]}',
+                      f'--d-channels={cfg["train_channels"]}']
         else: # config-f channels times the search's width fraction, the width micro_dynw searched at
             recipe = ['--cfg=stylegan2', f'--cbase={round(32768 * cfg["dynw_width"])}',
                       f'--cmax={max(round(512 * cfg["dynw_width"]), 1)}'] # 8 mapping layers: dynw's W_1..W_8
@@ -136,37 +137,49 @@ def plan(outdir, data, cfg, seeds, device, detector):
     return searches + trainings
 
 #----------------------------------------------------------------------------
-# FID and KID of every snapshot of every re-training against the first `num` test images: real features once,
-# `num` generated images per snapshot from latent seed 0 (and torch's global seed 0, for StyleGAN2's noise). FID from the mean and covariance, KID (unbiased MMD^2,
-# polynomial kernel) from 100 subsets of min(num, 1000) as StyleGAN2-ADA computes it.
+# FID and KID against the first test images, from latent seed 0 (and torch's global seed 0, for StyleGAN2's noise).
+# The table scores the last snapshot of a re-training with `num` generated and `num` real images; the FID-vs-kimg
+# curve scores every snapshot with `curve_num` of each (the last one from the first `curve_num` of its `num`), so
+# that one curve never mixes sample sizes. Inception on CPU is the cost here (about 0.09 s per image on 2 cores),
+# hence the smaller N for the curve. FID from the mean and biased covariance as StyleGAN2-ADA computes them, KID
+# (unbiased MMD^2, cubic kernel) from 100 subsets of min(N, 1000).
 
-def score_networks(test_data, trainings, num, detector, device, log):
+def fid_kid(real_features, gen_features):
+    stats = [(f.mean(axis=0), np.cov(f, rowvar=False, bias=True)) for f in (real_features.astype(np.float64),
+                                                                            gen_features.astype(np.float64))]
+    fid = frechet_inception_distance.frechet_distance(*stats[0], *stats[1])
+    kid = kernel_inception_distance.kid_from_features(real_features, gen_features, 100, 1000,
+                                                       rng=np.random.RandomState(0))
+    return float(fid), float(kid)
+
+def score_networks(test_data, trainings, num, curve_num, detector, device, log):
     opts = metric_utils.MetricOptions(dataset_kwargs=dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset',
                                       path=test_data), num_gpus=1, rank=0, device=device, detector=detector,
                                       batch_size=min(64, num), cache=False)
     det = opts.get_detector()
-    real = metric_utils.compute_feature_stats_for_dataset(opts, det, max_items=num, capture_all=True,
-                                                          capture_mean_cov=True)
-    if real.num_items < num:
-        raise UserError(f'--test-data: {test_data} has {real.num_items} images, fewer than the {num} asked for')
-    mu_real, sigma_real = real.get_mean_cov()
+    real = metric_utils.compute_feature_stats_for_dataset(opts, det, max_items=num, capture_all=True).get_all()
+    if len(real) < num:
+        raise UserError(f'--test-data: {test_data} has {len(real)} images, fewer than the {num} asked for')
+
+    def generated(G, count):
+        opts.G, opts.seed = G, 0
+        torch.manual_seed(0) # StyleGAN2's noise inputs come from the global generator: same draws every run
+        return metric_utils.compute_feature_stats_for_generator(opts, det, num_gen=count, capture_all=True).get_all()
+
     scores = dict()
     for name, run_dir in trainings.items():
+        snapshots = report.numbered(run_dir, 'network-snapshot-', 'pkl')
         curve = []
-        for kimg, path in report.numbered(run_dir, 'network-snapshot-', 'pkl'):
+        for index, (kimg, path) in enumerate(snapshots):
             G = stylegan2_ada_import.load_network(path, device=opts.device)['G_ema']
-            opts.G, opts.seed = G, 0
-            torch.manual_seed(0) # StyleGAN2's noise inputs come from the global generator: same draws every run
-            gen = metric_utils.compute_feature_stats_for_generator(opts, det, num_gen=num, capture_all=True,
-                                                                   capture_mean_cov=True)
-            mu_gen, sigma_gen = gen.get_mean_cov()
-            fid = frechet_inception_distance.frechet_distance(mu_real, sigma_real, mu_gen, sigma_gen)
-            kid = kernel_inception_distance.kid_from_features(real.get_all(), gen.get_all(), 100, 1000,
-                                                               rng=np.random.RandomState(0))
-            curve.append(dict(kimg=kimg, fid=float(fid), kid=float(kid), network=path))
+            last = index == len(snapshots) - 1
+            gen = generated(G, num if last else curve_num)
+            fid, kid = fid_kid(real[:curve_num], gen[:curve_num])
+            curve.append(dict(kimg=kimg, fid=fid, kid=kid, network=path))
+        fid, kid = fid_kid(real, gen)
         params = sum(p.numel() for p in G.parameters())
-        scores[name] = dict(curve=curve, fid=curve[-1]['fid'], kid=curve[-1]['kid'], params=params)
-        log(f'  {name}: FID {curve[-1]["fid"]:.2f}, KID {curve[-1]["kid"]:.4f} ({len(curve)} snapshots)')
+        scores[name] = dict(curve=curve, fid=fid, kid=kid, params=params, network=path)
+        log(f'  {name}: FID {fid:.2f}, KID {kid:.4f} (N = {num}; {len(curve)} snapshots at N = {curve_num})')
     return scores
 
 #----------------------------------------------------------------------------
@@ -233,7 +246,7 @@ def newest_grid(run_dir):
     grids = report.numbered(run_dir, 'fakes', 'png')
     return grids[-1][1] if grids else None
 
-def write_benchmark_report(outdir, size, cfg, seeds, rows, results, scores, num, total_seconds, command):
+def write_benchmark_report(outdir, size, cfg, seeds, rows, results, scores, num, curve_num, total_seconds, command):
     curves = os.path.join(outdir, 'fid_vs_kimg.png')
     grids = []
     for arm, *_ in arms(seeds):
@@ -244,9 +257,10 @@ def write_benchmark_report(outdir, size, cfg, seeds, rows, results, scores, num,
                                        pixels=True))
     overview = (f'<p>Size <b>{size}</b>, seeds {", ".join(map(str, seeds))}. Cell-space arms re-trained at '
                 f'{cfg["train_channels"]} channels, batch {cfg["train_batch"]}, {cfg["train_kimg"]:g} kimg (train.py '
-                f'--cfg=conv_cifar, constant learning rate, G_ema half-life {cfg["ema_kimg"]:g} kimg); StyleGAN2 arms at '
-                f'width {cfg["dynw_width"]:g} of config-f. FID and KID of G_ema against the first {num} test images, '
-                f'{num} generated images each. This invocation took {format_time(total_seconds)}.</p>')
+                f'{" ".join(demo.CELL_RECIPE)}, G_ema half-life {cfg["ema_kimg"]:g} kimg); StyleGAN2 arms at width '
+                f'{cfg["dynw_width"]:g} of config-f. FID and KID of G_ema against the first {num} test images, {num} '
+                f'generated images each; the FID-vs-kimg curve with {curve_num} of each. This invocation took '
+                f'{format_time(total_seconds)}.</p>')
     stages = [[report.esc(name), r['status'], format_time(r['seconds']),
                format_time(r['cpu_seconds']) if r.get('cpu_seconds') is not None else '-',
                f'<code>{report.esc(r["key"])}</code>'] for name, r in results.items()]
@@ -283,17 +297,19 @@ def run_benchmark(outdir, data, test_data, size='quick', seeds=None, scale=1.0, 
     log(f'Benchmark ({size}, scale {scale:g}, seeds {seeds}) in {outdir}: {jobs} stage(s) at a time')
     stages = plan(outdir, data, cfg, seeds, device, resolved)
     trainings = [s.name for s in stages if s.name.startswith('train-')]
-    num = cfg['num']
+    num, curve_num = cfg['num'], min(cfg['curve_num'], cfg['num'])
 
     def metrics_key(results):
         return json.dumps(dict(networks={n: results[n]['output'] for n in trainings}, test=test_data, num=num,
-                               detector=resolved), sort_keys=True)
+                               curve_num=curve_num, detector=resolved), sort_keys=True)
 
     def metrics(results):
-        scores = score_networks(test_data, {n: results[n]['run_dir'] for n in trainings}, num, resolved, device, log)
+        scores = score_networks(test_data, {n: results[n]['run_dir'] for n in trainings}, num, curve_num, resolved,
+                                device, log)
         os.makedirs(os.path.join(outdir, 'metrics'), exist_ok=True)
         with atomic_write(os.path.join(outdir, 'metrics', 'scores.json'), 'w') as f:
-            json.dump(dict(num_real=num, num_gen=num, test_data=test_data, scores=scores), f, indent=2)
+            json.dump(dict(num_real=num, num_gen=num, curve_num=curve_num, test_data=test_data, scores=scores), f,
+                      indent=2)
 
     stages.append(demo.Stage('metrics', tuple(trainings), lambda stage_dir, run_dir: os.path.join(stage_dir,
                              'scores.json'), key=metrics_key, kind='files'))
@@ -307,7 +323,8 @@ def run_benchmark(outdir, data, test_data, size='quick', seeds=None, scale=1.0, 
     plot_fid_curves(seeds, scores, os.path.join(outdir, 'fid_vs_kimg.png'))
     command = (f'python -m nas.benchmark --outdir={outdir} --data={data} --test-data={test_data}' +
                (' --quick' if size == 'quick' else '') + f' --seeds={",".join(map(str, seeds))} --scale={scale:g}')
-    path = write_benchmark_report(outdir, size, cfg, seeds, rows, results, scores, num, time.time() - start, command)
+    path = write_benchmark_report(outdir, size, cfg, seeds, rows, results, scores, num, curve_num, time.time() - start,
+                                  command)
     log(markdown_table(rows))
     log(f'Benchmark report: {path} ({format_time(time.time() - start)})')
     return rows

@@ -29,13 +29,19 @@ BASELINE = os.path.join(ROOT, 'nas', 'genotypes', 'sngan_baseline.json')
 # (paper: G 256 / D 128 channels, batch 64, T = S = R = 20, 100 iterations; measured times in docs/demo.md).
 # Both re-trainings use the same widths, batch and kimg. toy: a few steps of everything, for the test.
 
+# How a cell-space genotype re-trains at small scale (docs/results.md, "Re-training recipe"): train.py
+# --cfg=conv_cifar (hinge loss, AutoGAN's spectral-norm D, Adam 2e-4 (0, 0.9)) with one D step per G step and a
+# constant learning rate. At a CPU budget of tens of kimg G's number of steps dominates: the papers' n_critic 5 leaves
+# it a fifth of them (FID 302 against 228 after 8 kimg at 32 channels), and TTUR (1e-4 / 4e-4) trailed (266).
+CELL_RECIPE = ('--cfg=conv_cifar', '--n-critic=1', '--lr-decay=none')
+
 SIZES = {
     'full': dict(search_channels=16, search_batch=8, search_steps=10, search_iters=16, search_snap=4,
-                 train_channels=32, train_batch=16, train_kimg=60, train_tick=12,
+                 train_channels=32, train_batch=16, train_kimg=24, train_tick=6, ema_kimg=1,
                  dynw_width=1 / 32, dynw_batch=4, dynw_T=10, dynw_S=10, dynw_R=5, dynw_iters=30, dynw_snap=5,
                  grid_seeds='0-63', fid_num=500),
     'toy':  dict(search_channels=4, search_batch=2, search_steps=1, search_iters=2, search_snap=2,
-                 train_channels=4, train_batch=4, train_kimg=0.016, train_tick=0.008,
+                 train_channels=4, train_batch=4, train_kimg=0.016, train_tick=0.008, ema_kimg=0.01,
                  dynw_width=1 / 256, dynw_batch=2, dynw_T=1, dynw_S=1, dynw_R=1, dynw_iters=2, dynw_snap=2,
                  grid_seeds='0-3', fid_num=8),
 }
@@ -90,11 +96,10 @@ def plan(outdir, data, cfg, device, detector):
 
     def train(name, genotype): # one recipe for both: the baseline's AutoGAN-space default would be --cfg=autogan
         return lambda results: [
-            'train.py', f'--outdir={sub(name)}', f'--data={data}', f'--genotype={genotype(results)}', '--cfg=conv_cifar',
+            'train.py', f'--outdir={sub(name)}', f'--data={data}', f'--genotype={genotype(results)}', *CELL_RECIPE,
             f'--g-channels={cfg["train_channels"]}', f'--d-channels={cfg["train_channels"]}',
             f'--batch={cfg["train_batch"]}', f'--kimg={cfg["train_kimg"]}', f'--tick={cfg["train_tick"]}',
-            '--ema-kimg=0', # 750 G steps: an EMA of 0.999 per G step would still be half the initial weights
-            '--snap=1', '--metrics=none', '--grid-images=64'] + common
+            f'--ema-kimg={cfg["ema_kimg"]}', '--snap=1', '--metrics=none', '--grid-images=64'] + common
 
     def grid(name, model):
         return lambda results: ['generate.py', f'--network={results[model]["output"]}', f'--seeds={cfg["grid_seeds"]}',

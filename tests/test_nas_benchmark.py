@@ -14,6 +14,9 @@ import pytest
 
 from cli_helpers import make_zip, pipeline_env
 from dnnlib.util import UserError, cli_main
+from metrics import frechet_inception_distance
+from metrics import kernel_inception_distance
+from metrics import metric_utils
 from nas import benchmark
 
 pytestmark = pytest.mark.filterwarnings('ignore:`torch.jit:DeprecationWarning') # the stand-in detector is TorchScript
@@ -56,7 +59,8 @@ def test_every_arm_every_seed_is_scored(toy):
     trainings = [f'train-{benchmark.slug(arm)}-{seed}' for arm in ARMS for seed in SEEDS]
     assert sorted(state) == sorted(searches + trainings + ['metrics'])
     scores = read(os.path.join(out, 'metrics', 'scores.json'))
-    assert (scores['num_real'], scores['num_gen'], sorted(scores['scores'])) == (8, 8, sorted(trainings))
+    assert (scores['num_real'], scores['num_gen'], scores['curve_num']) == (8, 8, 4)
+    assert sorted(scores['scores']) == sorted(trainings)
     # the two alphaGAN_(s) re-trainings use the genotypes of the two searches, seed for seed
     for seed in SEEDS:
         options = read(os.path.join(state[f'train-alphagan-s-found-{seed}']['run_dir'], 'training_options.json'))
@@ -126,12 +130,40 @@ def test_interrupted_run_reruns_lost_stages_with_the_same_numbers(toy):
 
 #----------------------------------------------------------------------------
 
+def test_fid_kid_equals_the_metrics_path():
+    rng = np.random.RandomState(0)
+    real, gen = rng.randn(60, 16).astype(np.float32), (rng.randn(50, 16) * 1.3 + 0.2).astype(np.float32)
+    stats = []
+    for features in (real, gen):
+        feature_stats = metric_utils.FeatureStats(capture_mean_cov=True)
+        feature_stats.append(features)
+        stats += feature_stats.get_mean_cov()
+    fid, kid = benchmark.fid_kid(real, gen)
+    assert fid == pytest.approx(frechet_inception_distance.frechet_distance(*stats), rel=1e-9)
+    assert kid == kernel_inception_distance.kid_from_features(real, gen, 100, 1000, rng=np.random.RandomState(0))
+
+def test_the_curve_scores_fewer_images_than_the_table(toy, monkeypatch, tmp_path):
+    """Every snapshot's curve point from curve_num images, the last one from the first curve_num of its num."""
+    calls = []
+    fid_kid = benchmark.fid_kid
+    monkeypatch.setattr(benchmark, 'fid_kid', lambda real, gen: calls.append((len(real), len(gen))) or fid_kid(real, gen))
+    name = f'train-{benchmark.slug(ARMS[0])}-0'
+    network = read(os.path.join(toy['kwargs']['outdir'], 'benchmark-state.json'))[name]['output']
+    for kimg in (0, 1, 2): # the toy run's snapshots all fall on kimg 0: three copies make a curve
+        shutil.copy(network, tmp_path / f'network-snapshot-{kimg:06d}.pkl')
+    scores = benchmark.score_networks(toy['kwargs']['test_data'], {name: str(tmp_path)}, 8, 4,
+                                      toy['kwargs']['detector'], 'cpu', lambda line: None)[name]
+    assert calls == [(4, 4)] * 3 + [(8, 8)] and [point['kimg'] for point in scores['curve']] == [0, 1, 2]
+    assert scores['curve'][0]['fid'] == scores['curve'][2]['fid'] != scores['fid'] # same network, N = 4 against 8
+    recorded = read(os.path.join(toy['kwargs']['outdir'], 'metrics', 'scores.json'))['scores'][name]
+    assert (scores['fid'], scores['kid']) == (recorded['fid'], recorded['kid'])
+
 def test_bad_input_is_one_line(toy, tmp_path, capsys):
     kwargs = dict(toy['kwargs'], outdir=str(tmp_path / 'x'))
     with pytest.raises(UserError, match=r'^--test-data: missing\.zip: no such file'):
         benchmark.run_benchmark(**dict(kwargs, test_data='missing.zip'), log=lambda line: None)
     with pytest.raises(UserError, match=r'has 8 images, fewer than the 20 asked for'):
-        benchmark.score_networks(kwargs['test_data'], {}, 20, kwargs['detector'], 'cpu', lambda line: None)
+        benchmark.score_networks(kwargs['test_data'], {}, 20, 4, kwargs['detector'], 'cpu', lambda line: None)
     for args, fragment in [(['--seeds=1,x'], "'1,x' is not a comma-separated list of integers"),
                            (['--seeds=1,1'], 'expected distinct non-negative integers'),
                            (['--scale=0'], '--scale')]:
