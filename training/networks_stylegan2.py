@@ -22,18 +22,17 @@ from training.layers import normalize_2nd_moment
 def _fp16_active(use_fp16, force_fp32, device):
     return use_fp16 and not force_fp32 and device.type == 'cuda'
 
-# The memory format of a block's activations. On CPU every block runs channels-last, FP32 included (G's only when
-# its modulated convs are not fused, as in training): oneDNN's convolutions then read and write NHWC without reordering,
-# and a G+D step at 32x32, 128 channels, batch 16 takes 0.91x the CPU time of NCHW (docs/benchmarks.md). A choice per
-# device at forward, not a stored setting, so weights, state dicts and pickles stay as they were; on CUDA only the FP16
-# blocks built with fp16_channels_last run channels-last.
+# The memory format of a block's activations: the device's (misc.activation_memory_format), so on CPU every block runs
+# channels-last, FP32 included (G's only when its modulated convs are not fused, as in training), and a G+D step at
+# 32x32, 128 channels, batch 16 takes 0.91x the CPU time of NCHW (docs/benchmarks.md); on CUDA only the FP16 blocks
+# built with fp16_channels_last run channels-last.
 
 def _memory_format(channels_last, fp16, device, fused_modconv=False):
     if channels_last and fp16:
         return torch.channels_last
-    if device.type == 'cpu' and not fused_modconv: # the fused modconv folds the batch into channels, a copy either way
-        return torch.channels_last
-    return torch.contiguous_format
+    if fused_modconv: # the fused modconv folds the batch into channels, a copy either way
+        return torch.contiguous_format
+    return misc.activation_memory_format(device)
 
 #----------------------------------------------------------------------------
 # Mapping network z (+ c) -> w: num_layers equalised-lr FC layers. Tracks a running average of
