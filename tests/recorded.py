@@ -42,4 +42,14 @@ def assert_close(now, then, where=''):
     else:
         assert now == then, where
 
+def assert_digest_close(now, then, where=''):
+    """tensor_digest()s of the same tensors with equal values: sums of absolute values to 1e-5 relative, sums to 1e-5
+    of the tensor's sum of absolute values, which bounds a sum's rounding error (a sum that cancels, like that of
+    Adam's first moment, is small but its rounding error is not)."""
+    assert sorted(now) == sorted(then), where
+    for path, (total, abs_total) in then.items():
+        now_total, now_abs_total = now[path]
+        assert now_abs_total == pytest.approx(abs_total, rel=1e-5, abs=1e-6), f'{where}{path}'
+        assert now_total == pytest.approx(total, rel=0, abs=1e-5 * abs_total + 1e-6), f'{where}{path}'
+
 #----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import torch
 
 from torch_utils import distributed
 from torch_utils import misc
+from torch_utils import shift_invariance
 from training.loss import d_hinge, g_hinge
 
 #----------------------------------------------------------------------------
@@ -71,7 +72,11 @@ def _params(opt):
 def _minimize(loss, opt):
     opt.zero_grad(set_to_none=True)
     # Gradients for the optimised parameters alone, also where D is a callable that trainable_only cannot reach.
-    loss.backward(inputs=[p for p in _params(opt) if p.requires_grad])
+    params = [p for p in _params(opt) if p.requires_grad]
+    normalised_away = shift_invariance.normalised_away(loss, params)
+    loss.backward(inputs=params)
+    for p in normalised_away:
+        p.grad.zero_() # the exact gradient; backward's rounding noise would move p by +-lr (see shift_invariance)
     optimizer_step(opt)
     return loss.item()
 
