@@ -81,6 +81,8 @@ def test_the_toy_benchmark_runs_in_the_demo_directory_on_every_lane(toy):
     assert [row['arm'] for row in table['rows']] == [arm for arm, *_ in benchmark.arms([0, 1])]
     state = json.loads(read(os.path.join(outdir, 'benchmark', 'benchmark-state.json')))
     assert state['metrics']['key'].count(toy['kwargs']['test_data']) == 1 # scored against the test split
+    # The stage's CPU time holds its subprocesses' (the benchmark's searches and re-trainings).
+    assert toy['results']['benchmark']['cpu_seconds'] >= sum(s['cpu_seconds'] for s in state.values() if s['shell'])
     assert f'Benchmark (toy, scale 1, seeds [0, 1]) in {os.path.join(outdir, "benchmark")}: 2 stage(s) at a time' \
         in toy['lines']
     # The benchmark's stages ran after every other stage of the demo, not beside them.
