@@ -38,7 +38,7 @@ datasets/fmnist32.zip: | venv $(FMNIST)/train-images-idx3-ubyte.gz
 datasets/fmnist32-test.zip: | venv $(FMNIST)/train-images-idx3-ubyte.gz
 	$(BIN)/python dataset_tool.py --source=$(FMNIST)/t10k-images-idx3-ubyte.gz --dest=$@ --resolution=32 --channels=3
 
-# Search, re-train found vs SN-GAN baseline, grids, small-N FID, micro_dynw search -> demo/report.html (docs/demo.md).
+# Search, re-trainings, grids, micro_dynw search, quick benchmark -> demo/report.html (docs/demo.md).
 # Finished stages are reused. DEMO_JOBS stages run at a time, each with OMP_NUM_THREADS = cores / DEMO_JOBS unless
 # OMP_NUM_THREADS is set (more threads than cores makes a 2-core machine several times slower).
 DEMO_JOBS ?= 2

@@ -18,15 +18,15 @@ from metrics import frechet_inception_distance
 from metrics import kernel_inception_distance
 from metrics import metric_utils
 import nas.backbones # every backbone's networks, also under the names older snapshots use
-from nas import demo
+from nas import pipeline
 from nas import report
 from nas import viz
 from training import stylegan2_ada_import
 
-GENOTYPES = os.path.join(demo.ROOT, 'nas', 'genotypes')
+GENOTYPES = os.path.join(pipeline.ROOT, 'nas', 'genotypes')
 
 #----------------------------------------------------------------------------
-# Budgets. Every cell-space arm re-trains with the same width, batch, kimg and recipe (demo.CELL_RECIPE: conv_cifar
+# Budgets. Every cell-space arm re-trains with the same width, batch, kimg and recipe (pipeline.CELL_RECIPE: conv_cifar
 # with n_critic 1, constant learning rate, G_ema on); the two StyleGAN2 arms share their own (train.py
 # --cfg=stylegan2 at the dynw search's width). num: test images and generated images per FID/KID of the table
 # (KID is unbiased at any N; FID is biased upwards at small N, so compare FIDs of equal N only); curve_num: the same
@@ -112,7 +112,7 @@ def plan(outdir, data, cfg, seeds, device, detector):
 
     def train(name, family, genotype, seed):
         if family == 'cell':
-            recipe = [*demo.CELL_RECIPE, f'--g-channels={cfg["train_channels"]}',
+            recipe = [*pipeline.CELL_RECIPE, f'--g-channels={cfg["train_channels"]}',
                       f'--d-channels={cfg["train_channels"]}']
         else: # config-f channels times the search's width fraction, the width micro_dynw searched at
             recipe = ['--cfg=stylegan2', f'--cbase={round(32768 * cfg["dynw_width"])}',
@@ -123,17 +123,18 @@ def plan(outdir, data, cfg, seeds, device, detector):
             f'--ema-kimg={cfg["ema_kimg"]!r}', '--snap=1', '--metrics=none', '--grid-images=64',
             f'--seed={seed}'] + common
 
-    searches = [demo.Stage(f'search-alphagan-{seed}', (), demo.found_json, argv=alphagan(seed)) for seed in seeds]
-    searches += [demo.Stage('search-autogan', (), demo.found_json, argv=autogan),
-                 demo.Stage('search-random', (), demo.found_json, argv=random),
-                 demo.Stage('search-dynw', (), demo.found_json, argv=dynw)]
+    searches = [pipeline.Stage(f'search-alphagan-{seed}', (), pipeline.found_json, argv=alphagan(seed))
+                for seed in seeds]
+    searches += [pipeline.Stage('search-autogan', (), pipeline.found_json, argv=autogan),
+                 pipeline.Stage('search-random', (), pipeline.found_json, argv=random),
+                 pipeline.Stage('search-dynw', (), pipeline.found_json, argv=dynw)]
     trainings = []
     for arm, family, genotype, deps in arms(seeds):
         for seed in seeds:
             name = f'train-{slug(arm)}-{seed}'
             stage_deps = tuple(d for d in deps if not d.startswith('search-alphagan-') or d.endswith(f'-{seed}'))
-            trainings.append(demo.Stage(name, stage_deps, demo.newest_snapshot,
-                                        argv=train(name, family, genotype, seed)))
+            trainings.append(pipeline.Stage(name, stage_deps, pipeline.newest_snapshot,
+                                            argv=train(name, family, genotype, seed)))
     return searches + trainings
 
 #----------------------------------------------------------------------------
@@ -229,6 +230,14 @@ def markdown_table(rows):
     lines = ['| ' + ' | '.join(TABLE_HEADER) + ' |', '|' + '---|' * len(TABLE_HEADER)]
     return '\n'.join(lines + ['| ' + ' | '.join(row) + ' |' for row in table_rows(rows)]) + '\n'
 
+def table_html(rows):
+    """The table as HTML with its reading notes (the benchmark's report and the demo's)."""
+    return report.table(TABLE_HEADER, [[report.esc(v) for v in row] for row in table_rows(rows)]) + report.note(
+        'p: Welch\'s t-test (unequal variances) of the arm\'s per-seed values against its family\'s baseline (SN-GAN '
+        'for cell-space arms, StyleGAN2 default for micro_dynw); n/a with fewer than two seeds. std: sample standard '
+        'deviation over seeds. A found arm\'s seeds are independent searches each re-trained once, so its spread '
+        'holds the search\'s variance too.')
+
 #----------------------------------------------------------------------------
 # Pictures and the report page.
 
@@ -257,7 +266,7 @@ def write_benchmark_report(outdir, size, cfg, seeds, rows, results, scores, num,
                                        pixels=True))
     overview = (f'<p>Size <b>{size}</b>, seeds {", ".join(map(str, seeds))}. Cell-space arms re-trained at '
                 f'{cfg["train_channels"]} channels, batch {cfg["train_batch"]}, {cfg["train_kimg"]:g} kimg (train.py '
-                f'{" ".join(demo.CELL_RECIPE)}, G_ema half-life {cfg["ema_kimg"]:g} kimg); StyleGAN2 arms at width '
+                f'{" ".join(pipeline.CELL_RECIPE)}, G_ema half-life {cfg["ema_kimg"]:g} kimg); StyleGAN2 arms at width '
                 f'{cfg["dynw_width"]:g} of config-f. FID and KID of G_ema against the first {num} test images, {num} '
                 f'generated images each; the FID-vs-kimg curve with {curve_num} of each. This invocation took '
                 f'{format_time(total_seconds)}.</p>')
@@ -266,11 +275,7 @@ def write_benchmark_report(outdir, size, cfg, seeds, rows, results, scores, num,
                f'<code>{report.esc(r["key"])}</code>'] for name, r in results.items()]
     sections = [
         ('overview', 'Overview', overview),
-        ('table', 'Results', report.table(TABLE_HEADER, [[report.esc(v) for v in row] for row in table_rows(rows)]) +
-         report.note('p: Welch\'s t-test (unequal variances) of the arm\'s per-seed values against its family\'s '
-                     'baseline (SN-GAN for cell-space arms, StyleGAN2 default for micro_dynw); n/a with fewer than two '
-                     'seeds. std: sample standard deviation over seeds. A found arm\'s seeds are independent searches '
-                     'each re-trained once, so its spread holds the search\'s variance too.')),
+        ('table', 'Results', table_html(rows)),
         ('curves', 'FID over training', report.figure(curves, 'FID of G_ema against kimg, mean over seeds')),
         ('grids', 'Samples, one grid per arm', '\n'.join(grids)),
         ('stages', 'Stages', report.table(['stage', 'status', 'wall time', 'CPU time', 'command'], stages)),
@@ -286,14 +291,14 @@ def write_benchmark_report(outdir, size, cfg, seeds, rows, results, scores, num,
 
 def run_benchmark(outdir, data, test_data, size='quick', seeds=None, scale=1.0, jobs=2, detector=None, device=None,
                   log=functools.partial(print, flush=True)):
-    resolved = demo.check_inputs(detector, **{'--data': data, '--test-data': test_data})
+    resolved = pipeline.check_inputs(detector, **{'--data': data, '--test-data': test_data})
     cfg = dict(SIZES[size])
     for key in SCALED:
         cfg[key] = cfg[key] * scale if key in ('train_kimg', 'train_tick') else max(round(cfg[key] * scale), 1)
     seeds = list(seeds) if seeds is not None else list(range(cfg['seeds']))
     start = time.time()
     os.makedirs(outdir, exist_ok=True)
-    runner = demo.Runner(outdir, jobs=jobs, log=log, state_name='benchmark-state.json')
+    runner = pipeline.Runner(outdir, jobs=jobs, log=log, state_name='benchmark-state.json')
     log(f'Benchmark ({size}, scale {scale:g}, seeds {seeds}) in {outdir}: {jobs} stage(s) at a time')
     stages = plan(outdir, data, cfg, seeds, device, resolved)
     trainings = [s.name for s in stages if s.name.startswith('train-')]
@@ -311,7 +316,7 @@ def run_benchmark(outdir, data, test_data, size='quick', seeds=None, scale=1.0, 
             json.dump(dict(num_real=num, num_gen=num, curve_num=curve_num, test_data=test_data, scores=scores), f,
                       indent=2)
 
-    stages.append(demo.Stage('metrics', tuple(trainings), lambda stage_dir, run_dir: os.path.join(stage_dir,
+    stages.append(pipeline.Stage('metrics', tuple(trainings), lambda stage_dir, run_dir: os.path.join(stage_dir,
                              'scores.json'), key=metrics_key, kind='files'))
     results = runner.run(stages, in_process=dict(metrics=metrics))
     scores = report.read_json(results['metrics']['output'])['scores']

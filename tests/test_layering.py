@@ -14,6 +14,9 @@ LAYERS = {'dnnlib': 0, 'torch_utils': 1, 'training': 2, 'metrics': 2, 'nas': 3}
 CLIS = {os.path.basename(path)[:-len('.py')] for path in glob.glob(os.path.join(ROOT, '*.py'))} # every root script
 CLI_LAYER = 4
 
+# Within nas: the pipelines import one way, each only from those before it (demo -> benchmark -> pipeline).
+PIPELINES = ['nas.pipeline', 'nas.benchmark', 'nas.demo']
+
 # Dotted names of this repo's modules inside string literals ('training.networks_stylegan2.Generator').
 DOTTED_NAME = re.compile(r'^(' + '|'.join(PACKAGES) + r')(\.[A-Za-z_][A-Za-z0-9_]*)+$')
 
@@ -54,6 +57,14 @@ def imported_modules(path):
                 names.append(node.module)
     return names
 
+def imported_names(path):
+    """imported_modules(path) plus `module.name` for every `from module import name`."""
+    names = imported_modules(path)
+    for node in ast.walk(parse(path)):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names += [f'{node.module}.{alias.name}' for alias in node.names]
+    return names
+
 def named_modules(path):
     """Dotted names of this repo's modules or classes that string literals in `path` spell out."""
     return [node.value for node in ast.walk(parse(path))
@@ -89,6 +100,13 @@ def test_imports_point_one_way(path):
 def test_no_class_of_a_later_layer_named_by_string(path):
     backwards = later_layers(path, named_modules(path))
     assert not backwards, f'{os.path.relpath(path, ROOT)} names later layers by string: {backwards}'
+
+def test_pipelines_import_one_way():
+    imports = {name: imported_names(os.path.join(ROOT, *name.split('.')) + '.py') for name in PIPELINES}
+    assert 'nas.pipeline' in imports['nas.benchmark'] and 'nas.benchmark' in imports['nas.demo'] # the check sees them
+    for index, name in enumerate(PIPELINES):
+        later = [m for m in imports[name] if any(m == p or m.startswith(p + '.') for p in PIPELINES[index + 1:])]
+        assert not later, f'{name} imports a pipeline that builds on it: {later}'
 
 def test_the_checks_see_what_they_look_for():
     training = os.path.join(ROOT, 'training', 'training_loop.py')
