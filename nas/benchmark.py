@@ -146,9 +146,12 @@ def plan(outdir, data, cfg, seeds, device, detector):
 # (unbiased MMD^2, cubic kernel) from 100 subsets of min(N, 1000).
 
 def fid_kid(real_features, gen_features):
-    stats = [(f.mean(axis=0), np.cov(f, rowvar=False, bias=True)) for f in (real_features.astype(np.float64),
-                                                                            gen_features.astype(np.float64))]
-    fid = frechet_inception_distance.frechet_distance(*stats[0], *stats[1])
+    stats = []
+    for features in (real_features, gen_features):
+        feature_stats = metric_utils.FeatureStats(capture_mean_cov=True)
+        feature_stats.append(features)
+        stats += feature_stats.get_mean_cov()
+    fid = frechet_inception_distance.frechet_distance(*stats)
     kid = kernel_inception_distance.kid_from_features(real_features, gen_features, 100, 1000,
                                                        rng=np.random.RandomState(0))
     return float(fid), float(kid)
