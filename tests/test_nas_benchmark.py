@@ -108,12 +108,13 @@ def test_second_run_reuses_every_stage(toy):
     assert rows == toy['rows']
 
 def test_interrupted_run_reruns_lost_stages_with_the_same_numbers(toy):
-    # The run loses a search, a re-training of its genotype, the baseline's and the metrics, as if killed while they
-    # ran. (Not the AutoGAN search: two runs of it with one seed can find different genotypes, see docs/results.md.)
+    # The run loses an alphaGAN search, a re-training of its genotype, the AutoGAN search and the re-training of its
+    # genotype, the baseline's and the metrics, as if killed while they ran.
     out = toy['kwargs']['outdir']
     state_path = os.path.join(out, 'benchmark-state.json')
     state = read(state_path)
-    lost = ['search-alphagan-1', 'train-alphagan-s-found-1', 'train-sn-gan-baseline-0', 'metrics']
+    lost = ['search-alphagan-1', 'train-alphagan-s-found-1', 'search-autogan', 'train-autogan-found-0',
+            'train-sn-gan-baseline-0', 'metrics']
     for name in lost:
         shutil.rmtree(os.path.join(out, name))
         del state[name]
