@@ -128,15 +128,19 @@ def _upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain):
         f = torch.ones([1, 1], dtype=x.dtype, device=x.device)
 
     # Upsample by inserting up-1 zeros after every pixel. The reshapes leave the result contiguous; a channels-last
-    # input stays channels-last (CPU blocks run so), for the filter's conv and the layers after it.
-    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    x = x.reshape([batch_size, num_channels, in_height, 1, in_width, 1])
-    x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
-    x = x.reshape([batch_size, num_channels, in_height * upy, in_width * upx]).contiguous(memory_format=memory_format)
+    # input stays channels-last (CPU blocks run so), for the filter's conv and the layers after it. Without
+    # upsampling (and below without padding) nothing is copied: F.pad copies even when it adds nothing, and D's
+    # down-sampling filters pass here at full resolution, forward and backward.
+    if upx > 1 or upy > 1:
+        channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        x = x.reshape([batch_size, num_channels, in_height, 1, in_width, 1])
+        x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
+        x = x.reshape([batch_size, num_channels, in_height * upy, in_width * upx]).contiguous(memory_format=memory_format)
 
     # Pad, or crop where the padding is negative.
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+    if max(px0, px1, py0, py1) > 0:
+        x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
     x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
 
     # Filter: conv2d correlates, so flip for a true convolution.
