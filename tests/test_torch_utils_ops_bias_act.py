@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from torch_utils.ops import bias_act
 
@@ -85,6 +86,24 @@ def test_gradcheck_ref(act):
     fn = lambda x, b: bias_act.bias_act(x, b, act=act, clamp=1.5, impl='ref')
     assert torch.autograd.gradcheck(fn, [x, b])
     assert torch.autograd.gradgradcheck(fn, [x, b])
+
+@pytest.mark.parametrize('clamp', [100.0, 1.5]) # never binds (left out of the graph on CPU) / binds somewhere
+def test_ref_clamp_derivatives_equal_an_explicit_clamp(clamp):
+    x, b = _inputs(shape=(2, 3, 4, 4), dtype=torch.float32)
+    bound = (bias_act.bias_act(x, b, act='lrelu', impl='ref').abs() > clamp).any().item()
+    assert bound == (clamp == 1.5)
+    results = []
+    for fn in (lambda x, b: bias_act.bias_act(x, b, act='lrelu', clamp=clamp, impl='ref'),
+               lambda x, b: (F.leaky_relu(x + b.reshape(1, -1, 1, 1), 0.2) * math.sqrt(2)).clamp(-clamp, clamp)):
+        xg, bg = x.clone().requires_grad_(True), b.clone().requires_grad_(True)
+        y = fn(xg, bg)
+        dx, db = torch.autograd.grad((y * y).sum(), [xg, bg], create_graph=True)
+        ddx, ddb = torch.autograd.grad((dx * dx).sum() + (db * db).sum(), [xg, bg])
+        results.append([y, dx, db, ddx, ddb])
+        graph_clamps = 'Clamp' in y.grad_fn.name()
+        assert graph_clamps == (bound or len(results) == 2) # the reference path keeps the clamp only where it binds
+    for ours, explicit in zip(*results):
+        assert torch.equal(ours, explicit) # the same bits, whether the clamp was left out or not
 
 def _twin(act, clamp=-1.0):
     spec = bias_act.activation_funcs[act]
