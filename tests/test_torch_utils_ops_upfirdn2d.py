@@ -96,6 +96,32 @@ def test_ref_matches_numpy(case):
     assert y.shape == expected.shape
     assert np.abs(y.numpy() - expected).max() < 1e-10
 
+@pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('separable', [False, True])
+@pytest.mark.parametrize('padding', [[2, 2, 2, 2], [1, 1, 3, 3], [2, 1, 2, 1], [0, 0, 0, 0]])
+def test_down_filter_padding_in_the_conv_equals_padding_first(padding, separable, channels_last):
+    # The reference path gives symmetric padding to the filter conv instead of copying the image into a padded one;
+    # outputs, first and second derivatives are the same bits as padding with F.pad first (written out here).
+    x = torch.randn(2, 8, 12, 12, generator=torch.Generator().manual_seed(0))
+    x = x.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    f = upfirdn2d.setup_filter([1, 3, 3, 1], separable=separable)
+    def padded_first(x):
+        taps = f.flip(list(range(f.ndim)))[None, None].repeat([8, 1] + [1] * f.ndim)
+        x = torch.nn.functional.pad(x, padding)
+        if f.ndim == 2:
+            return torch.nn.functional.conv2d(x, taps, groups=8, stride=2)
+        x = torch.nn.functional.conv2d(x, taps.unsqueeze(2), groups=8, stride=[1, 2])
+        return torch.nn.functional.conv2d(x, taps.unsqueeze(3), groups=8, stride=[2, 1])
+    results = []
+    for fn in (lambda x: upfirdn2d.upfirdn2d(x, f, down=2, padding=padding, impl='ref'), padded_first):
+        xg = x.clone().requires_grad_(True)
+        y = fn(xg)
+        dx, = torch.autograd.grad((y * y).sum(), xg, create_graph=True)
+        ddx, = torch.autograd.grad((dx * dx).sum(), xg)
+        results.append([y, dx, ddx])
+    for ours, reference in zip(*results):
+        assert torch.equal(ours, reference)
+
 @pytest.mark.parametrize('case', CASES[:5])
 def test_gradcheck(case):
     shape, fspec, up, down, padding, flip_filter, gain = case

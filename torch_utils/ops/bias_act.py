@@ -109,9 +109,13 @@ def _bias_act_ref(x, b, dim, act, alpha, gain, clamp):
     x = activation_funcs[act]['func'](x, alpha)
     if gain != 1:
         x = x * gain
-    if clamp >= 0 and not (x.requires_grad and x.device.type == 'cpu' and x.abs().max() <= clamp):
+    if clamp >= 0 and not (x.requires_grad and x.device.type == 'cpu' and _within(x, clamp)):
         x = x.clamp(-clamp, clamp)
     return x
+
+def _within(x, clamp):
+    lowest, highest = torch.aminmax(x.detach()) # one pass, nothing allocated; NaN compares False, so it clamps
+    return -clamp <= lowest.item() and highest.item() <= clamp
 
 #----------------------------------------------------------------------------
 # The kernel's contract in torch: order 0 -> clamp(act(x + b) * gain); order 1 and 2 -> g times the

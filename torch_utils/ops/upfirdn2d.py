@@ -138,9 +138,12 @@ def _upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain):
         x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
         x = x.reshape([batch_size, num_channels, in_height * upy, in_width * upx]).contiguous(memory_format=memory_format)
 
-    # Pad, or crop where the padding is negative.
-    if max(px0, px1, py0, py1) > 0:
-        x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+    # Pad, or crop where the padding is negative. Equal non-negative padding on both sides of an axis (D's
+    # down-sampling filters) is the filter conv's own zero padding instead, which copies nothing.
+    conv_pad = [py0 if py0 == py1 and py0 > 0 else 0, px0 if px0 == px1 and px0 > 0 else 0]
+    pads = [max(px0, 0) - conv_pad[1], max(px1, 0) - conv_pad[1], max(py0, 0) - conv_pad[0], max(py1, 0) - conv_pad[0]]
+    if max(pads) > 0:
+        x = F.pad(x, pads)
     x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
 
     # Filter: conv2d correlates, so flip for a true convolution.
@@ -150,9 +153,9 @@ def _upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain):
     # Downsample by keeping every down-th pixel: the strides of the filter's conv, which then computes only those.
     f = f[None, None].repeat([num_channels, 1] + [1] * f.ndim)
     if f.ndim == 4:
-        return F.conv2d(x, f, groups=num_channels, stride=[downy, downx])
-    x = F.conv2d(x, f.unsqueeze(2), groups=num_channels, stride=[1, downx])
-    return F.conv2d(x, f.unsqueeze(3), groups=num_channels, stride=[downy, 1])
+        return F.conv2d(x, f, groups=num_channels, stride=[downy, downx], padding=conv_pad)
+    x = F.conv2d(x, f.unsqueeze(2), groups=num_channels, stride=[1, downx], padding=[0, conv_pad[1]])
+    return F.conv2d(x, f.unsqueeze(3), groups=num_channels, stride=[downy, 1], padding=[conv_pad[0], 0])
 
 #----------------------------------------------------------------------------
 # The kernel's contract in torch: zero-insert, pad, correlate with the 2-D float32 taps `k` as
