@@ -114,8 +114,8 @@ def _bias_act_ref(x, b, dim, act, alpha, gain, clamp):
     return x
 
 def _within(x, clamp):
-    lowest, highest = torch.aminmax(x.detach()) # one pass, nothing allocated; NaN compares False, so it clamps
-    return -clamp <= lowest.item() and highest.item() <= clamp
+    x = x.detach() # amin and amax reduce channels-last tensors in place, where aminmax copies; NaN compares False
+    return -clamp <= x.amin().item() and x.amax().item() <= clamp
 
 #----------------------------------------------------------------------------
 # The kernel's contract in torch: order 0 -> clamp(act(x + b) * gain); order 1 and 2 -> g times the
