@@ -65,6 +65,7 @@ def arms(seeds):
          [f'search-alphagan-{seed}' for seed in seeds]),
         ('AutoGAN found', 'cell', found('search-autogan'), ['search-autogan']),
         ('random found', 'cell', found('search-random'), ['search-random']),
+        ('random (weight sharing) found', 'cell', found('search-random-ws'), ['search-random-ws']),
         ('SN-GAN baseline', 'cell', file('sngan_baseline'), []),
         ('alphaGAN_(s) published', 'cell', file('alphagan_s_cifar10'), []),
         ('alphaGAN_(l) published', 'cell', file('alphagan_l_cifar10'), []),
@@ -99,10 +100,10 @@ def plan(outdir, data, cfg, seeds, device, detector):
                 *controller, f'--iters={cfg["autogan_iters"]}', f'--shared-steps={cfg["autogan_steps"]}',
                 '--ctrl-steps=1', '--num-candidates=2', f'--seed={seeds[0]}'] + common
 
-    def random(results):
-        return ['search.py', f'--outdir={sub("search-random")}', f'--data={data}', '--method=random', *widths,
-                *controller, f'--iters={cfg["random_iters"]}', f'--train-steps={cfg["random_steps"]}',
-                f'--seed={seeds[0]}'] + common
+    def random(stage, *variant): # both variants of AutoGAN Sec. 4.3.5, with one budget of candidates and D steps
+        return lambda results: ['search.py', f'--outdir={sub(stage)}', f'--data={data}', '--method=random', *variant,
+                                *widths, *controller, f'--iters={cfg["random_iters"]}',
+                                f'--train-steps={cfg["random_steps"]}', f'--seed={seeds[0]}'] + common
 
     def dynw(results):
         steps = cfg['dynw_steps']
@@ -126,7 +127,9 @@ def plan(outdir, data, cfg, seeds, device, detector):
     searches = [pipeline.Stage(f'search-alphagan-{seed}', (), pipeline.found_json, argv=alphagan(seed))
                 for seed in seeds]
     searches += [pipeline.Stage('search-autogan', (), pipeline.found_json, argv=autogan),
-                 pipeline.Stage('search-random', (), pipeline.found_json, argv=random),
+                 pipeline.Stage('search-random', (), pipeline.found_json, argv=random('search-random')),
+                 pipeline.Stage('search-random-ws', (), pipeline.found_json,
+                                argv=random('search-random-ws', '--weight-sharing')),
                  pipeline.Stage('search-dynw', (), pipeline.found_json, argv=dynw)]
     trainings = []
     for arm, family, genotype, deps in arms(seeds):
@@ -156,7 +159,14 @@ def fid_kid(real_features, gen_features):
                                                        rng=np.random.RandomState(0))
     return float(fid), float(kid)
 
-def score_networks(test_data, trainings, num, curve_num, detector, device, log):
+def score_networks(test_data, trainings, num, curve_num, detector, device, log, scored=None, on_scored=None):
+    """{training: scores} of the last snapshot of each run directory in `trainings`, and its curve. Trainings in
+    `scored` keep the scores given there; on_scored(scores so far) runs after every network scored, so that an
+    interrupted pass can keep what it finished."""
+    scores = dict(scored or {})
+    todo = {name: run_dir for name, run_dir in trainings.items() if name not in scores}
+    if trainings and not todo: # nothing left to score: the test split is not read either
+        return scores
     opts = metric_utils.MetricOptions(dataset_kwargs=dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset',
                                       path=test_data), num_gpus=1, rank=0, device=device, detector=detector,
                                       batch_size=min(64, num), cache=False)
@@ -170,8 +180,7 @@ def score_networks(test_data, trainings, num, curve_num, detector, device, log):
         torch.manual_seed(0) # StyleGAN2's noise inputs come from the global generator: same draws every run
         return metric_utils.compute_feature_stats_for_generator(opts, det, num_gen=count, capture_all=True).get_all()
 
-    scores = dict()
-    for name, run_dir in trainings.items():
+    for name, run_dir in todo.items():
         snapshots = report.numbered(run_dir, 'network-snapshot-', 'pkl')
         curve = []
         for index, (kimg, path) in enumerate(snapshots):
@@ -184,7 +193,22 @@ def score_networks(test_data, trainings, num, curve_num, detector, device, log):
         params = sum(p.numel() for p in G.parameters())
         scores[name] = dict(curve=curve, fid=fid, kid=kid, params=params, network=path)
         log(f'  {name}: FID {fid:.2f}, KID {kid:.4f} (N = {num}; {len(curve)} snapshots at N = {curve_num})')
+        if on_scored is not None:
+            on_scored(scores)
     return scores
+
+def reusable_scores(path, settings, networks, log):
+    """The scores in an earlier scores.json that still hold: same settings, and for each training the same last
+    snapshot, written before the scores were (a re-trained stage has a newer one)."""
+    previous = report.read_json(path) if os.path.isfile(path) else None
+    if previous is None or any(previous.get(key) != value for key, value in settings.items()):
+        return dict()
+    written = os.path.getmtime(path)
+    kept = {name: score for name, score in previous.get('scores', {}).items() if networks.get(name) == score['network']
+            and os.path.isfile(score['network']) and os.path.getmtime(score['network']) <= written}
+    if kept:
+        log(f'  reusing the scores of {len(kept)} of {len(networks)} networks from {path}')
+    return kept
 
 #----------------------------------------------------------------------------
 # The table: per arm mean +- std over seeds, the search's cost, G parameters and Welch's t-test (unequal variances,
@@ -307,17 +331,32 @@ def run_benchmark(outdir, data, test_data, size='quick', seeds=None, scale=1.0, 
     trainings = [s.name for s in stages if s.name.startswith('train-')]
     num, curve_num = cfg['num'], min(cfg['curve_num'], cfg['num'])
 
-    def metrics_key(results):
-        return json.dumps(dict(networks={n: results[n]['output'] for n in trainings}, test=test_data, num=num,
-                               curve_num=curve_num, detector=resolved), sort_keys=True)
+    def metrics_key(results): # a re-trained stage may write its network to the same path: its time tells
+        networks = {n: results[n]['output'] for n in trainings}
+        networks = {n: [path, os.path.getmtime(path) if os.path.isfile(path) else None] for n, path in networks.items()}
+        return json.dumps(dict(networks=networks, test=test_data, num=num, curve_num=curve_num, detector=resolved),
+                          sort_keys=True)
+
+    # The metrics stage re-runs when any network changed; it keeps the scores of the others (those of a stage run
+    # before scores.json recorded its detector take it from the stage's previous key).
+    scores_path = os.path.join(outdir, 'metrics', 'scores.json')
+    settings = dict(num_real=num, num_gen=num, curve_num=curve_num, test_data=test_data, detector=resolved)
+    previous_key = runner.state.get('metrics', {}).get('key')
+    previous_detector = json.loads(previous_key).get('detector') if previous_key else None
+
+    def write_scores(scores):
+        os.makedirs(os.path.dirname(scores_path), exist_ok=True)
+        with atomic_write(scores_path, 'w') as f:
+            json.dump(dict(settings, scores=scores), f, indent=2)
 
     def metrics(results):
+        networks = {n: results[n]['output'] for n in trainings}
+        scored = reusable_scores(scores_path, settings, networks, log)
+        if not scored and previous_detector == resolved:
+            scored = reusable_scores(scores_path, dict(settings, detector=None), networks, log)
         scores = score_networks(test_data, {n: results[n]['run_dir'] for n in trainings}, num, curve_num, resolved,
-                                device, log)
-        os.makedirs(os.path.join(outdir, 'metrics'), exist_ok=True)
-        with atomic_write(os.path.join(outdir, 'metrics', 'scores.json'), 'w') as f:
-            json.dump(dict(num_real=num, num_gen=num, curve_num=curve_num, test_data=test_data, scores=scores), f,
-                      indent=2)
+                                device, log, scored=scored, on_scored=write_scores)
+        write_scores(scores)
 
     stages.append(pipeline.Stage('metrics', tuple(trainings), lambda stage_dir, run_dir: os.path.join(stage_dir,
                              'scores.json'), key=metrics_key, kind='files'))

@@ -22,8 +22,8 @@ pytestmark = pytest.mark.filterwarnings('ignore:`torch.jit:DeprecationWarning') 
 
 SECTIONS = ['overview', 'table', 'curves', 'grids', 'stages', 'reproduce']
 SEEDS = [0, 1]
-ARMS = ['alphaGAN_(s) found', 'AutoGAN found', 'random found', 'SN-GAN baseline', 'alphaGAN_(s) published',
-        'alphaGAN_(l) published', 'AutoGAN published', 'StyleGAN2 default', 'micro_dynw found']
+ARMS = ['alphaGAN_(s) found', 'AutoGAN found', 'random found', 'random (weight sharing) found', 'SN-GAN baseline',
+        'alphaGAN_(s) published', 'alphaGAN_(l) published', 'AutoGAN published', 'StyleGAN2 default', 'micro_dynw found']
 
 @pytest.fixture(scope='module')
 def toy(tmp_path_factory):
@@ -54,7 +54,8 @@ def embedded_pngs(text):
 def test_every_arm_every_seed_is_scored(toy):
     out = toy['kwargs']['outdir']
     state = read(os.path.join(out, 'benchmark-state.json'))
-    searches = ['search-alphagan-0', 'search-alphagan-1', 'search-autogan', 'search-random', 'search-dynw']
+    searches = ['search-alphagan-0', 'search-alphagan-1', 'search-autogan', 'search-random', 'search-random-ws',
+                'search-dynw']
     trainings = [f'train-{benchmark.slug(arm)}-{seed}' for arm in ARMS for seed in SEEDS]
     assert sorted(state) == sorted(searches + trainings + ['metrics'])
     scores = read(os.path.join(out, 'metrics', 'scores.json'))
@@ -65,6 +66,10 @@ def test_every_arm_every_seed_is_scored(toy):
         options = read(os.path.join(state[f'train-alphagan-s-found-{seed}']['run_dir'], 'training_options.json'))
         found = read(state[f'search-alphagan-{seed}']['output'])
         assert options['G_kwargs']['genotype']['ops'] == found['ops'] and options['random_seed'] == seed
+    # the two random searches: the same budget, one with weight sharing (AutoGAN Sec. 4.3.5's two variants)
+    keys = [state[name]['key'].split() for name in ('search-random', 'search-random-ws')]
+    assert [arg for arg in keys[1] if arg not in keys[0]] == [f'--outdir={out}/search-random-ws', '--weight-sharing']
+    assert '-random-ws-' in state['search-random-ws']['output']
 
 def test_table_rows(toy):
     rows = toy['table']['rows']
@@ -75,8 +80,7 @@ def test_table_rows(toy):
         assert r['n'] == 2 and r['fid'] == fids
         assert r['fid_mean'] == pytest.approx(np.mean(fids)) and r['fid_std'] == pytest.approx(np.std(fids, ddof=1))
         assert (r['p_fid'] is None) == (r['arm'] in ('SN-GAN baseline', 'StyleGAN2 default'))
-        assert (r['search_cpu_hours'] is None) == (r['arm'] not in ('alphaGAN_(s) found', 'AutoGAN found',
-                                                                    'random found', 'micro_dynw found'))
+        assert (r['search_cpu_hours'] is None) == (not r['arm'].endswith('found'))
     by_arm = {r['arm']: r for r in rows}
     assert by_arm['micro_dynw found']['baseline'] == 'StyleGAN2 default'
     base = by_arm['SN-GAN baseline']['fid']
@@ -129,6 +133,24 @@ def test_interrupted_run_reruns_lost_stages_with_the_same_numbers(toy):
     assert numbers(rows) == numbers(toy['rows']) # same seeds, same numbers
 
 #----------------------------------------------------------------------------
+
+def test_metrics_rescore_only_the_networks_that_changed(toy):
+    # A re-trained stage changes the metrics stage's key; the others' scores come from scores.json.
+    out = toy['kwargs']['outdir']
+    state_path = os.path.join(out, 'benchmark-state.json')
+    state = read(state_path)
+    lost = 'train-sn-gan-baseline-1'
+    shutil.rmtree(os.path.join(out, lost))
+    del state[lost]
+    with open(state_path, 'w') as f:
+        json.dump(state, f)
+    lines = []
+    rows = benchmark.run_benchmark(**toy['kwargs'], log=lines.append)
+    scored = [line.split(':')[0].strip() for line in lines if re.match(r'  train-\S+: FID', line)]
+    assert scored == [lost]
+    assert f'  reusing the scores of {len(ARMS) * len(SEEDS) - 1} of {len(ARMS) * len(SEEDS)} networks' in '\n'.join(lines)
+    numbers = lambda rows: [(r['arm'], r['fid'], r['kid'], r['params']) for r in rows]
+    assert numbers(rows) == numbers(toy['rows'])
 
 def test_fid_kid_equals_the_metrics_path():
     rng = np.random.RandomState(0)
