@@ -114,42 +114,41 @@ def test_second_run_reuses_every_stage(toy):
 def test_interrupted_run_reruns_lost_stages_with_the_same_numbers(toy):
     # The run loses an alphaGAN search, a re-training of its genotype, the AutoGAN search and the re-training of its
     # genotype, the baseline's and the metrics, as if killed while they ran.
-    out = toy['kwargs']['outdir']
-    state_path = os.path.join(out, 'benchmark-state.json')
-    state = read(state_path)
     lost = ['search-alphagan-1', 'train-alphagan-s-found-1', 'search-autogan', 'train-autogan-found-0',
             'train-sn-gan-baseline-0', 'metrics']
-    for name in lost:
-        shutil.rmtree(os.path.join(out, name))
-        del state[name]
-    with open(state_path, 'w') as f:
-        json.dump(state, f)
+    state = lose_stages(toy['kwargs']['outdir'], lost)
     lines = []
     rows = benchmark.run_benchmark(**toy['kwargs'], log=lines.append)
     ran = sorted(re.match(r'\[(\S+)\] done in', line).group(1) for line in lines if re.match(r'\[\S+\] done in', line))
     assert ran == sorted(lost)
     assert sum('reused' in line for line in lines) == len(state)
-    numbers = lambda rows: [(r['arm'], r['fid'], r['kid'], r['params']) for r in rows]
     assert numbers(rows) == numbers(toy['rows']) # same seeds, same numbers
+
+def lose_stages(out, names):
+    """Delete the stages' directories and state entries, as if the run was killed while they ran; the state left."""
+    state_path = os.path.join(out, 'benchmark-state.json')
+    state = read(state_path)
+    for name in names:
+        shutil.rmtree(os.path.join(out, name))
+        del state[name]
+    with open(state_path, 'w') as f:
+        json.dump(state, f)
+    return state
+
+def numbers(rows):
+    return [(r['arm'], r['fid'], r['kid'], r['params']) for r in rows]
 
 #----------------------------------------------------------------------------
 
 def test_metrics_rescore_only_the_networks_that_changed(toy):
     # A re-trained stage changes the metrics stage's key; the others' scores come from scores.json.
-    out = toy['kwargs']['outdir']
-    state_path = os.path.join(out, 'benchmark-state.json')
-    state = read(state_path)
     lost = 'train-sn-gan-baseline-1'
-    shutil.rmtree(os.path.join(out, lost))
-    del state[lost]
-    with open(state_path, 'w') as f:
-        json.dump(state, f)
+    lose_stages(toy['kwargs']['outdir'], [lost])
     lines = []
     rows = benchmark.run_benchmark(**toy['kwargs'], log=lines.append)
     scored = [line.split(':')[0].strip() for line in lines if re.match(r'  train-\S+: FID', line)]
     assert scored == [lost]
     assert f'  reusing the scores of {len(ARMS) * len(SEEDS) - 1} of {len(ARMS) * len(SEEDS)} networks' in '\n'.join(lines)
-    numbers = lambda rows: [(r['arm'], r['fid'], r['kid'], r['params']) for r in rows]
     assert numbers(rows) == numbers(toy['rows'])
 
 def test_fid_kid_equals_the_metrics_path():
