@@ -41,7 +41,7 @@ SIZES = {
     'quick': dict(seeds=2, search_channels=8, search_batch=8, search_steps=4, search_iters=6, autogan_iters=3,
                   autogan_steps=10, random_iters=2, random_steps=20, reward_samples=50, reward_real=250,
                   dynw_width=1 / 64, dynw_batch=4, dynw_steps=2, dynw_iters=6,
-                  train_channels=16, train_batch=16, train_kimg=4, train_tick=2, ema_kimg=0.5, num=128, curve_num=32),
+                  train_channels=16, train_batch=16, train_kimg=4, train_tick=4, ema_kimg=0.5, num=96, curve_num=24),
     'toy':   dict(seeds=2, search_channels=4, search_batch=2, search_steps=1, search_iters=2, autogan_iters=2,
                   autogan_steps=1, random_iters=2, random_steps=1, reward_samples=10, reward_real=10,
                   dynw_width=1 / 256, dynw_batch=2, dynw_steps=1, dynw_iters=2,
