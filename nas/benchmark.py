@@ -159,14 +159,9 @@ def fid_kid(real_features, gen_features):
                                                        rng=np.random.RandomState(0))
     return float(fid), float(kid)
 
-def score_networks(test_data, trainings, num, curve_num, detector, device, log, scored=None, on_scored=None):
-    """{training: scores} of the last snapshot of each run directory in `trainings`, and its curve. Trainings in
-    `scored` keep the scores given there; on_scored(scores so far) runs after every network scored, so that an
-    interrupted pass can keep what it finished."""
-    scores = dict(scored or {})
-    todo = {name: run_dir for name, run_dir in trainings.items() if name not in scores}
-    if trainings and not todo: # nothing left to score: the test split is not read either
-        return scores
+def score_networks(test_data, trainings, num, curve_num, detector, device, log, on_scored=None):
+    """{training: scores} of the last snapshot of each run directory in `trainings`, and its curve; on_scored(scores
+    so far) runs after every network, so that an interrupted pass can keep what it finished."""
     opts = metric_utils.MetricOptions(dataset_kwargs=dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset',
                                       path=test_data), num_gpus=1, rank=0, device=device, detector=detector,
                                       batch_size=min(64, num), cache=False)
@@ -180,7 +175,8 @@ def score_networks(test_data, trainings, num, curve_num, detector, device, log, 
         torch.manual_seed(0) # StyleGAN2's noise inputs come from the global generator: same draws every run
         return metric_utils.compute_feature_stats_for_generator(opts, det, num_gen=count, capture_all=True).get_all()
 
-    for name, run_dir in todo.items():
+    scores = dict()
+    for name, run_dir in trainings.items():
         snapshots = report.numbered(run_dir, 'network-snapshot-', 'pkl')
         curve = []
         for index, (kimg, path) in enumerate(snapshots):
@@ -337,12 +333,9 @@ def run_benchmark(outdir, data, test_data, size='quick', seeds=None, scale=1.0, 
         return json.dumps(dict(networks=networks, test=test_data, num=num, curve_num=curve_num, detector=resolved),
                           sort_keys=True)
 
-    # The metrics stage re-runs when any network changed; it keeps the scores of the others (those of a stage run
-    # before scores.json recorded its detector take it from the stage's previous key).
+    # The metrics stage re-runs when any network changed; it keeps the scores of the others.
     scores_path = os.path.join(outdir, 'metrics', 'scores.json')
     settings = dict(num_real=num, num_gen=num, curve_num=curve_num, test_data=test_data, detector=resolved)
-    previous_key = runner.state.get('metrics', {}).get('key')
-    previous_detector = json.loads(previous_key).get('detector') if previous_key else None
 
     def write_scores(scores):
         os.makedirs(os.path.dirname(scores_path), exist_ok=True)
@@ -350,12 +343,11 @@ def run_benchmark(outdir, data, test_data, size='quick', seeds=None, scale=1.0, 
             json.dump(dict(settings, scores=scores), f, indent=2)
 
     def metrics(results):
-        networks = {n: results[n]['output'] for n in trainings}
-        scored = reusable_scores(scores_path, settings, networks, log)
-        if not scored and previous_detector == resolved:
-            scored = reusable_scores(scores_path, dict(settings, detector=None), networks, log)
-        scores = score_networks(test_data, {n: results[n]['run_dir'] for n in trainings}, num, curve_num, resolved,
-                                device, log, scored=scored, on_scored=write_scores)
+        scores = reusable_scores(scores_path, settings, {n: results[n]['output'] for n in trainings}, log)
+        todo = {n: results[n]['run_dir'] for n in trainings if n not in scores}
+        if todo:
+            scores.update(score_networks(test_data, todo, num, curve_num, resolved, device, log,
+                                         on_scored=lambda new: write_scores(dict(scores, **new))))
         write_scores(scores)
 
     stages.append(pipeline.Stage('metrics', tuple(trainings), lambda stage_dir, run_dir: os.path.join(stage_dir,
