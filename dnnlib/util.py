@@ -307,6 +307,13 @@ def make_run_dir(outdir, desc):
     os.makedirs(run_dir, exist_ok=False)
     return run_dir
 
+def sub_dirs(outdir):
+    """Names of the directories in `outdir` (none when it does not exist): taken before and after a run, the
+    difference is the run directory that the run made."""
+    if not os.path.isdir(outdir):
+        return set()
+    return {name for name in os.listdir(outdir) if os.path.isdir(os.path.join(outdir, name))}
+
 #----------------------------------------------------------------------------
 # Logger: tee stdout and stderr into a file (log.txt of a run) while it is active.
 

@@ -78,11 +78,6 @@ def _cpu_seconds():
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
 
-def _run_dirs(path):
-    if not os.path.isdir(path):
-        return set()
-    return {name for name in os.listdir(path) if os.path.isdir(os.path.join(path, name))}
-
 class Runner:
     def __init__(self, outdir, jobs, log, state_name):
         self.outdir = outdir
@@ -120,7 +115,7 @@ class Runner:
         log_path = os.path.join(self.outdir, 'logs', f'{stage.name}.log')
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         self.log(f'[{stage.name}] {shlex.join(argv)}')
-        job = dict(start=time.time(), before=_run_dirs(stage_dir), key=shlex.join(argv), log=log_path)
+        job = dict(start=time.time(), before=dnnlib.util.sub_dirs(stage_dir), key=shlex.join(argv), log=log_path)
         with open(log_path, 'w') as log_file:
             job['proc'] = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env=self.env)
         return job
@@ -129,7 +124,7 @@ class Runner:
         stage_dir = os.path.join(self.outdir, stage.name)
         run_dir = None
         if stage.kind == 'run':
-            new = sorted(_run_dirs(stage_dir) - job['before'])
+            new = sorted(dnnlib.util.sub_dirs(stage_dir) - job['before'])
             if not new:
                 raise UserError(f'{stage.name}: the command finished but wrote no run directory in {stage_dir}')
             run_dir = os.path.join(stage_dir, new[-1])

@@ -125,6 +125,8 @@ def test_run_dirs_are_numbered(tmp_path):
     second = util.make_run_dir(str(tmp_path), 'x')
     assert os.path.basename(first) == '00000-fmnist32-micro'
     assert os.path.basename(second) == '00008-x'
+    assert util.sub_dirs(str(tmp_path)) == {'00000-fmnist32-micro', '00007-other', '00008-x'}
+    assert util.sub_dirs(str(tmp_path / 'none')) == set()
 
 def test_logger_tees_to_file(tmp_path, capsys):
     log = tmp_path / 'log.txt'

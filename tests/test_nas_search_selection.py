@@ -113,6 +113,28 @@ def test_resume_keeps_finished_candidates(data, tmp_path, monkeypatch):
                                    resume=resume, select_kwargs=dict(SELECT, top=3, kimg=1)))
     assert third.trained == [1, 2, 3]
 
+def test_train_candidate_takes_the_newest_snapshot_of_its_own_run(tmp_path, monkeypatch):
+    """A candidate re-trained again (its first try stopped) returns the snapshot of the run directory this call
+    made, even where the stopped run got further; a run that writes no snapshot is a one-line error."""
+    root = tmp_path / 'root'
+    root.mkdir()
+    (root / 'train.py').write_text(
+        'import os, sys\n'
+        'opts = dict(a[2:].split("=", 1) for a in sys.argv[1:])\n'
+        'if opts["kimg"] == "0": sys.exit(0)\n'
+        'run_dir = os.path.join(opts["outdir"], opts["seed"] + "-run")\n'
+        'os.makedirs(run_dir)\n'
+        'for kimg in range(int(opts["kimg"]) + 1):\n'
+        '    open(os.path.join(run_dir, f"network-snapshot-{kimg:06d}.pkl"), "w").close()\n')
+    monkeypatch.setattr(selection, 'ROOT', str(root))
+    outdir = tmp_path / 'candidate-1'
+    train = lambda kimg, seed: selection.train_candidate('g.json', str(outdir), str(tmp_path / f'{seed}.log'), 'd.zip',
+                                                         kimg, seed, 'cpu', [])
+    assert train(12, '00000') == str(outdir / '00000-run' / 'network-snapshot-000012.pkl')
+    assert train(3, '00001') == str(outdir / '00001-run' / 'network-snapshot-000003.pkl')
+    with pytest.raises(selection.UserError, match=r'^--select-top: train.py wrote no network snapshot in .*candidate-1'):
+        train(0, '00002') # exit code 0, nothing written: the earlier runs' snapshots are not this candidate's result
+
 #----------------------------------------------------------------------------
 # Through search.py: the one-line errors, and a real run (train.py re-trains two candidates, FID with a stand-in
 # detector) whose found.json, log and report show the selection.

@@ -2,7 +2,6 @@
 top-K candidates from scratch for a set budget with train.py --genotype, score each by the run's metric, keep the
 best."""
 
-import glob
 import json
 import os
 import re
@@ -77,6 +76,7 @@ def train_candidate(genotype_path, outdir, log_path, data, kimg, seed, device, t
     argv = [sys.executable, os.path.join(ROOT, 'train.py'), f'--outdir={outdir}', f'--data={data}',
             f'--genotype={genotype_path}', f'--kimg={kimg!r}', f'--seed={seed}', '--metrics=none',
             f'--device={device}', *train_args]
+    before = dnnlib.util.sub_dirs(outdir)
     with open(log_path, 'w', encoding='utf-8') as log:
         returncode = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode
     if returncode != 0:
@@ -84,10 +84,12 @@ def train_candidate(genotype_path, outdir, log_path, data, kimg, seed, device, t
             errors = [line.strip() for line in f if line.startswith('Error: ')]
         why = errors[-1].removeprefix('Error: ') if errors else f'exit code {returncode}'
         raise UserError(f'--select-top: train.py failed on {genotype_path}: {why} (log: {log_path})')
-    snapshots = sorted(glob.glob(os.path.join(outdir, '*', 'network-snapshot-*.pkl')))
+    from nas import report
+    made = sorted(dnnlib.util.sub_dirs(outdir) - before)
+    snapshots = report.numbered(os.path.join(outdir, made[-1]), 'network-snapshot-', 'pkl') if made else []
     if not snapshots:
         raise UserError(f'--select-top: train.py wrote no network snapshot in {outdir} (log: {log_path})')
-    return snapshots[-1]
+    return snapshots[-1][1]
 
 def score_network(evaluator, snapshot, device):
     """The evaluator's reward (higher is better) of the snapshot's G_ema."""
