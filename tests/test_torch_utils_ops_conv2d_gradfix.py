@@ -39,6 +39,28 @@ def test_matches_functional(case):
     assert torch.autograd.gradcheck(fn, [x, w], fast_mode=True)
     assert torch.autograd.gradgradcheck(fn, [x, w], fast_mode=True)
 
+DEPTHWISE_FILTERS = [(False, [4, 1, 4, 4], dict(stride=1, padding=[2, 1], groups=4)), # upfirdn2d's reference path
+                     (False, [4, 1, 1, 4], dict(stride=[1, 2], padding=[0, 1], groups=4))]
+
+@pytest.mark.parametrize('case', CASES + DEPTHWISE_FILTERS)
+@pytest.mark.parametrize('wanted', ['input', 'weight', 'both'])
+def test_first_order_gradients_are_autograds_bits(case, wanted):
+    # A first-order backward makes the native call that autograd makes for the functional op, asking for the
+    # gradients wanted: the same bits in float32, the memory format of a CPU block included.
+    transpose, w_shape, kw = case
+    x = _tensor([2, 4, 7, 8], seed=7).float().contiguous(memory_format=torch.channels_last)
+    w = _tensor(w_shape, seed=8).float()
+    ours = conv2d_gradfix.conv_transpose2d if transpose else conv2d_gradfix.conv2d
+    theirs = F.conv_transpose2d if transpose else F.conv2d
+    results = []
+    for fn in [ours, theirs]:
+        xg = x.detach().requires_grad_(wanted in ['input', 'both'])
+        wg = w.detach().requires_grad_(wanted in ['weight', 'both'])
+        fn(xg, wg, **kw).sin().sum().backward()
+        results.append([t.grad for t in [xg, wg]])
+    for a, r in zip(*results):
+        assert (a is None and r is None) or torch.equal(a, r)
+
 def test_no_weight_gradients_in_r1_penalty():
     x = _tensor([2, 3, 5, 5], seed=3)
     w = _tensor([4, 3, 3, 3], seed=4)

@@ -4,6 +4,7 @@ decimation), gradcheck, and the CUDA kernel against 'ref'."""
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from torch_utils.ops import upfirdn2d
 
@@ -121,6 +122,30 @@ def test_down_filter_padding_in_the_conv_equals_padding_first(padding, separable
         results.append([y, dx, ddx])
     for ours, reference in zip(*results):
         assert torch.equal(ours, reference)
+
+class ConvolutionCount(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += func in (torch.ops.aten.convolution.default, torch.ops.aten.convolution_backward.default)
+        return func(*args, **(kwargs or {}))
+
+@pytest.mark.parametrize('kwargs', [dict(down=2, padding=1), dict(up=2, padding=[2, 1, 2, 1], gain=4)])
+def test_second_derivative_computes_no_filter_gradient(kwargs):
+    # The R1 and path-length backward: torch's double backward of a grouped conv would also compute the constant
+    # filter's gradient, one convolution per channel; the reference path's cost must not grow with the channels.
+    f = upfirdn2d.setup_filter([1, 3, 3, 1])
+    counts = []
+    for channels in [2, 16]:
+        x = _image((2, channels, 8, 8), seed=3).requires_grad_(True)
+        y = upfirdn2d.upfirdn2d(x, f, impl='ref', **kwargs)
+        dx, = torch.autograd.grad(y.square().sum(), x, create_graph=True)
+        with ConvolutionCount() as convs:
+            dx.square().sum().backward()
+        counts.append(convs.count)
+    assert counts[0] == counts[1] <= 2
 
 @pytest.mark.parametrize('case', CASES[:5])
 def test_gradcheck(case):

@@ -71,11 +71,12 @@ class _Conv2d(torch.autograd.Function):
         need_dx = ctx.needs_input_grad[0]
         need_dw = ctx.needs_input_grad[1] and not _weight_gradients_disabled
         dx = dw = db = None
-        if need_dx and need_dw and not torch.is_grad_enabled():
-            # First-order backward (no graph of it is kept): both gradients from the one native call that autograd
-            # itself makes for F.conv2d (on CPU about 5% faster than the two separate convolutions, bit for bit equal).
+        if (need_dx or need_dw) and not torch.is_grad_enabled():
+            # First-order backward (no graph of it is kept): the wanted gradients from the one native call that
+            # autograd itself makes for F.conv2d, bit for bit equal to it (for both, on CPU about 5% faster than two
+            # separate convolutions).
             dx, dw, _ = torch.ops.aten.convolution_backward(dy, x, w, None, kw['stride'], kw['padding'], kw['dilation'],
-                ctx.transpose, kw.get('output_padding', (0, 0)), kw['groups'], [True, True, False])
+                ctx.transpose, kw.get('output_padding', (0, 0)), kw['groups'], [need_dx, need_dw, False])
         else:
             if need_dx:
                 dx = _input_grad(dy, w, x.shape, ctx.transpose, kw)

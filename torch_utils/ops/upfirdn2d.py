@@ -5,6 +5,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
+from . import conv2d_gradfix
 from .. import custom_ops
 
 #----------------------------------------------------------------------------
@@ -146,16 +147,18 @@ def _upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain):
         x = F.pad(x, pads)
     x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
 
-    # Filter: conv2d correlates, so flip for a true convolution.
+    # Filter: conv2d correlates, so flip for a true convolution. The conv is conv2d_gradfix's: the filter is a constant,
+    # so no derivative of any order computes its gradient, which torch's own double backward of a grouped conv does
+    # (R1 and path length) with one convolution per channel, a third of D's R1 step on CPU.
     f = f.to(device=x.device, dtype=x.dtype) * (gain ** (f.ndim / 2))
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
     # Downsample by keeping every down-th pixel: the strides of the filter's conv, which then computes only those.
     f = f[None, None].repeat([num_channels, 1] + [1] * f.ndim)
     if f.ndim == 4:
-        return F.conv2d(x, f, groups=num_channels, stride=[downy, downx], padding=conv_pad)
-    x = F.conv2d(x, f.unsqueeze(2), groups=num_channels, stride=[1, downx], padding=[0, conv_pad[1]])
-    return F.conv2d(x, f.unsqueeze(3), groups=num_channels, stride=[downy, 1], padding=[conv_pad[0], 0])
+        return conv2d_gradfix.conv2d(x, f, groups=num_channels, stride=[downy, downx], padding=conv_pad)
+    x = conv2d_gradfix.conv2d(x, f.unsqueeze(2), groups=num_channels, stride=[1, downx], padding=[0, conv_pad[1]])
+    return conv2d_gradfix.conv2d(x, f.unsqueeze(3), groups=num_channels, stride=[downy, 1], padding=[conv_pad[0], 0])
 
 #----------------------------------------------------------------------------
 # The kernel's contract in torch: zero-insert, pad, correlate with the 2-D float32 taps `k` as
