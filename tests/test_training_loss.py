@@ -132,6 +132,20 @@ def test_path_length_equals_independent_autograd(reports):
     assert torch.allclose(loss.pl_mean, lengths.mean() * decay, rtol=1e-5)
     assert torch.allclose(reports['Loss/pl_penalty'], (lengths - lengths.mean() * decay).square(), rtol=1e-4)
 
+def test_path_length_skips_weight_gradients_exactly(reports):
+    # The path-length gradient is taken w.r.t. ws alone: the conv weight gradients its backward would also compute
+    # are thrown away (the default skips them, as StyleGAN2-ADA does), so G's gradients are the same bits either way.
+    results = []
+    for skip in [True, False]:
+        G, D = tiny_nets()
+        loss = make_loss(G, D, pl_no_weight_grad=skip)
+        torch.manual_seed(7)
+        loss.accumulate_gradients('Greg', **batch(), gain=1, cur_nimg=0)
+        results.append(grads(G))
+    assert loss_module.StyleGAN2Loss(torch.device('cpu'), G, D).pl_no_weight_grad
+    assert sum(g is not None for g in results[0]) > 10
+    assert all((a is None and b is None) or torch.equal(a, b) for a, b in zip(*results))
+
 def test_style_mixing_takes_tail_from_second_latent():
     G, D = tiny_nets()
     z = torch.randn(3, 16)

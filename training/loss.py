@@ -62,7 +62,7 @@ class StyleGAN2Loss(Loss):
         pl_weight           = 2,        # Path-length regularisation weight, 0 = disable.
         pl_batch_shrink     = 2,        # Compute the path-length penalty on batch_size // pl_batch_shrink samples.
         pl_decay            = 0.01,     # Decay of the running mean of path lengths.
-        pl_no_weight_grad   = False,    # Skip conv weight gradients in the path-length gradient pass.
+        pl_no_weight_grad   = True,     # Skip the conv weight gradients (unused) in the path-length gradient pass?
     ):
         super().__init__(device, G, D, augment_pipe, ada_controller)
         self.r1_gamma = r1_gamma
