@@ -7,7 +7,7 @@
 #     .peers/stylegan2-ada-pytorch`, then run with carry=[".peers"]);
 #   alphaGAN_(s) on the conventional backbone at the paper's CIFAR-10 setting (anchor: ~108 s/iter on a Tesla P40);
 #   FID-50k wall time (50,000 vs 50,000 images, offline detector);
-X
+#   alphaGAN StyleGAN2 micro_dynw search at 128x128 (search.py's defaults, the paper's supp. A.1.2 setting).
 # TINY=1 runs the same flow with tiny settings (a check of the script on CPU, not a measurement).
 set -u
 cd "$(dirname "$0")/.."
