@@ -290,15 +290,17 @@ def open_url(url, cache=True, num_attempts=3, verbose=True, return_filename=Fals
 #----------------------------------------------------------------------------
 # Numbered run directories: <outdir>/00000-<desc>, as StyleGAN2-ADA names them.
 
+def sub_dirs(outdir):
+    """Names of the directories in `outdir` (none when it does not exist): taken before and after a run, the
+    difference is the run directory that the run made."""
+    if not os.path.isdir(outdir):
+        return set()
+    return {name for name in os.listdir(outdir) if os.path.isdir(os.path.join(outdir, name))}
+
 def next_run_dir(outdir, desc):
     """Path of the next numbered run directory under `outdir` (not created)."""
-    ids = []
-    if os.path.isdir(outdir):
-        for name in os.listdir(outdir):
-            m = re.match(r'^(\d+)', name)
-            if m is not None and os.path.isdir(os.path.join(outdir, name)):
-                ids.append(int(m.group(1)))
-    run_id = max(ids, default=-1) + 1
+    numbered = [re.match(r'^(\d+)', name) for name in sub_dirs(outdir)]
+    run_id = max((int(m.group(1)) for m in numbered if m is not None), default=-1) + 1
     return os.path.join(outdir, f'{run_id:05d}-{desc}')
 
 def make_run_dir(outdir, desc):
@@ -306,13 +308,6 @@ def make_run_dir(outdir, desc):
     run_dir = next_run_dir(outdir, desc)
     os.makedirs(run_dir, exist_ok=False)
     return run_dir
-
-def sub_dirs(outdir):
-    """Names of the directories in `outdir` (none when it does not exist): taken before and after a run, the
-    difference is the run directory that the run made."""
-    if not os.path.isdir(outdir):
-        return set()
-    return {name for name in os.listdir(outdir) if os.path.isdir(os.path.join(outdir, name))}
 
 #----------------------------------------------------------------------------
 # Logger: tee stdout and stderr into a file (log.txt of a run) while it is active.
